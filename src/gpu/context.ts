@@ -1,0 +1,502 @@
+/**
+ * The runtime: a device, a buffer pool, a pipeline cache and a command
+ * recorder. Four nouns carry everything: Context, Tensor, Kernel, dispatch.
+ *
+ * - Buffers are pooled by size class (four classes per octave) and reused.
+ * - A Kernel is plain data: shader file, entry point, override constants,
+ *   uniform values by name, tensors by binding name, workgroup counts.
+ *   Each (file, entry, constants) compiles once; shapes travel as uniforms.
+ * - Dispatches are recorded into one command encoder and submitted together
+ *   at the next readback, upload or explicit flush.
+ */
+import { BayesError } from '../errors.js';
+import { type AdapterDescription, type DeviceOptions, describeAdapter, openDevice } from './device.js';
+import { type EntryInfo, ShaderRegistry, packUniforms } from './shaders.js';
+import { type DType, Tensor, type TypedArrayFor, sizeOf } from './tensor.js';
+import { loadShaderFiles } from './shader_files.js';
+
+export interface Kernel {
+  /** File name in `shaders/`, e.g. 'conv2d.wgsl'. */
+  shader: string;
+  entry: string;
+  /** WGSL `override` constants; each distinct set compiles one pipeline. */
+  constants?: Readonly<Record<string, number | boolean>>;
+  /** Values for the members of the entry's uniform struct, by member name. */
+  uniforms?: Readonly<Record<string, number | readonly number[]>>;
+  /** Tensors by the WGSL variable name they bind to. */
+  bindings: Readonly<Record<string, Tensor>>;
+  /** Workgroup counts; see `grid` for 1-D work larger than 65535 groups. */
+  workgroups: readonly [number, number?, number?];
+  /** Name used in error messages; defaults to `shader:entry`. */
+  label?: string;
+}
+
+export interface MemoryInfo {
+  /** Tensors alive (not disposed). */
+  liveTensors: number;
+  /** GPU buffers held by live tensors. */
+  liveBuffers: number;
+  liveBytes: number;
+  /** Buffers kept in the pool for reuse. */
+  pooledBuffers: number;
+  pooledBytes: number;
+}
+
+export interface ContextOptions extends DeviceOptions {
+  /** Shader sources by file name; the default loads `shaders/` (Node, Deno) or the inlined copy (browser bundle). */
+  shaderFiles?: Record<string, string>;
+  /** Dispatches recorded before an automatic submit. */
+  maxDispatchesPerSubmit?: number;
+}
+
+const UNIFORM_ARENA_BYTES = 64 * 1024;
+const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
+
+/** Smallest size class >= bytes: 256 B minimum, then four steps per octave. */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(256, Math.ceil(bytes / 4) * 4);
+  const octave = 2 ** Math.floor(Math.log2(b));
+  const step = octave / 4;
+  return Math.ceil(b / step) * step;
+}
+
+interface Pipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  entry: EntryInfo;
+}
+
+export class Context {
+  readonly device: GPUDevice;
+  readonly adapter: AdapterDescription;
+  readonly shaders: ShaderRegistry;
+  readonly limits: GPUSupportedLimits;
+
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private readonly refs = new Map<GPUBuffer, number>();
+  private readonly pipelines = new Map<string, Pipeline>();
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly checks: Promise<void>[] = [];
+  private readonly scopes: Set<Tensor>[] = [];
+  private readonly maxDispatches: number;
+  private live = new Set<Tensor>();
+  private liveBuffers = 0;
+  private liveBytes = 0;
+  private pooledBuffers = 0;
+  private pooledBytes = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private arena: GPUBuffer;
+  private arenaData = new Uint8Array(UNIFORM_ARENA_BYTES);
+  private arenaUsed = 0;
+  private uniformAlign: number;
+  private lostError: string | null = null;
+  private destroyed = false;
+
+  /** @internal use createContext. */
+  constructor(device: GPUDevice, adapter: AdapterDescription, files: Record<string, string>, options: ContextOptions = {}) {
+    this.device = device;
+    this.adapter = adapter;
+    this.limits = device.limits;
+    this.shaders = new ShaderRegistry(files);
+    this.maxDispatches = options.maxDispatchesPerSubmit ?? 512;
+    this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
+    this.arena = device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'bayesgpu uniform arena' });
+    device.lost.then((info) => {
+      if (!this.destroyed) this.lostError = `the GPU device was lost (${info.reason}): ${info.message}`;
+    });
+    device.addEventListener?.('uncapturederror', (ev: Event) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.checks.push(Promise.reject(new BayesError('GPU_ERROR', `WebGPU error: ${err.message}`)));
+    });
+  }
+
+  /** One line naming the adapter: vendor / architecture / device / description, fallback flag and runtime. */
+  get adapterName(): string {
+    return describeAdapter(this.adapter);
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  private acquire(bytes: number, label: string): GPUBuffer {
+    const cls = sizeClass(bytes);
+    const free = this.pool.get(cls);
+    let buffer = free?.pop();
+    if (buffer) {
+      this.pooledBuffers--;
+      this.pooledBytes -= cls;
+    } else {
+      if (cls > this.limits.maxStorageBufferBindingSize) {
+        throw new BayesError('ADAPTER_LIMIT', `${label}: a tensor of ${bytes} bytes exceeds the adapter's limit 'maxStorageBufferBindingSize' (${this.limits.maxStorageBufferBindingSize})`);
+      }
+      buffer = this.device.createBuffer({ size: cls, usage: STORAGE_USAGE, label });
+    }
+    this.liveBuffers++;
+    this.liveBytes += cls;
+    this.refs.set(buffer, 1);
+    return buffer;
+  }
+
+  private track(t: Tensor): Tensor {
+    this.live.add(t);
+    this.scopes[this.scopes.length - 1]?.add(t);
+    return t;
+  }
+
+  private checkShape(op: string, shape: readonly number[]): void {
+    if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new BayesError('INVALID_ARGUMENT', `${op}: argument 'shape' expected a non-empty array of positive integers, got ${JSON.stringify(shape)}`);
+    }
+  }
+
+  /** An uninitialised tensor (contents are whatever the pooled buffer held). */
+  empty<D extends DType = 'f32'>(shape: readonly number[], dtype: D = 'f32' as D): Tensor<D> {
+    this.assertUsable('empty');
+    this.checkShape('empty', shape);
+    const buffer = this.acquire(sizeOf(shape) * 4, `tensor[${shape.join(',')}]`);
+    return this.track(new Tensor(this, shape, dtype, buffer)) as Tensor<D>;
+  }
+
+  zeros<D extends DType = 'f32'>(shape: readonly number[], dtype: D = 'f32' as D): Tensor<D> {
+    const t = this.empty(shape, dtype);
+    this.recordPassless((enc) => enc.clearBuffer(t.buffer, 0, sizeOf(shape) * 4));
+    return t;
+  }
+
+  /** Uploads `data` (any numeric array) as a tensor of `shape`. */
+  tensor<D extends DType = 'f32'>(data: ArrayLike<number>, shape: readonly number[], dtype: D = 'f32' as D): Tensor<D> {
+    this.checkShape('tensor', shape);
+    if (data.length !== sizeOf(shape)) {
+      throw new BayesError('SHAPE_MISMATCH', `tensor: argument 'data' expected ${sizeOf(shape)} values for shape [${shape.join(', ')}], got ${data.length}`);
+    }
+    const t = this.empty(shape, dtype);
+    this.write(t, data);
+    return t;
+  }
+
+  /** Overwrites a tensor's contents from the CPU. */
+  write(t: Tensor, data: ArrayLike<number>): void {
+    this.own('write', 'tensor', t);
+    if (data.length !== t.size) throw new BayesError('SHAPE_MISMATCH', `write: argument 'data' expected ${t.size} values, got ${data.length}`);
+    const Typed = t.dtype === 'f32' ? Float32Array : t.dtype === 'u32' ? Uint32Array : Int32Array;
+    const typed = data instanceof Typed ? data : Typed.from(data);
+    // The pooled buffer may still be read by recorded work of a tensor that
+    // owned it before; submit that work first so the write lands after it.
+    if (this.pending > 0 || this.encoder) this.flush();
+    this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
+  }
+
+  /** @internal a second tensor over the same buffer (reshape). */
+  view<D extends DType>(t: Tensor<D>, shape: readonly number[]): Tensor<D> {
+    this.refs.set(t.buffer, (this.refs.get(t.buffer) ?? 0) + 1);
+    return this.track(new Tensor(this, shape, t.dtype, t.buffer)) as Tensor<D>;
+  }
+
+  /** @internal called by Tensor.dispose. */
+  release(t: Tensor): void {
+    this.live.delete(t);
+    for (const s of this.scopes) s.delete(t);
+    const n = (this.refs.get(t.buffer) ?? 1) - 1;
+    if (n > 0) {
+      this.refs.set(t.buffer, n);
+      return;
+    }
+    this.refs.delete(t.buffer);
+    const cls = t.buffer.size;
+    this.liveBuffers--;
+    this.liveBytes -= cls;
+    if (this.destroyed) return;
+    let free = this.pool.get(cls);
+    if (!free) this.pool.set(cls, (free = []));
+    free.push(t.buffer);
+    this.pooledBuffers++;
+    this.pooledBytes += cls;
+  }
+
+  /** Throws unless `t` is a live tensor of this context. */
+  own(op: string, argument: string, t: Tensor): void {
+    if (!(t instanceof Tensor)) throw new BayesError('INVALID_ARGUMENT', `${op}: argument '${argument}' expected a Tensor, got ${t === null ? 'null' : typeof t}`);
+    if (t.ctx !== this) throw new BayesError('WRONG_DEVICE', `${op}: argument '${argument}' is a tensor from another device/context (${t.ctx.adapterName}); move it with ctx.tensor(await t.read(), t.shape)`);
+    t.check(op, argument);
+  }
+
+  memory(): MemoryInfo {
+    return { liveTensors: this.live.size, liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, pooledBuffers: this.pooledBuffers, pooledBytes: this.pooledBytes };
+  }
+
+  /** Frees every pooled (unused) buffer. */
+  trimPool(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+    this.pooledBuffers = 0;
+    this.pooledBytes = 0;
+  }
+
+  /**
+   * Runs `fn` and disposes every tensor created inside it that `fn` does not
+   * return (tensors nested anywhere in the returned value survive). Works for
+   * synchronous and asynchronous functions.
+   */
+  scope<T>(fn: () => T): T {
+    const created = new Set<Tensor>();
+    this.scopes.push(created);
+    const finish = (result: unknown) => {
+      const idx = this.scopes.lastIndexOf(created);
+      if (idx >= 0) this.scopes.splice(idx, 1);
+      const keep = new Set<Tensor>();
+      collectTensors(result, keep, new Set());
+      for (const t of created) if (!keep.has(t)) t.dispose();
+      const parent = this.scopes[this.scopes.length - 1];
+      if (parent) for (const t of keep) if (created.has(t)) parent.add(t);
+    };
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      finish(undefined);
+      throw e;
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => (finish(r), r),
+        (e) => {
+          finish(undefined);
+          throw e;
+        },
+      ) as T;
+    }
+    finish(result);
+    return result;
+  }
+
+  /** Removes `t` from the enclosing scopes so that it outlives them. */
+  keep<T extends Tensor>(t: T): T {
+    for (const s of this.scopes) s.delete(t);
+    return t;
+  }
+
+  // -------------------------------------------------------------- pipelines
+
+  private module(file: string): GPUShaderModule {
+    let mod = this.modules.get(file);
+    if (mod) return mod;
+    const info = this.shaders.get(file);
+    mod = this.device.createShaderModule({ code: info.code, label: file });
+    this.modules.set(file, mod);
+    if (typeof mod.getCompilationInfo === 'function') {
+      this.checks.push(
+        mod.getCompilationInfo().then((ci) => {
+          const errors = ci.messages.filter((m) => m.type === 'error');
+          if (errors.length) {
+            const text = errors.map((m) => `${info.origin(m.lineNum)}:${m.linePos}: ${m.message}`).join('\n');
+            throw new BayesError('SHADER_COMPILE', `WGSL compile error in ${file}:\n${text}`);
+          }
+        }),
+      );
+    }
+    return mod;
+  }
+
+  private pipeline(k: Kernel): Pipeline {
+    const constants = k.constants ?? {};
+    const keys = Object.keys(constants).sort();
+    const key = `${k.shader}:${k.entry}:${keys.map((c) => `${c}=${Number(constants[c])}`).join(',')}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    const info = this.shaders.get(k.shader);
+    const entry = info.entries.get(k.entry);
+    if (!entry) throw new BayesError('SHADER_COMPILE', `${k.shader}: no compute entry point '${k.entry}' (have: ${[...info.entries.keys()].join(', ')})`);
+    for (const c of keys) {
+      if (!info.overrides.includes(c)) throw new BayesError('SHADER_COMPILE', `${k.shader}: '${c}' is not an override constant (have: ${info.overrides.join(', ')})`);
+    }
+    const layout = this.device.createBindGroupLayout({
+      label: key,
+      entries: entry.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.kind, hasDynamicOffset: false },
+      })),
+    });
+    const numericConstants: Record<string, number> = {};
+    for (const c of keys) numericConstants[c] = Number(constants[c]);
+    this.device.pushErrorScope('validation');
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module: this.module(k.shader), entryPoint: k.entry, constants: numericConstants },
+    });
+    this.checks.push(
+      this.device.popErrorScope().then((err) => {
+        if (err) throw new BayesError('SHADER_COMPILE', `pipeline ${key}: ${err.message}`);
+      }),
+    );
+    p = { pipeline, layout, entry };
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  /** Number of compiled pipelines (each variant compiles once). */
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  // -------------------------------------------------------------- recording
+
+  private assertUsable(op: string): void {
+    if (this.destroyed) throw new BayesError('GPU_ERROR', `${op}: the context was destroyed`);
+    if (this.lostError) throw new BayesError('GPU_ERROR', `${op}: ${this.lostError}`);
+  }
+
+  private ensureEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'bayesgpu' });
+    return this.encoder;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private recordPassless(fn: (enc: GPUCommandEncoder) => void): void {
+    this.assertUsable('record');
+    this.endPass();
+    fn(this.ensureEncoder());
+    this.pending++;
+  }
+
+  /** Records one dispatch. Validation of tensors happens here, before any GPU work. */
+  dispatch(k: Kernel): void {
+    const label = k.label ?? `${k.shader}:${k.entry}`;
+    this.assertUsable(label);
+    const p = this.pipeline(k);
+    const entries: GPUBindGroupEntry[] = [];
+    for (const b of p.entry.bindings) {
+      if (b.kind === 'uniform') continue;
+      const t = k.bindings[b.name];
+      if (!t) throw new BayesError('INVALID_ARGUMENT', `${label}: binding '${b.name}' was not given`);
+      this.own(label, b.name, t);
+      entries.push({ binding: b.binding, resource: { buffer: t.buffer, offset: 0, size: Math.max(4, t.size * 4) } });
+    }
+    for (const name of Object.keys(k.bindings)) {
+      if (!p.entry.bindings.some((b) => b.name === name)) throw new BayesError('INVALID_ARGUMENT', `${label}: '${name}' is not a binding of entry '${k.entry}' (have: ${p.entry.bindings.map((b) => b.name).join(', ')})`);
+    }
+    if (p.entry.uniform) {
+      const bytes = new Uint8Array(packUniforms(p.entry.uniform, k.uniforms ?? {}, label));
+      if (this.arenaUsed + bytes.byteLength > UNIFORM_ARENA_BYTES) this.flush();
+      const offset = this.arenaUsed;
+      this.arenaData.set(bytes, offset);
+      this.arenaUsed = Math.ceil((offset + bytes.byteLength) / this.uniformAlign) * this.uniformAlign;
+      const ub = p.entry.bindings.find((b) => b.kind === 'uniform')!;
+      entries.push({ binding: ub.binding, resource: { buffer: this.arena, offset, size: bytes.byteLength } });
+    }
+    const [x, y = 1, z = 1] = k.workgroups;
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    for (const [axis, n] of [['x', x], ['y', y], ['z', z]] as const) {
+      if (!Number.isInteger(n) || n < 0 || n > maxDim) throw new BayesError('ADAPTER_LIMIT', `${label}: workgroup count ${axis}=${n} is outside 0..${maxDim} (maxComputeWorkgroupsPerDimension)`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const bindGroup = this.device.createBindGroup({ layout: p.layout, entries, label });
+    if (!this.pass) this.pass = this.ensureEncoder().beginComputePass({ label: 'bayesgpu' });
+    this.pass.setPipeline(p.pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.pending++;
+    if (this.pending >= this.maxDispatches) this.flush();
+  }
+
+  /** Records a buffer copy of `src` into `dst` (same element count). */
+  copy(src: Tensor, dst: Tensor): void {
+    this.own('copy', 'src', src);
+    this.own('copy', 'dst', dst);
+    if (src.size !== dst.size) throw new BayesError('SHAPE_MISMATCH', `copy: argument 'dst' expected ${src.size} elements, got ${dst.size}`);
+    this.recordPassless((enc) => enc.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, src.size * 4));
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaData.buffer, 0, this.arenaUsed);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.pending = 0;
+    this.arenaUsed = 0;
+  }
+
+  /** Waits for submitted work and reports any shader or validation error so far. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.reportErrors();
+  }
+
+  private async reportErrors(): Promise<void> {
+    const checks = this.checks.splice(0);
+    await Promise.all(checks);
+    if (this.lostError) throw new BayesError('GPU_ERROR', this.lostError);
+  }
+
+  async read<D extends DType>(t: Tensor<D>): Promise<TypedArrayFor<D>> {
+    this.own('read', 'tensor', t);
+    const bytes = t.size * 4;
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    this.recordPassless((enc) => enc.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes));
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      const copy = staging.getMappedRange().slice(0);
+      staging.unmap();
+      await this.reportErrors();
+      const Typed = t.dtype === 'f32' ? Float32Array : t.dtype === 'u32' ? Uint32Array : Int32Array;
+      return new Typed(copy) as TypedArrayFor<D>;
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Destroys the device; afterwards every call fails. Node processes then exit normally. */
+  destroy(): void {
+    if (this.destroyed) return;
+    try {
+      this.flush();
+    } catch {
+      /* the device is going away anyway */
+    }
+    this.destroyed = true;
+    this.trimPool();
+    this.arena.destroy();
+    this.device.destroy();
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+}
+
+function collectTensors(value: unknown, out: Set<Tensor>, seen: Set<unknown>): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if (value instanceof Tensor) {
+    out.add(value);
+    return;
+  }
+  if (ArrayBuffer.isView(value)) return;
+  const items = value instanceof Map ? value.values() : Array.isArray(value) ? value : Object.values(value);
+  for (const v of items) collectTensors(v, out, seen);
+}
+
+/** Splits `count` workgroups over x and y so that neither exceeds 65535; shaders rebuild the index with `linear_index` (common.wgsl). */
+export function grid(count: number): [number, number] {
+  if (count <= 65535) return [Math.max(count, 0), 1];
+  const y = Math.ceil(count / 65535);
+  return [Math.ceil(count / y), y];
+}
+
+export async function createContext(options: ContextOptions = {}): Promise<Context> {
+  const files = options.shaderFiles ?? (await loadShaderFiles());
+  const opened = await openDevice(options);
+  return new Context(opened.device, opened.adapter, files, options);
+}

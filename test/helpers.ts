@@ -1,0 +1,79 @@
+/**
+ * Shared test plumbing: one context per test file, destroyed afterwards so that
+ * dawn.node lets the process exit; comparison helpers with stated tolerances.
+ */
+import { afterAll, expect } from 'vitest';
+import { createContext, type Context } from '../src/node.js';
+
+let ctx: Promise<Context> | undefined;
+
+export function context(): Promise<Context> {
+  if (!ctx) {
+    ctx = createContext();
+    afterAll(async () => (await ctx!).destroy());
+  }
+  return ctx;
+}
+
+/** Deterministic pseudo-random values for test inputs (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
+  const r = rng(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
+  return out;
+}
+
+/**
+ * Asserts |got - want| <= rtol * max(|want|, scale) elementwise, where `scale`
+ * is the largest |want| (so tiny entries are judged against the tensor's magnitude).
+ */
+export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, what = 'value'): void {
+  expect(got.length, `${what}: length`).toBe(want.length);
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  let worst = 0;
+  let worstAt = -1;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]) / Math.max(scale, 1e-30);
+    if (!(err <= worst) || Number.isNaN(got[i])) {
+      worst = Number.isNaN(got[i]) ? Infinity : err;
+      worstAt = i;
+    }
+  }
+  if (worst > rtol) {
+    throw new Error(`${what}: max relative error ${worst.toExponential(3)} > ${rtol} at index ${worstAt} (got ${got[worstAt]}, want ${want[worstAt]}, scale ${scale})`);
+  }
+}
+
+/** Central finite difference of f at x along every coordinate (float64). */
+export function numericGradient(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const old = x[i];
+    x[i] = old + h;
+    const fp = f(x);
+    x[i] = old - h;
+    const fm = f(x);
+    x[i] = old;
+    g[i] = (fp - fm) / (2 * h);
+  }
+  return g;
+}
+
+/** Sum of a[i] * b[i]: the scalar loss L = <y, dy> whose gradient backward passes compute. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
