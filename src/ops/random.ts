@@ -1,0 +1,25 @@
+/**
+ * The key of the in-shader counter-based generator (shaders/random.wgsl).
+ * A draw is a pure function of (seed, step, stream, element index): the
+ * forward and backward passes of a step regenerate the same epsilon, and
+ * different steps or streams (one per layer and tensor) never share draws.
+ */
+import { checkInt } from '../errors.js';
+
+export interface RandomKey {
+  /** 32-bit seed of the run. */
+  seed: number;
+  /** Training step (or prediction call) counter. */
+  step: number;
+  /** Distinguishes tensors drawn in the same step (one per layer and use). */
+  stream: number;
+}
+
+/** Checks a key and returns the uniform values `key: vec2<u32>, stream: u32` shaders expect. */
+export function keyUniforms(op: string, key: RandomKey): { key: [number, number]; stream: number } {
+  if (key === null || typeof key !== 'object') throw new Error(`${op}: argument 'key' expected { seed, step, stream }, got ${String(key)}`);
+  checkInt(op, 'key.seed', key.seed, 0);
+  checkInt(op, 'key.step', key.step, 0);
+  checkInt(op, 'key.stream', key.stream, 0);
+  return { key: [key.seed >>> 0, key.step >>> 0], stream: key.stream >>> 0 };
+}
