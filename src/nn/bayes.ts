@@ -1,0 +1,329 @@
+/**
+ * Bayesian layers with a Gaussian posterior q(w) = N(mu, sigma^2), sigma = softplus(rho)
+ * (Blundell et al. 2015, "Weight Uncertainty in Neural Networks", sec. 3.2).
+ *
+ * layerType 'bbb': sample the weights, w = mu + sigma * eps (Bayes by Backprop). The T Monte
+ *   Carlo samples of a batch use T weight samples, batched on the GPU as per-sample weights.
+ * layerType 'lrt': sample the activations (local reparameterization, Kingma et al. 2015, eq. 6):
+ *   mean = op(x, mu), var = op(x^2, sigma^2), y = mean + sqrt(var) * eps.
+ *
+ * KL direction: these layers compute KL(q || p), posterior against prior, as the ELBO needs.
+ * PyTorch-BayesianCNN's `calculate_kl(self.prior_mu, self.prior_sigma, self.W_mu, self.W_sigma)`
+ * passes the prior as the first distribution and so computes KL(p || q) (its issues #28 and #73).
+ *
+ * Parameter names follow the seed's state_dict: W_mu, W_rho, bias_mu, bias_rho.
+ */
+import type { Context } from '../gpu/context.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { BayesError, argumentError, checkInt, checkNumber, checkOneOf, pair } from '../errors.js';
+import { Prng } from '../util/prng.js';
+import { type Conv2dOptions, conv2dBackward, conv2dForward, conv2dOutputShape, lrtConv2dBackward, lrtConv2dForward } from '../ops/conv2d.js';
+import { linearBackward, linearForward, lrtLinearBackward, lrtLinearForward } from '../ops/linear.js';
+import { sampleWeights, sampleWeightsBackward, sigmaSquared, sigmaSquaredBackward } from '../ops/sample.js';
+import { type GaussianPrior, type MixturePrior, klGaussian, klGaussianBackwardInto, klMonteCarlo, klMonteCarloBackwardInto } from '../ops/kl.js';
+import { add } from '../ops/elementwise.js';
+import type { RandomKey } from '../ops/random.js';
+import { type Parameter, type Pass, Module, passKey, setGrad } from './module.js';
+import { type ConvOptions, checkInputRank, convOptions } from './layers.js';
+
+export type LayerType = 'lrt' | 'bbb';
+
+/** The seed's `priors` dictionary; a `mixture` switches the prior to Blundell's scale mixture (eq. 7). */
+export interface Priors {
+  prior_mu?: number;
+  prior_sigma?: number;
+  mixture?: MixturePrior;
+  posterior_mu_initial?: [number, number];
+  posterior_rho_initial?: [number, number];
+}
+
+export interface ResolvedPriors {
+  prior: { kind: 'gaussian'; mu: number; sigma: number } | { kind: 'mixture'; pi: number; sigma1: number; sigma2: number };
+  posteriorMuInitial: [number, number];
+  posteriorRhoInitial: [number, number];
+}
+
+/** The seed's defaults: prior N(0, 0.1^2), mu ~ N(0, 0.1), rho ~ N(-3, 0.1). */
+export const DEFAULT_PRIORS: Required<Omit<Priors, 'mixture'>> = {
+  prior_mu: 0,
+  prior_sigma: 0.1,
+  posterior_mu_initial: [0, 0.1],
+  posterior_rho_initial: [-3, 0.1],
+};
+
+export function resolvePriors(op: string, p: Priors = {}): ResolvedPriors {
+  const positive = (v: number) => Number.isFinite(v) && v > 0;
+  const initPair = (name: string, v: unknown): [number, number] => {
+    if (!Array.isArray(v) || v.length !== 2 || !Number.isFinite(v[0]) || !(v[1] >= 0)) throw argumentError(op, `priors.${name}`, '[mean, std] with std >= 0', v);
+    return [v[0], v[1]];
+  };
+  const posteriorMuInitial = initPair('posterior_mu_initial', p.posterior_mu_initial ?? DEFAULT_PRIORS.posterior_mu_initial);
+  const posteriorRhoInitial = initPair('posterior_rho_initial', p.posterior_rho_initial ?? DEFAULT_PRIORS.posterior_rho_initial);
+  if (p.mixture) {
+    const { pi, sigma1, sigma2 } = p.mixture;
+    checkNumber(op, 'priors.mixture.pi', pi, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+    checkNumber(op, 'priors.mixture.sigma1', sigma1, positive, 'a positive number');
+    checkNumber(op, 'priors.mixture.sigma2', sigma2, positive, 'a positive number');
+    return { prior: { kind: 'mixture', pi, sigma1, sigma2 }, posteriorMuInitial, posteriorRhoInitial };
+  }
+  const mu = checkNumber(op, 'priors.prior_mu', p.prior_mu ?? DEFAULT_PRIORS.prior_mu);
+  const sigma = checkNumber(op, 'priors.prior_sigma', p.prior_sigma ?? DEFAULT_PRIORS.prior_sigma, positive, 'a positive number');
+  return { prior: { kind: 'gaussian', mu, sigma }, posteriorMuInitial, posteriorRhoInitial };
+}
+
+export interface BayesOptions {
+  layerType?: LayerType;
+  priors?: Priors;
+  bias?: boolean;
+  /** Seed of the initial mu and rho draws. */
+  seed?: number;
+}
+
+// Random streams of one layer (streamBase + offset): see Module.streamBase.
+const STREAM_ACTIVATION = 0; // LRT output noise
+const STREAM_WEIGHT = 1; // BBB weight samples
+const STREAM_BIAS = 2; // BBB bias samples
+const STREAM_KL_WEIGHT = 3; // weight samples for the Monte Carlo KL
+const STREAM_KL_BIAS = 4;
+export const STREAMS_PER_LAYER = 8;
+
+interface Variational {
+  mu: Parameter;
+  rho: Parameter;
+}
+
+/** What the Bayesian conv and linear layers share: parameters, sampling, KL. */
+abstract class BayesLayer extends Module {
+  readonly layerType: LayerType;
+  readonly priors: ResolvedPriors;
+  readonly hasBias: boolean;
+  protected readonly seed: number;
+  W: Variational | null = null;
+  b: Variational | null = null;
+  /** Weight samples drawn for the Monte Carlo KL (mixture prior), kept for its backward. */
+  private klSamples: { w: Tensor; b: Tensor | null; samples: number } | null = null;
+
+  constructor(op: string, options: BayesOptions) {
+    super();
+    this.layerType = checkOneOf(op, 'layerType', options.layerType ?? 'lrt', ['lrt', 'bbb'] as const);
+    this.priors = resolvePriors(op, options.priors);
+    this.hasBias = options.bias ?? true;
+    this.seed = options.seed ?? 0;
+  }
+
+  protected createParameters(ctx: Context, weightShape: number[], biasShape: number[]): void {
+    const prng = new Prng(this.seed);
+    const draw = (shape: number[], [mean, std]: [number, number], role: 'mu' | 'rho'): Parameter => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = mean + std * prng.normal();
+      return { value: ctx.keep(ctx.tensor(data, shape)), grad: null, role, trainable: true };
+    };
+    this.W = { mu: draw(weightShape, this.priors.posteriorMuInitial, 'mu'), rho: draw(weightShape, this.priors.posteriorRhoInitial, 'rho') };
+    if (this.hasBias) this.b = { mu: draw(biasShape, this.priors.posteriorMuInitial, 'mu'), rho: draw(biasShape, this.priors.posteriorRhoInitial, 'rho') };
+  }
+
+  override parameters(): Map<string, Parameter> {
+    const m = new Map<string, Parameter>();
+    if (this.W) {
+      m.set('W_mu', this.W.mu);
+      m.set('W_rho', this.W.rho);
+    }
+    if (this.b) {
+      m.set('bias_mu', this.b.mu);
+      m.set('bias_rho', this.b.rho);
+    }
+    return m;
+  }
+
+  protected key(pass: Pass, offset: number): RandomKey {
+    return passKey(pass, this.streamBase + offset);
+  }
+
+  /** Stores dMu/dRho of one variational tensor from (dMu, dRho). */
+  protected setGrads(ctx: Context, v: Variational, dMu: Tensor, dRho: Tensor): void {
+    setGrad(ctx, v.mu, dMu);
+    setGrad(ctx, v.rho, dRho);
+  }
+
+  protected abstract plainForward(ctx: Context, x: Tensor, w: Tensor, b: Tensor | null): Tensor;
+  protected abstract plainBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, needInput: boolean): { dx: Tensor | null; dw: Tensor; db: Tensor | null };
+  protected abstract lrtForward(ctx: Context, x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey): { y: Tensor; std: Tensor };
+  protected abstract lrtBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean): { dx: Tensor | null; dwMu: Tensor; dwSigma2: Tensor; dbMu: Tensor | null; dbSigma2: Tensor | null };
+
+  private cache:
+    | { mode: 'mean'; x: Tensor }
+    | { mode: 'lrt'; x: Tensor; std: Tensor; wSigma2: Tensor; bSigma2: Tensor | null }
+    | { mode: 'bbb'; x: Tensor; w: Tensor; b: Tensor | null; samples: number }
+    | null = null;
+
+  override forward(ctx: Context, x: Tensor, pass: Pass): Tensor {
+    const W = this.W!;
+    if (!pass.sample) {
+      // Deterministic: the posterior means (the seed's `sample=False`).
+      this.cache = { mode: 'mean', x };
+      return this.plainForward(ctx, x, W.mu.value, this.b?.mu.value ?? null);
+    }
+    if (this.layerType === 'lrt') {
+      const wSigma2 = sigmaSquared(ctx, W.rho.value);
+      const bSigma2 = this.b ? sigmaSquared(ctx, this.b.rho.value) : null;
+      const { y, std } = this.lrtForward(ctx, x, wSigma2, bSigma2, this.key(pass, STREAM_ACTIVATION));
+      this.cache = { mode: 'lrt', x, std, wSigma2, bSigma2 };
+      return y;
+    }
+    const samples = pass.samples;
+    if (x.shape[0] % samples !== 0) {
+      throw new BayesError('SHAPE_MISMATCH', `${this.constructor.name}: batch of ${x.shape[0]} is not a multiple of the ${samples} Monte Carlo samples`);
+    }
+    const w = sampleWeights(ctx, W.mu.value, W.rho.value, this.key(pass, STREAM_WEIGHT), samples);
+    const b = this.b ? sampleWeights(ctx, this.b.mu.value, this.b.rho.value, this.key(pass, STREAM_BIAS), samples) : null;
+    this.cache = { mode: 'bbb', x, w, b, samples };
+    return this.plainForward(ctx, x, w, b);
+  }
+
+  override backward(ctx: Context, dy: Tensor, pass: Pass): Tensor | null {
+    const c = this.cache;
+    if (!c) throw new BayesError('INVALID_ARGUMENT', `${this.name || this.constructor.name}.backward: called without a forward in this step`);
+    const W = this.W!;
+    const needInput = pass.needInputGrad !== false;
+    if (c.mode === 'mean') {
+      // Gradients of the mean network flow to mu only; rho gets zero data gradient.
+      const g = this.plainBackward(ctx, c.x, W.mu.value, dy, needInput);
+      this.setGrads(ctx, W, g.dw, ctx.zeros(W.rho.value.shape));
+      if (this.b && g.db) this.setGrads(ctx, this.b, g.db, ctx.zeros(this.b.rho.value.shape));
+      return g.dx;
+    }
+    if (c.mode === 'lrt') {
+      const g = this.lrtBackward(ctx, c.x, dy, c.std, c.wSigma2, this.key(pass, STREAM_ACTIVATION), needInput);
+      this.setGrads(ctx, W, g.dwMu, sigmaSquaredBackward(ctx, W.rho.value, g.dwSigma2));
+      if (this.b && g.dbMu && g.dbSigma2) this.setGrads(ctx, this.b, g.dbMu, sigmaSquaredBackward(ctx, this.b.rho.value, g.dbSigma2));
+      return g.dx;
+    }
+    const g = this.plainBackward(ctx, c.x, c.w, dy, needInput);
+    const gw = sampleWeightsBackward(ctx, W.mu.value, W.rho.value, g.dw, this.key(pass, STREAM_WEIGHT));
+    this.setGrads(ctx, W, gw.dMu, gw.dRho);
+    if (this.b && g.db) {
+      const gb = sampleWeightsBackward(ctx, this.b.mu.value, this.b.rho.value, g.db, this.key(pass, STREAM_BIAS));
+      this.setGrads(ctx, this.b, gb.dMu, gb.dRho);
+    }
+    return g.dx;
+  }
+
+  /**
+   * KL(q || p) summed over the layer's parameters. Gaussian prior: closed form.
+   * Scale mixture: Monte Carlo, averaged over `pass.samples` fresh weight draws
+   * (a stream of their own, so the estimate is unbiased for either layer type).
+   */
+  override kl(ctx: Context, pass: Pass): Tensor {
+    const W = this.W!;
+    const prior = this.priors.prior;
+    if (prior.kind === 'gaussian') {
+      const p: GaussianPrior = { mu: prior.mu, sigma: prior.sigma };
+      const kw = klGaussian(ctx, W.mu.value, W.rho.value, p);
+      return this.b ? add(ctx, kw, klGaussian(ctx, this.b.mu.value, this.b.rho.value, p)) : kw;
+    }
+    const p: MixturePrior = { pi: prior.pi, sigma1: prior.sigma1, sigma2: prior.sigma2 };
+    const samples = Math.max(1, pass.samples);
+    const w = sampleWeights(ctx, W.mu.value, W.rho.value, this.key(pass, STREAM_KL_WEIGHT), samples);
+    const b = this.b ? sampleWeights(ctx, this.b.mu.value, this.b.rho.value, this.key(pass, STREAM_KL_BIAS), samples) : null;
+    this.klSamples = { w, b, samples };
+    const kw = klMonteCarlo(ctx, w, W.mu.value, W.rho.value, p);
+    return b && this.b ? add(ctx, kw, klMonteCarlo(ctx, b, this.b.mu.value, this.b.rho.value, p)) : kw;
+  }
+
+  /** Adds scale * dKL into the gradients set by backward (call after backward). */
+  override klBackward(ctx: Context, pass: Pass, scale: number): void {
+    const W = this.W!;
+    if (!W.mu.grad || !W.rho.grad) throw new BayesError('INVALID_ARGUMENT', `${this.name || this.constructor.name}.klBackward: run backward first`);
+    const prior = this.priors.prior;
+    const targets: [Variational, Tensor | null, number][] = [[W, this.klSamples?.w ?? null, STREAM_KL_WEIGHT]];
+    if (this.b) targets.push([this.b, this.klSamples?.b ?? null, STREAM_KL_BIAS]);
+    for (const [v, samples, stream] of targets) {
+      if (prior.kind === 'gaussian') {
+        klGaussianBackwardInto(ctx, v.mu.value, v.rho.value, { mu: prior.mu, sigma: prior.sigma }, scale, v.mu.grad!, v.rho.grad!);
+      } else {
+        if (!samples) throw new BayesError('INVALID_ARGUMENT', `${this.name || this.constructor.name}.klBackward: run kl() first`);
+        klMonteCarloBackwardInto(ctx, samples, v.mu.value, v.rho.value, { pi: prior.pi, sigma1: prior.sigma1, sigma2: prior.sigma2 }, this.key(pass, stream), scale, v.mu.grad!, v.rho.grad!);
+      }
+    }
+  }
+}
+
+export class BBBConv2d extends BayesLayer {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernel: [number, number];
+  readonly options: Conv2dOptions;
+
+  constructor(ctx: Context, inChannels: number, outChannels: number, kernel: number | [number, number], options: ConvOptions & BayesOptions = {}) {
+    super('BBBConv2d', options);
+    this.inChannels = checkInt('BBBConv2d', 'inChannels', inChannels, 1);
+    this.outChannels = checkInt('BBBConv2d', 'outChannels', outChannels, 1);
+    this.kernel = pair('BBBConv2d', 'kernel', kernel, 1, 1);
+    this.options = convOptions('BBBConv2d', options);
+    this.createParameters(ctx, [outChannels, inChannels, ...this.kernel], [outChannels]);
+  }
+
+  override outputShape(input: readonly number[]): number[] {
+    checkInputRank('BBBConv2d', input, 3, `[${this.inChannels}, H, W]`);
+    return conv2dOutputShape([1, ...input], [this.outChannels, this.inChannels, ...this.kernel], this.options).slice(1);
+  }
+
+  protected plainForward(ctx: Context, x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+    return conv2dForward(ctx, x, w, b, this.options);
+  }
+  protected plainBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, needInput: boolean) {
+    return conv2dBackward(ctx, x, w, dy, this.options, { input: needInput, bias: this.hasBias });
+  }
+  protected lrtForward(ctx: Context, x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey) {
+    return lrtConv2dForward(ctx, x, this.W!.mu.value, wSigma2, this.b?.mu.value ?? null, bSigma2, this.options, key);
+  }
+  protected lrtBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean) {
+    return lrtConv2dBackward(ctx, x, dy, std, this.W!.mu.value, wSigma2, this.options, key, { input: needInput, bias: this.hasBias });
+  }
+}
+
+export class BBBLinear extends BayesLayer {
+  inFeatures: number | null;
+  readonly outFeatures: number;
+
+  /** `inFeatures` may be null: it is inferred from the input when the model is built. */
+  constructor(ctx: Context, inFeatures: number | null, outFeatures: number, options: BayesOptions = {}) {
+    super('BBBLinear', options);
+    this.inFeatures = inFeatures === null ? null : checkInt('BBBLinear', 'inFeatures', inFeatures, 1);
+    this.outFeatures = checkInt('BBBLinear', 'outFeatures', outFeatures, 1);
+    if (this.inFeatures !== null) this.build(ctx, [this.inFeatures]);
+  }
+
+  override build(ctx: Context, input: readonly number[]): void {
+    if (this.W) return;
+    this.inFeatures = this.checkInput(input);
+    this.createParameters(ctx, [this.outFeatures, this.inFeatures], [this.outFeatures]);
+  }
+
+  private checkInput(input: readonly number[]): number {
+    checkInputRank('BBBLinear', input, 1, `[${this.inFeatures ?? 'features'}] (put a Flatten before it)`);
+    if (this.inFeatures !== null && input[0] !== this.inFeatures) {
+      throw new BayesError('SHAPE_MISMATCH', `BBBLinear: input expected ${this.inFeatures} features, got ${input[0]}`);
+    }
+    return input[0];
+  }
+
+  override outputShape(input: readonly number[]): number[] {
+    this.checkInput(input);
+    return [this.outFeatures];
+  }
+
+  protected plainForward(ctx: Context, x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+    return linearForward(ctx, x, w, b);
+  }
+  protected plainBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, needInput: boolean) {
+    return linearBackward(ctx, x, w, dy, { input: needInput, bias: this.hasBias });
+  }
+  protected lrtForward(ctx: Context, x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey) {
+    return lrtLinearForward(ctx, x, this.W!.mu.value, wSigma2, this.b?.mu.value ?? null, bSigma2, key);
+  }
+  protected lrtBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean) {
+    return lrtLinearBackward(ctx, x, dy, std, this.W!.mu.value, wSigma2, key, { input: needInput, bias: this.hasBias });
+  }
+}

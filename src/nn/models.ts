@@ -1,0 +1,188 @@
+/**
+ * The seed's models (PyTorch-BayesianCNN, models/BayesianModels and
+ * models/NonBayesianModels), layer for layer, for 32x32 inputs. Layer names
+ * match the seed's attributes so that state dicts carry over.
+ */
+import type { Context } from '../gpu/context.js';
+import { argumentError, checkInt, checkOneOf } from '../errors.js';
+import { type LayerType, type Priors, BBBConv2d, BBBLinear } from './bayes.js';
+import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Softplus } from './layers.js';
+import type { Module } from './module.js';
+import { Sequential } from './sequential.js';
+
+export const MODEL_NAMES = ['lenet', 'alexnet', '3conv3fc'] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
+
+export interface ModelOptions {
+  /** Input channels (1 for MNIST, 3 for CIFAR). */
+  inChannels?: number;
+  /** Number of classes. */
+  classes?: number;
+  /** Input height and width (the seed uses 32). */
+  imageSize?: number;
+  activation?: 'softplus' | 'relu';
+  /** Seed of the parameter initialisation. */
+  seed?: number;
+}
+
+export interface BayesModelOptions extends ModelOptions {
+  layerType?: LayerType;
+  priors?: Priors;
+}
+
+export interface FrequentistModelOptions extends ModelOptions {
+  /** Dropout probability before each hidden fully connected layer (0: none). Used for MC dropout. */
+  dropout?: number;
+}
+
+/** Everything needed to rebuild a model: stored in checkpoints. */
+export interface ModelConfig {
+  model: ModelName;
+  bayesian: boolean;
+  layerType: LayerType;
+  activation: 'softplus' | 'relu';
+  inChannels: number;
+  classes: number;
+  imageSize: number;
+  priors?: Priors;
+  dropout?: number;
+}
+
+interface Factory {
+  conv(name: string, inC: number, outC: number, k: number, o?: { stride?: number; padding?: number }): Module;
+  fc(inF: number | null, outF: number): Module;
+  act(): Module;
+}
+
+function factory(ctx: Context, config: ModelConfig, seed: number): Factory {
+  let n = 0;
+  const nextSeed = () => (seed * 1000003 + ++n * 7919) >>> 0;
+  return config.bayesian
+    ? {
+        conv: (_name, i, o, k, opt = {}) => new BBBConv2d(ctx, i, o, k, { ...opt, layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
+        fc: (i, o) => new BBBLinear(ctx, i, o, { layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
+        act: () => (config.activation === 'softplus' ? new Softplus() : new ReLU()),
+      }
+    : {
+        conv: (_name, i, o, k, opt = {}) => new Conv2d(ctx, i, o, k, { ...opt, seed: nextSeed() }),
+        fc: (i, o) => new Linear(ctx, i, o, { seed: nextSeed() }),
+        act: () => (config.activation === 'softplus' ? new Softplus() : new ReLU()),
+      };
+}
+
+function lenetLayers(f: Factory, c: ModelConfig): [string, Module][] {
+  const drop = (name: string): [string, Module][] => (c.dropout ? [[name, new Dropout(c.dropout)]] : []);
+  return [
+    ['conv1', f.conv('conv1', c.inChannels, 6, 5)],
+    ['act1', f.act()],
+    ['pool1', new MaxPool2d(2, { stride: 2 })],
+    ['conv2', f.conv('conv2', 6, 16, 5)],
+    ['act2', f.act()],
+    ['pool2', new MaxPool2d(2, { stride: 2 })],
+    ['flatten', new Flatten()],
+    ...drop('drop1'),
+    ['fc1', f.fc(null, 120)],
+    ['act3', f.act()],
+    ...drop('drop2'),
+    ['fc2', f.fc(120, 84)],
+    ['act4', f.act()],
+    ['fc3', f.fc(84, c.classes)],
+  ];
+}
+
+function alexnetLayers(f: Factory, c: ModelConfig): [string, Module][] {
+  return [
+    ['conv1', f.conv('conv1', c.inChannels, 64, 11, { stride: 4, padding: 5 })],
+    ['act1', f.act()],
+    ['pool1', new MaxPool2d(2, { stride: 2 })],
+    ['conv2', f.conv('conv2', 64, 192, 5, { padding: 2 })],
+    ['act2', f.act()],
+    ['pool2', new MaxPool2d(2, { stride: 2 })],
+    ['conv3', f.conv('conv3', 192, 384, 3, { padding: 1 })],
+    ['act3', f.act()],
+    ['conv4', f.conv('conv4', 384, 256, 3, { padding: 1 })],
+    ['act4', f.act()],
+    ['conv5', f.conv('conv5', 256, 128, 3, { padding: 1 })],
+    ['act5', f.act()],
+    ['pool3', new MaxPool2d(2, { stride: 2 })],
+    ['flatten', new Flatten()],
+    ...(c.dropout ? ([['drop1', new Dropout(c.dropout)]] as [string, Module][]) : []),
+    ['classifier', f.fc(null, c.classes)],
+  ];
+}
+
+function threeConvLayers(f: Factory, c: ModelConfig): [string, Module][] {
+  const drop = (name: string): [string, Module][] => (c.dropout ? [[name, new Dropout(c.dropout)]] : []);
+  return [
+    ['conv1', f.conv('conv1', c.inChannels, 32, 5, { padding: 2 })],
+    ['act1', f.act()],
+    ['pool1', new MaxPool2d(3, { stride: 2 })],
+    ['conv2', f.conv('conv2', 32, 64, 5, { padding: 2 })],
+    ['act2', f.act()],
+    ['pool2', new MaxPool2d(3, { stride: 2 })],
+    ['conv3', f.conv('conv3', 64, 128, 5, { padding: 1 })],
+    ['act3', f.act()],
+    ['pool3', new MaxPool2d(3, { stride: 2 })],
+    ['flatten', new Flatten()],
+    ...drop('drop1'),
+    ['fc1', f.fc(null, 1000)],
+    ['act4', f.act()],
+    ...drop('drop2'),
+    ['fc2', f.fc(1000, 1000)],
+    ['act5', f.act()],
+    ['fc3', f.fc(1000, c.classes)],
+  ];
+}
+
+/** A model plus the config that rebuilds it. */
+export class Model extends Sequential {
+  readonly config: ModelConfig;
+  constructor(ctx: Context, config: ModelConfig, seed = 0) {
+    const f = factory(ctx, config, seed);
+    const layers = config.model === 'lenet' ? lenetLayers(f, config) : config.model === 'alexnet' ? alexnetLayers(f, config) : threeConvLayers(f, config);
+    super(ctx, layers, [config.inChannels, config.imageSize, config.imageSize]);
+    this.config = config;
+  }
+}
+
+export function resolveConfig(op: string, model: string, bayesian: boolean, o: BayesModelOptions & FrequentistModelOptions): ModelConfig {
+  const config: ModelConfig = {
+    model: checkOneOf(op, 'model', model, MODEL_NAMES),
+    bayesian,
+    layerType: checkOneOf(op, 'layerType', o.layerType ?? 'lrt', ['lrt', 'bbb'] as const),
+    activation: checkOneOf(op, 'activation', o.activation ?? (bayesian ? 'softplus' : 'relu'), ['softplus', 'relu'] as const),
+    inChannels: checkInt(op, 'inChannels', o.inChannels ?? 1, 1),
+    classes: checkInt(op, 'classes', o.classes ?? 10, 1),
+    imageSize: checkInt(op, 'imageSize', o.imageSize ?? 32, 1),
+  };
+  if (bayesian && o.priors) config.priors = o.priors;
+  if (!bayesian && o.dropout !== undefined) {
+    if (!(o.dropout >= 0 && o.dropout < 1)) throw argumentError(op, 'dropout', 'a probability in [0, 1)', o.dropout);
+    if (o.dropout > 0) config.dropout = o.dropout;
+  }
+  return config;
+}
+
+/** Builds any of the six models from a config (used by checkpoints and the CLI). */
+export function buildModel(ctx: Context, config: ModelConfig, seed = 0): Model {
+  return new Model(ctx, config, seed);
+}
+
+export function BBBLeNet(ctx: Context, options: BayesModelOptions = {}): Model {
+  return new Model(ctx, resolveConfig('BBBLeNet', 'lenet', true, options), options.seed);
+}
+export function BBBAlexNet(ctx: Context, options: BayesModelOptions = {}): Model {
+  return new Model(ctx, resolveConfig('BBBAlexNet', 'alexnet', true, options), options.seed);
+}
+export function BBB3Conv3FC(ctx: Context, options: BayesModelOptions = {}): Model {
+  return new Model(ctx, resolveConfig('BBB3Conv3FC', '3conv3fc', true, options), options.seed);
+}
+export function LeNet(ctx: Context, options: FrequentistModelOptions = {}): Model {
+  return new Model(ctx, resolveConfig('LeNet', 'lenet', false, options), options.seed);
+}
+export function AlexNet(ctx: Context, options: FrequentistModelOptions = {}): Model {
+  return new Model(ctx, resolveConfig('AlexNet', 'alexnet', false, options), options.seed);
+}
+export function ThreeConvThreeFC(ctx: Context, options: FrequentistModelOptions = {}): Model {
+  return new Model(ctx, resolveConfig('ThreeConvThreeFC', '3conv3fc', false, options), options.seed);
+}

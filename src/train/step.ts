@@ -1,0 +1,103 @@
+/**
+ * One training step and one evaluation pass, written out in order: no hidden
+ * tape. The T Monte Carlo samples run as one GPU batch of T * B; their
+ * log-softmax outputs are combined by log-mean-exp as the seed does
+ * (train_model: `log_outputs = utils.logmeanexp(outputs, dim=2)`).
+ */
+import type { Context } from '../gpu/context.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { BayesError, checkInt, checkNumber, shapeError } from '../errors.js';
+import { addInto, scale } from '../ops/elementwise.js';
+import { correctCount, logMeanExp, logMeanExpBackward, logSoftmax, logSoftmaxBackward, nllLoss, nllLossBackward } from '../ops/loss.js';
+import type { Sequential } from '../nn/sequential.js';
+import type { Adam } from './adam.js';
+
+export interface StepOptions {
+  /** Monte Carlo samples per example (the seed's num_ens / train_ens). */
+  samples: number;
+  /** KL weight of this step. */
+  beta: number;
+  /** Number of training examples: the NLL of the batch mean is scaled to the whole set. */
+  trainSize: number;
+  seed: number;
+  step: number;
+}
+
+export interface StepResult {
+  /** [1] the ELBO loss: mean NLL * trainSize + beta * KL. */
+  loss: Tensor;
+  /** [1] mean NLL of the MC-averaged predictive distribution. */
+  nll: Tensor;
+  /** [1] KL(q || p), or zero for a frequentist model. */
+  kl: Tensor;
+  /** [1] number of correct predictions in the batch. */
+  correct: Tensor;
+}
+
+function checkBatch(op: string, model: Sequential, x: Tensor, labels: Tensor): number {
+  model.checkInput(op, x);
+  const ctx = x.ctx;
+  ctx.own(op, 'labels', labels);
+  if (labels.dtype !== 'u32') throw new BayesError('INVALID_ARGUMENT', `${op}: argument 'labels' expected dtype u32, got ${labels.dtype}`);
+  if (labels.shape.length !== 1 || labels.shape[0] !== x.shape[0]) throw shapeError(op, 'labels', `[${x.shape[0]}] (one label per image)`, labels.shape);
+  return x.shape[0];
+}
+
+/**
+ * Forward, loss, backward, KL gradient and one Adam update. The returned
+ * tensors survive the step; every intermediate is freed.
+ */
+export function trainStep(ctx: Context, model: Sequential, optimizer: Adam, x: Tensor, labels: Tensor, o: StepOptions): StepResult {
+  const op = 'trainStep';
+  checkBatch(op, model, x, labels);
+  const samples = checkInt(op, 'samples', o.samples, 1);
+  const beta = checkNumber(op, 'beta', o.beta, (v) => v >= 0 && Number.isFinite(v), 'a number >= 0');
+  const trainSize = checkInt(op, 'trainSize', o.trainSize, 1);
+  if (!model.training) model.train();
+  return ctx.scope(() => {
+    const { logits, kl, pass } = model.run(ctx, x, { samples, seed: o.seed, step: o.step });
+    const logp = logSoftmax(ctx, logits); // [T * B, C]
+    const combined = samples > 1 ? logMeanExp(ctx, logp, samples) : logp; // [B, C]
+    const nll = nllLoss(ctx, combined, labels);
+    const loss = scale(ctx, nll, trainSize);
+    if (kl) addInto(ctx, loss, kl, beta);
+
+    // d loss / d combined = trainSize * d meanNLL / d combined
+    const dCombined = nllLossBackward(ctx, combined, labels, trainSize);
+    const dLogp = samples > 1 ? logMeanExpBackward(ctx, logp, combined, dCombined, samples) : dCombined;
+    const dLogits = logSoftmaxBackward(ctx, logp, dLogp);
+    model.backward(ctx, dLogits, pass);
+    if (kl && beta > 0) model.klBackward(ctx, pass, beta);
+    optimizer.update(ctx);
+    return { loss, nll, kl: kl ?? ctx.zeros([1]), correct: correctCount(ctx, combined, labels) };
+  });
+}
+
+export interface EvalOptions {
+  samples: number;
+  /** Sample from the posterior (true) or use the posterior means (false). */
+  sample?: boolean;
+  mcDropout?: boolean;
+  seed: number;
+  step: number;
+}
+
+/** MC-averaged log-probabilities [B, C] of a batch, in eval mode. */
+export function predictLogProbs(ctx: Context, model: Sequential, x: Tensor, o: EvalOptions): Tensor {
+  const samples = checkInt('predict', 'samples', o.samples, 1);
+  if (model.training) model.eval();
+  return ctx.scope(() => {
+    const { logits } = model.run(ctx, x, { samples, sample: o.sample ?? true, mcDropout: o.mcDropout, seed: o.seed, step: o.step, kl: false });
+    const logp = logSoftmax(ctx, logits);
+    return samples > 1 ? logMeanExp(ctx, logp, samples) : logp;
+  });
+}
+
+/** Summed NLL and correct count of a batch: [1] tensors, to be accumulated without readbacks. */
+export function evalBatch(ctx: Context, model: Sequential, x: Tensor, labels: Tensor, o: EvalOptions): { nll: Tensor; correct: Tensor } {
+  const n = checkBatch('evalBatch', model, x, labels);
+  return ctx.scope(() => {
+    const logp = predictLogProbs(ctx, model, x, o);
+    return { nll: scale(ctx, nllLoss(ctx, logp, labels), n), correct: correctCount(ctx, logp, labels) };
+  });
+}
