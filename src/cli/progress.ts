@@ -1,0 +1,26 @@
+/** A one-line progress bar on stderr (a plain line per update when stderr is not a terminal). */
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  const sec = Math.round(s % 60);
+  return m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+export class ProgressBar {
+  private readonly tty: boolean;
+  constructor(private readonly stream: NodeJS.WriteStream = process.stderr, private readonly width = 24) {
+    this.tty = Boolean(stream.isTTY);
+  }
+
+  update(label: string, done: number, total: number, fields: Record<string, string>, etaSeconds: number): void {
+    const filled = Math.round((done / total) * this.width);
+    const bar = '#'.repeat(filled) + '.'.repeat(this.width - filled);
+    const text = `${label} [${bar}] ${done}/${total} ${Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('  ')}  ETA ${formatSeconds(etaSeconds)}`;
+    if (this.tty) this.stream.write(`\r\x1b[K${text}`);
+    else this.stream.write(`${text}\n`);
+  }
+
+  done(): void {
+    if (this.tty) this.stream.write('\n');
+  }
+}
