@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../../scripts/build.mjs';
+import { ROOT, ensureBuilt } from '../../scripts/build.mjs';
 import { configureVulkanEnvironment } from '../../src/gpu/dawn.js';
 import { type CheckResult, describeFailures } from '../browser/checks.js';
 import { CROSS_RUNTIME_TOLERANCE, DETERMINISM_SEED, type Outputs, compareOutputs, runComputations } from '../browser/determinism.js';
@@ -70,5 +70,16 @@ describe('deno: WebGPU through Deno (wgpu)', () => {
     const inNode = await runComputations(await context(), DETERMINISM_SEED);
     expect(Object.keys(report.outputs)).toEqual(Object.keys(inNode));
     expect(compareOutputs(report.outputs, inNode)).toEqual([]);
+  });
+
+  it('runs a kernel through the built dist/index.js (the package\'s "deno" export)', async () => {
+    await ensureBuilt();
+    const { code, stdout, stderr } = await runDeno(['run', '--no-lock', `--allow-read=${ROOT}`, 'test/deno/dist_smoke.ts']);
+    expect(code, `deno exited with ${code}\nstderr:\n${stderr}`).toBe(0);
+    const line = stdout.split('\n').find((l) => l.startsWith('BAYESGPU_DENO_DIST '));
+    expect(line, `no result line\nstderr:\n${stderr}`).toBeDefined();
+    const out = JSON.parse(line!.slice('BAYESGPU_DENO_DIST '.length)) as { runtime: string; input: number[]; relu: number[] };
+    expect(out.runtime).toBe('deno');
+    expect(out.relu).toEqual(out.input.map((v) => Math.max(v, 0)));
   });
 });
