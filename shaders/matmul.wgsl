@@ -134,6 +134,7 @@ fn squared(p: mat4x4<f32>) -> mat4x4<f32> {
   return mat4x4<f32>(p[0] * p[0], p[1] * p[1], p[2] * p[2], p[3] * p[3]);
 }
 
+// The end of the whole blocks of four k; the K % 4 tail follows as rank-1 updates.
 fn k_full() -> u32 {
   return params.k & ~3u;
 }
@@ -141,10 +142,11 @@ fn k_full() -> u32 {
 // The tile of op(A) @ op(B).
 fn product(t: Tile) -> mat4x4<f32> {
   var acc = mat4x4<f32>();
-  for (var k = 0u; k < k_full(); k += 4u) {
+  let k4 = k_full();
+  for (var k = 0u; k < k4; k += 4u) {
     acc += a_block(t, k) * transpose(b_block(t, k));
   }
-  for (var k = k_full(); k < params.k; k++) {
+  for (var k = k4; k < params.k; k++) {
     acc += outer(a_at(t, k), b_at(t, k));
   }
   return acc;
@@ -225,12 +227,13 @@ const VAR_FLOOR: f32 = 1e-16;
 fn lrt_moments(t: Tile) -> array<mat4x4<f32>, 2> {
   var mean = mat4x4<f32>();
   var vari = mat4x4<f32>();
-  for (var k = 0u; k < k_full(); k += 4u) {
+  let k4 = k_full();
+  for (var k = 0u; k < k4; k += 4u) {
     let xk = a_block(t, k);
     mean += xk * transpose(b_block(t, k));
     vari += squared(xk) * transpose(b2_block(t, k));
   }
-  for (var k = k_full(); k < params.k; k++) {
+  for (var k = k4; k < params.k; k++) {
     let xk = a_at(t, k);
     mean += outer(xk, b_at(t, k));
     vari += outer(xk * xk, b2_at(t, k));
@@ -293,11 +296,12 @@ fn lrt_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
       let t = tile_at(tx, ty, 0u);
       var d_mean = mat4x4<f32>();
       var d_var = mat4x4<f32>();
-      for (var k = 0u; k < k_full(); k += 4u) {
+      let k4 = k_full();
+      for (var k = 0u; k < k4; k += 4u) {
         d_mean += a_block(t, k) * transpose(b_block(t, k));
         d_var += a2_block(t, k) * transpose(b2_block(t, k));
       }
-      for (var k = k_full(); k < params.k; k++) {
+      for (var k = k4; k < params.k; k++) {
         d_mean += outer(a_at(t, k), b_at(t, k));
         d_var += outer(a2_at(t, k), b2_at(t, k));
       }
@@ -322,12 +326,13 @@ fn lrt_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
       let t = tile_at(tx, ty, 0u);
       var dw_mu = mat4x4<f32>();
       var dw_sigma2 = mat4x4<f32>();
-      for (var k = 0u; k < k_full(); k += 4u) {
+      let k4 = k_full();
+      for (var k = 0u; k < k4; k += 4u) {
         let xk = transpose(b_block(t, k));
         dw_mu += a_block(t, k) * xk;
         dw_sigma2 += a2_block(t, k) * squared(xk);
       }
-      for (var k = k_full(); k < params.k; k++) {
+      for (var k = k4; k < params.k; k++) {
         let xk = b_at(t, k);
         dw_mu += outer(a_at(t, k), xk);
         dw_sigma2 += outer(a2_at(t, k), xk * xk);
