@@ -95,11 +95,14 @@ const FORBIDDEN_TEXT = [
 
 /**
  * Throws when the browser bundle (its metafile and text) reaches Node or Dawn.
+ * @param {string} outfile
  * @param {import('esbuild').Metafile} metafile
+ * @param {string} [absWorkingDir] the working directory esbuild ran in
  */
-export function checkBrowserBundle(outfile, metafile) {
+export function checkBrowserBundle(outfile, metafile, absWorkingDir = process.cwd()) {
   const problems = [];
-  const outKey = relative(process.cwd(), outfile).split(sep).join('/');
+  // esbuild names metafile paths relative to its working directory.
+  const outKey = relative(absWorkingDir, resolve(absWorkingDir, outfile)).split(sep).join('/');
   const output = metafile.outputs[outKey];
   if (!output) throw new Error(`checkBrowserBundle: ${outKey} is not among esbuild's outputs (${Object.keys(metafile.outputs).join(', ')})`);
   for (const imp of output.imports) if (imp.external) problems.push(`external import '${imp.path}' left in the bundle`);
@@ -122,7 +125,7 @@ export function checkBrowserBundle(outfile, metafile) {
  * its source map, and checks the result. Used for dist/bayesgpu.browser.js and
  * by the tests for their page harness.
  */
-export async function bundleForBrowser({ entry, outfile, minify = false, logLevel = 'warning' }) {
+export async function bundleForBrowser({ entry, outfile, minify = false, logLevel = 'warning', absWorkingDir = ROOT }) {
   const replaced = { count: 0 };
   const result = await esbuild.build({
     entryPoints: [entry],
@@ -131,17 +134,15 @@ export async function bundleForBrowser({ entry, outfile, minify = false, logLeve
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
-    // 'browser' first: a dependency's browser build is the one that belongs in a page.
-    conditions: ['browser', 'import', 'default'],
     sourcemap: true,
     minify,
     metafile: true,
     logLevel,
-    absWorkingDir: process.cwd(),
+    absWorkingDir,
     plugins: [inlineShaders({ replaced })],
   });
   if (replaced.count === 0) throw new Error(`bundleForBrowser(${entry}): src/gpu/shader_files.ts was not replaced (is it still imported by src/gpu/context.ts?)`);
-  checkBrowserBundle(outfile, result.metafile);
+  checkBrowserBundle(outfile, result.metafile, absWorkingDir);
   return result;
 }
 
@@ -197,16 +198,10 @@ export function isStale() {
 
 export async function build({ log = console.log } = {}) {
   const started = performance.now();
-  const cwd = process.cwd();
-  process.chdir(ROOT);
-  try {
-    rmSync(DIST, { recursive: true, force: true });
-    runTsc();
-    fixDeclarations(DIST);
-    await bundleForBrowser({ entry: join(ROOT, 'src', 'index.ts'), outfile: BROWSER_BUNDLE });
-  } finally {
-    process.chdir(cwd);
-  }
+  rmSync(DIST, { recursive: true, force: true });
+  runTsc();
+  fixDeclarations(DIST);
+  await bundleForBrowser({ entry: join(ROOT, 'src', 'index.ts'), outfile: BROWSER_BUNDLE });
   const kib = (statSync(BROWSER_BUNDLE).size / 1024).toFixed(1);
   log(`build: dist/ (tsc) and dist/bayesgpu.browser.js (${kib} KiB, ${Object.keys(readShaderFiles()).length} shaders inlined) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

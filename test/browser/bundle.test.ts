@@ -13,9 +13,9 @@ import { BROWSER_BUNDLE, ROOT, bundleForBrowser, checkBrowserBundle, ensureBuilt
 const scratch = mkdtempSync(join(tmpdir(), 'bayesgpu-bundle-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** A metafile for one output file with the given imports, as esbuild writes it (paths relative to the cwd). */
+/** A metafile for one output file with the given imports, as esbuild writes it (paths relative to its working directory, ROOT). */
 function metafileFor(outfile: string, imports: Metafile['outputs'][string]['imports'], inputs: string[] = []): Metafile {
-  const key = relative(process.cwd(), outfile);
+  const key = relative(ROOT, outfile);
   return {
     inputs: Object.fromEntries(inputs.map((i) => [i, { bytes: 1, imports: [] }])),
     outputs: { [key]: { bytes: 1, inputs: {}, imports, exports: [], entryPoint: undefined } },
@@ -43,7 +43,7 @@ describe('browser bundle', () => {
     expect(/\/\/# sourceMappingURL=bayesgpu\.browser\.js\.map\s*$/.test(text)).toBe(true);
     const map = JSON.parse(readFileSync(`${BROWSER_BUNDLE}.map`, 'utf8')) as { sources: string[] };
     expect(map.sources.some((s) => s.endsWith('src/gpu/context.ts'))).toBe(true);
-    expect(checkBrowserBundle(BROWSER_BUNDLE, metafileFor(BROWSER_BUNDLE, []))).toBeUndefined();
+    expect(checkBrowserBundle(BROWSER_BUNDLE, metafileFor(BROWSER_BUNDLE, []), ROOT)).toBeUndefined();
   });
 
   it('fails to bundle the Node entry (it reaches Dawn and node: built-ins)', async () => {
@@ -53,15 +53,15 @@ describe('browser bundle', () => {
   it('rejects external node: and webgpu imports, Dawn inputs and Dawn references in the text', () => {
     const out = join(scratch, 'fake.js');
     writeFileSync(out, 'export const x = 1;\n');
-    expect(() => checkBrowserBundle(out, metafileFor(out, [{ path: 'node:fs', kind: 'import-statement', external: true }]))).toThrow(/external import 'node:fs'/);
-    expect(() => checkBrowserBundle(out, metafileFor(out, [], ['node_modules/webgpu/index.js']))).toThrow(/Dawn/);
-    expect(() => checkBrowserBundle(out, metafileFor(out, [], ['src/gpu/dawn.ts']))).toThrow(/Dawn/);
+    expect(() => checkBrowserBundle(out, metafileFor(out, [{ path: 'node:fs', kind: 'import-statement', external: true }]), ROOT)).toThrow(/external import 'node:fs'/);
+    expect(() => checkBrowserBundle(out, metafileFor(out, [], ['node_modules/webgpu/index.js']), ROOT)).toThrow(/Dawn/);
+    expect(() => checkBrowserBundle(out, metafileFor(out, [], ['src/gpu/dawn.ts']), ROOT)).toThrow(/Dawn/);
     for (const line of ["import { readFile } from 'node:fs/promises';", 'const m = await import("node:fs");', "import { create } from 'webgpu';", 'const p = dawnProvider;']) {
       writeFileSync(out, `${line}\n`);
-      expect(() => checkBrowserBundle(out, metafileFor(out, [])), line).toThrow(/must not reach Node or Dawn/);
+      expect(() => checkBrowserBundle(out, metafileFor(out, []), ROOT), line).toThrow(/must not reach Node or Dawn/);
     }
     // Prose naming Dawn in an error message is fine.
     writeFileSync(out, `const help = "its Node entry loads Dawn from the npm package 'webgpu'";\n`);
-    expect(checkBrowserBundle(out, metafileFor(out, []))).toBeUndefined();
+    expect(checkBrowserBundle(out, metafileFor(out, []), ROOT)).toBeUndefined();
   });
 });

@@ -143,13 +143,7 @@ describe('package: npm pack, install and use', () => {
       logLevel: 'silent',
     });
     expect(Object.keys(result.metafile.inputs)).toContain('node_modules/bayesgpu/dist/bayesgpu.browser.js');
-    const previous = process.cwd();
-    process.chdir(consumer); // metafile paths are relative to absWorkingDir
-    try {
-      checkBrowserBundle(outfile, result.metafile);
-    } finally {
-      process.chdir(previous);
-    }
+    checkBrowserBundle(outfile, result.metafile, consumer);
     writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>consumer</title><script type="module" src="./app.js"></script>\n');
     expect(readFileSync(outfile, 'utf8').length).toBeGreaterThan(1000);
 
