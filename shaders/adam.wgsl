@@ -13,11 +13,12 @@
 // rounded to f32.
 //
 // Buffers: param, grad, m, v: flat arrays of n f32 (any shape, all alike); grad is read-only.
-// Dispatch: one invocation per element, ceil(n / WG) workgroups folded by grid().
-
-//! include "common.wgsl"
+// Dispatch: ceil(n / (WG * PER_THREAD)) workgroups folded by grid(); invocation l of workgroup w updates
+// elements w * WG * PER_THREAD + k * WG + l, k < PER_THREAD (coalesced; fewer invocations suit SwiftShader,
+// see elementwise.wgsl).
 
 override WG: u32 = 64;
+override PER_THREAD: u32 = 8;
 
 struct Params {
   n: u32,
@@ -38,10 +39,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 
-@compute @workgroup_size(WG)
-fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= params.n) { return; }
+// Algorithm 1's loop body for element i.
+fn adam_update(i: u32) {
   let g = grad[i];
   let m_new = params.beta1 * m[i] + params.one_minus_beta1 * g;
   let v_new = params.beta2 * v[i] + params.one_minus_beta2 * g * g;
@@ -52,4 +51,14 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let p = param[i];
   let decayed = p - params.lr_weight_decay * p;
   param[i] = decayed - params.lr * m_hat / (sqrt(v_hat) + params.eps);
+}
+
+@compute @workgroup_size(WG)
+fn adam_step(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = (wid.x + wid.y * nwg.x) * WG * PER_THREAD + lid.x;
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let i = first + k * WG;
+    if (i >= params.n) { return; }
+    adam_update(i);
+  }
 }

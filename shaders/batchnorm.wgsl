@@ -19,11 +19,12 @@
 //     workgroups. Each invocation sums a strided share of the channel's M values (consecutive invocations
 //     read consecutive addresses of a plane), then a tree in workgroup memory adds the WG partial sums.
 //     Statistics use two passes (mean, then squared deviations): no cancellation as in E[x^2] - E[x]^2.
-//   bn_eval_stats: one invocation per channel; bn_normalize, bn_backward_dx: one per element; grid()-folded.
-
-//! include "common.wgsl"
+//   bn_eval_stats: one invocation per channel.
+//   bn_normalize, bn_backward_dx: ceil(elements / (WG * PER_THREAD)) workgroups folded by grid(); invocation l
+//     of workgroup w handles elements w * WG * PER_THREAD + k * WG + l, k < PER_THREAD (see elementwise.wgsl).
 
 override WG: u32 = 64;
+override PER_THREAD: u32 = 8;
 override TRAINING: bool = true;
 
 struct Params {
@@ -100,12 +101,19 @@ fn bn_eval_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
   inv_std[c] = 1.0 / sqrt(running_var[c] + params.eps);
 }
 
-@compute @workgroup_size(WG)
-fn bn_normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= params.elements) { return; }
+fn normalize_element(i: u32) {
   let c = (i / params.HW) % params.C;
   y[i] = gamma[c] * ((x[i] - mean[c]) * inv_std[c]) + beta[c];
+}
+
+@compute @workgroup_size(WG)
+fn bn_normalize(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = (wid.x + wid.y * nwg.x) * WG * PER_THREAD + lid.x;
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let i = first + k * WG;
+    if (i >= params.elements) { return; }
+    normalize_element(i);
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -126,10 +134,7 @@ fn bn_backward_reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wor
   }
 }
 
-@compute @workgroup_size(WG)
-fn bn_backward_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= params.elements) { return; }
+fn dx_element(i: u32) {
   let c = (i / params.HW) % params.C;
   let scale = gamma[c] * inv_std[c];
   if (TRAINING) {
@@ -137,5 +142,15 @@ fn bn_backward_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     dx[i] = scale * (dy[i] - params.inv_count * (d_beta[c] + x_hat * d_gamma[c]));
   } else {
     dx[i] = scale * dy[i];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bn_backward_dx(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = (wid.x + wid.y * nwg.x) * WG * PER_THREAD + lid.x;
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let i = first + k * WG;
+    if (i >= params.elements) { return; }
+    dx_element(i);
   }
 }

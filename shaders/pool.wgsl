@@ -6,7 +6,9 @@
 // argmax[n, c, oh, ow] = the flat index ((n * C + c) * H + ih) * W + iw of the winner in x;
 // ties go to the first position in row-major window order, and a NaN wins (it propagates), as in PyTorch.
 // Buffers: x [N, C, H, W], y and argmax [N, C, OH, OW] (argmax is u32).
-// Dispatch: one invocation per output, ceil(N*C*OH*OW / WG) workgroups folded by grid().
+// Dispatch: ceil(N*C*OH*OW / (WG * PER_THREAD)) workgroups folded by grid(); invocation l of workgroup w
+// computes outputs w * WG * PER_THREAD + k * WG + l, k < PER_THREAD (fewer, longer invocations suit
+// SwiftShader; see elementwise.wgsl).
 //
 // Backward (max_pool_backward): dx[argmax[o]] += dy[o] for every output o. Several outputs may
 // share a winner when windows overlap (stride < kernel), so one invocation owns one (n, c) plane and
@@ -18,6 +20,7 @@
 //! include "common.wgsl"
 
 override WG: u32 = 64;
+override PER_THREAD: u32 = 4;
 
 struct Params {
   outputs: u32,   // N*C*OH*OW (forward)
@@ -37,10 +40,13 @@ struct Params {
 @group(0) @binding(5) var<storage, read> argmax_in: array<u32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 
-@compute @workgroup_size(WG)
-fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let o = flat_index(gid, nwg, WG);
-  if (o >= params.outputs) { return; }
+// NaN test on the bits: compilers may assume floats are never NaN and fold `v != v` to false.
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// The window of output o: its maximum and where it is.
+fn pool_window(o: u32) {
   let ow = o % params.OW;
   let oh = (o / params.OW) % params.OH;
   let plane = o / (params.OW * params.OH);
@@ -62,7 +68,7 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     for (var iw = w_lo; iw < w_hi; iw++) {
       let index = base + ih * params.W + iw;
       let v = x[index];
-      if (v > best || (v != v && best == best)) {
+      if (v > best || (is_nan(v) && !is_nan(best))) {  // the first NaN wins and stays
         best = v;
         best_index = index;
       }
@@ -70,6 +76,16 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   }
   y[o] = best;
   argmax[o] = best_index;
+}
+
+@compute @workgroup_size(WG)
+fn max_pool_forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = (wid.x + wid.y * nwg.x) * WG * PER_THREAD + lid.x;
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let o = first + k * WG;
+    if (o >= params.outputs) { return; }
+    pool_window(o);
+  }
 }
 
 @compute @workgroup_size(WG)

@@ -9,6 +9,8 @@ import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, checkNumber, shapeError } from '../errors.js';
 
 const WG = 64;
+/** Elements per invocation (see shaders/elementwise.wgsl). */
+const PER_THREAD = 8;
 
 export interface AdamOptions {
   /** Step size alpha, > 0. */
@@ -51,13 +53,13 @@ export function adamStep(ctx: Context, param: Tensor, grad: Tensor, m: Tensor, v
   const weightDecay = checkNumber(op, 'opts.weightDecay', opts.weightDecay ?? 0, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
 
   ctx.dispatch({
-    shader: 'adam.wgsl', entry: 'adam_step', constants: { WG },
+    shader: 'adam.wgsl', entry: 'adam_step', constants: { WG, PER_THREAD },
     uniforms: {
       n: param.size, lr, beta1, beta2, eps,
       // float64 here: 1 - beta2 (and 1 - beta2^t) are ~1e-3 and lose digits if formed from an f32 beta2.
       one_minus_beta1: 1 - beta1, one_minus_beta2: 1 - beta2, lr_weight_decay: lr * weightDecay,
       inv_bias1: 1 / (1 - beta1 ** step), inv_bias2: 1 / (1 - beta2 ** step),
     },
-    bindings: { param, grad, m, v }, workgroups: grid(Math.ceil(param.size / WG)),
+    bindings: { param, grad, m, v }, workgroups: grid(Math.ceil(param.size / (WG * PER_THREAD))),
   });
 }

@@ -11,8 +11,10 @@ import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkNumber, shapeError } from '../errors.js';
 
 const SHADER = 'batchnorm.wgsl';
-/** Invocations per workgroup of the per-element kernels. */
+/** Invocations per workgroup of the per-element kernels, and elements per invocation (see shaders/elementwise.wgsl). */
 const WG = 64;
+const PER_THREAD = 8;
+const elementGroups = (t: Tensor) => grid(Math.ceil(t.size / (WG * PER_THREAD)));
 /** Invocations of each channel's reducing workgroup (a power of two). */
 const REDUCE_WG = 256;
 
@@ -88,8 +90,8 @@ export function batchNorm2dForward(
   }
   const y = ctx.empty(x.shape);
   ctx.dispatch({
-    shader: SHADER, entry: 'bn_normalize', constants: { WG }, uniforms: u,
-    bindings: { x, gamma, beta, mean, inv_std: invStd, y }, workgroups: grid(Math.ceil(x.size / WG)),
+    shader: SHADER, entry: 'bn_normalize', constants: { WG, PER_THREAD }, uniforms: u,
+    bindings: { x, gamma, beta, mean, inv_std: invStd, y }, workgroups: elementGroups(x),
   });
   return { y, saved: { mean, invStd, training: opts.training } };
 }
@@ -113,8 +115,8 @@ export function batchNorm2dBackward(ctx: Context, x: Tensor, dy: Tensor, gamma: 
   });
   const dx = ctx.empty(x.shape);
   ctx.dispatch({
-    shader: SHADER, entry: 'bn_backward_dx', constants: { WG, TRAINING: training }, uniforms: u,
-    bindings: { x, dy, gamma, mean: saved.mean, inv_std: saved.invStd, d_gamma: dGamma, d_beta: dBeta, dx }, workgroups: grid(Math.ceil(x.size / WG)),
+    shader: SHADER, entry: 'bn_backward_dx', constants: { WG, PER_THREAD, TRAINING: training }, uniforms: u,
+    bindings: { x, dy, gamma, mean: saved.mean, inv_std: saved.invStd, d_gamma: dGamma, d_beta: dBeta, dx }, workgroups: elementGroups(x),
   });
   return { dx, dGamma, dBeta };
 }

@@ -9,6 +9,8 @@ import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, checkNumber, shapeError } from '../errors.js';
 
 const WG = 64;
+/** Elements per invocation (see the shader's header: fewer, longer invocations suit SwiftShader). */
+const PER_THREAD = 8;
 const SHADER = 'elementwise.wgsl';
 
 const showShape = (t: Tensor) => `[${t.shape.join(', ')}]`;
@@ -18,12 +20,12 @@ function checkF32(op: string, argument: string, t: Tensor): void {
   if (t.dtype !== 'f32') throw argumentError(op, argument, "a tensor of dtype 'f32'", `a tensor of dtype '${t.dtype}'`);
 }
 
-/** One invocation per element; every entry takes the same uniform struct, unused members are 0. */
+/** PER_THREAD elements per invocation; every entry takes the same uniform struct, unused members are 0. */
 function run(ctx: Context, entry: string, n: number, bindings: Record<string, Tensor>, uniforms: { m?: number; alpha?: number; bits?: number } = {}): void {
   ctx.dispatch({
-    shader: SHADER, entry, constants: { WG },
+    shader: SHADER, entry, constants: { WG, PER_THREAD },
     uniforms: { n, m: uniforms.m ?? 0, alpha: uniforms.alpha ?? 0, bits: uniforms.bits ?? 0 },
-    bindings, workgroups: grid(Math.ceil(n / WG)),
+    bindings, workgroups: grid(Math.ceil(n / (WG * PER_THREAD))),
   });
 }
 

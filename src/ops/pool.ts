@@ -9,6 +9,8 @@ import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, pair, shapeError } from '../errors.js';
 
 const WG = 64;
+/** Outputs per invocation of the forward kernel (see shaders/pool.wgsl). */
+const PER_THREAD = 4;
 const SHADER = 'pool.wgsl';
 
 export interface MaxPool2dOptions {
@@ -43,9 +45,9 @@ export function maxPool2dForward(ctx: Context, x: Tensor, opts: MaxPool2dOptions
   const y = ctx.empty([N, C, OH, OW]);
   const argmax = ctx.empty([N, C, OH, OW], 'u32');
   ctx.dispatch({
-    shader: SHADER, entry: 'max_pool_forward', constants: { WG },
+    shader: SHADER, entry: 'max_pool_forward', constants: { WG, PER_THREAD },
     uniforms: { outputs: y.size, planes: N * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW },
-    bindings: { x, y, argmax }, workgroups: grid(Math.ceil(y.size / WG)),
+    bindings: { x, y, argmax }, workgroups: grid(Math.ceil(y.size / (WG * PER_THREAD))),
   });
   return { y, argmax };
 }

@@ -66,6 +66,16 @@ describe('maxPool2d', () => {
     expect([...(await dx.read())]).toEqual([1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
   });
 
+  it('a NaN in a window propagates to its output, as in PyTorch', async () => {
+    const ctx = await context();
+    // Windows {1, NaN, 2, 4} and {3, 0, 1, 1}.
+    const { y, argmax } = maxPool2dForward(ctx, ctx.tensor([1, NaN, 3, 0, 2, 4, 1, 1], [1, 1, 2, 4]), { kernel: 2 });
+    const got = await y.read();
+    expect(Number.isNaN(got[0])).toBe(true);
+    expect(got[1]).toBe(3);
+    expect([...(await argmax.read())]).toEqual([1, 2]);
+  });
+
   it('rejects bad input before GPU work', async () => {
     const ctx = await context();
     const x = ctx.tensor(randomArray(2 * 3 * 4 * 4, 1), [2, 3, 4, 4]);
