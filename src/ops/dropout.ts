@@ -1,0 +1,37 @@
+/**
+ * Inverted dropout (shaders/dropout.wgsl): y = x / (1 - p) where rand_uniform(key, i, stream) >= p,
+ * else 0. The mask is a pure function of the key, so the backward pass regenerates it; pass the
+ * forward's key. p is the drop probability, in [0, 1).
+ */
+import type { Context } from '../gpu/context.js';
+import { grid } from '../gpu/context.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { argumentError, checkNumber } from '../errors.js';
+import { type RandomKey, keyUniforms } from './random.js';
+
+const WG = 64;
+
+function run(ctx: Context, op: string, entry: 'dropout_forward' | 'dropout_backward', input: Tensor, p: number, key: RandomKey): Tensor {
+  const argument = entry === 'dropout_forward' ? 'x' : 'dy';
+  ctx.own(op, argument, input);
+  if (input.dtype !== 'f32') throw argumentError(op, argument, "a tensor of dtype 'f32'", input.dtype);
+  // p is compared in f32: a p that rounds to 1 there would drop everything and scale by 1 / (1 - p).
+  checkNumber(op, 'p', p, (v) => v >= 0 && v < 1 && Math.fround(v) < 1, 'a number in [0, 1)');
+  const k = keyUniforms(op, key);
+  const output = ctx.empty(input.shape);
+  const bindings: Record<string, Tensor> = entry === 'dropout_forward' ? { x: input, y: output } : { dy: input, dx: output };
+  ctx.dispatch({
+    shader: 'dropout.wgsl', entry, constants: { WG },
+    uniforms: { n: input.size, ...k, p, scale: 1 / (1 - p) }, bindings, workgroups: grid(Math.ceil(input.size / WG)),
+  });
+  return output;
+}
+
+export function dropoutForward(ctx: Context, x: Tensor, p: number, key: RandomKey): Tensor {
+  return run(ctx, 'dropoutForward', 'dropout_forward', x, p, key);
+}
+
+/** dx = dy / (1 - p) where the forward kept the element, else 0 (the mask is regenerated from `key`). */
+export function dropoutBackward(ctx: Context, dy: Tensor, p: number, key: RandomKey): Tensor {
+  return run(ctx, 'dropoutBackward', 'dropout_backward', dy, p, key);
+}

@@ -1,0 +1,133 @@
+/**
+ * Reparameterized weight sampling (Blundell et al. 2015, section 3.2) and raw
+ * draws of the counter-based generator (shaders/sample.wgsl).
+ *
+ * w = mu + sigma * eps with sigma = softplus(rho). Sample s of element i of a
+ * parameter with n elements uses eps = rand_normal((seed, step), s * n + i,
+ * stream): exactly element s * n + i of drawNormal(ctx, [S * n], key). The
+ * backward pass regenerates the same eps from the key instead of storing it.
+ */
+import type { Context } from '../gpu/context.js';
+import { grid } from '../gpu/context.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { argumentError, checkInt, shapeError } from '../errors.js';
+import { type RandomKey, keyUniforms } from './random.js';
+
+const WG = 64;
+const SHADER = 'sample.wgsl';
+/** Draw indices are u32: S * n must stay below 2^32. */
+const MAX_DRAWS = 2 ** 32 - 1;
+
+function checkF32(ctx: Context, op: string, argument: string, t: Tensor): void {
+  ctx.own(op, argument, t);
+  if (t.dtype !== 'f32') throw argumentError(op, argument, "a tensor of dtype 'f32'", t.dtype);
+}
+
+const show = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+function checkSameShape(op: string, argument: string, t: Tensor, like: Tensor, likeName: string): void {
+  if (t.shape.length !== like.shape.length || t.shape.some((d, k) => d !== like.shape[k])) {
+    throw shapeError(op, argument, `${show(like.shape)} (the shape of ${likeName})`, t.shape);
+  }
+}
+
+function checkDrawShape(op: string, shape: readonly number[]): number {
+  if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw argumentError(op, 'shape', 'a non-empty array of positive integers', shape);
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n > MAX_DRAWS) throw argumentError(op, 'shape', `at most ${MAX_DRAWS} elements (draw indices are u32)`, shape);
+  return n;
+}
+
+/** Uniforms of sample.wgsl; entries that draw nothing get a zero key, which they ignore. */
+function params(n: number, samples: number, key?: { key: [number, number]; stream: number }) {
+  return { n, samples, key: key?.key ?? [0, 0], stream: key?.stream ?? 0 };
+}
+
+/** `samples` draws of the weights, shape [samples, ...mu.shape]: w = mu + softplus(rho) * eps. */
+export function sampleWeights(ctx: Context, mu: Tensor, rho: Tensor, key: RandomKey, samples: number): Tensor {
+  const op = 'sampleWeights';
+  checkF32(ctx, op, 'mu', mu);
+  checkF32(ctx, op, 'rho', rho);
+  checkSameShape(op, 'rho', rho, mu, 'mu');
+  const k = keyUniforms(op, key);
+  checkInt(op, 'samples', samples, 1);
+  if (samples * mu.size > MAX_DRAWS) throw argumentError(op, 'samples', `at most ${Math.floor(MAX_DRAWS / mu.size)} for ${mu.size} weights (draw indices are u32)`, samples);
+  const w = ctx.empty([samples, ...mu.shape]);
+  ctx.dispatch({
+    shader: SHADER, entry: 'sample_weights', constants: { WG },
+    uniforms: params(mu.size, samples, k), bindings: { mu, rho, w }, workgroups: grid(Math.ceil(w.size / WG)),
+  });
+  return w;
+}
+
+/**
+ * Gradients of sampleWeights for dL/dw `dw` [S, ...mu.shape]:
+ * dMu = sum_s dw_s, dRho = sum_s dw_s * eps_s * sigmoid(rho), with eps_s regenerated from `key`
+ * (pass the key the forward pass used).
+ */
+export function sampleWeightsBackward(ctx: Context, mu: Tensor, rho: Tensor, dw: Tensor, key: RandomKey): { dMu: Tensor; dRho: Tensor } {
+  const op = 'sampleWeightsBackward';
+  checkF32(ctx, op, 'mu', mu);
+  checkF32(ctx, op, 'rho', rho);
+  checkF32(ctx, op, 'dw', dw);
+  checkSameShape(op, 'rho', rho, mu, 'mu');
+  if (dw.shape.length !== mu.shape.length + 1 || mu.shape.some((d, k) => d !== dw.shape[k + 1])) {
+    throw shapeError(op, 'dw', `[S, ${mu.shape.join(', ')}] (samples, then the shape of mu)`, dw.shape);
+  }
+  const k = keyUniforms(op, key);
+  const dMu = ctx.empty(mu.shape);
+  const dRho = ctx.empty(mu.shape);
+  ctx.dispatch({
+    shader: SHADER, entry: 'sample_weights_backward', constants: { WG },
+    uniforms: params(mu.size, dw.shape[0], k), bindings: { rho, dw, d_mu: dMu, d_rho: dRho }, workgroups: grid(Math.ceil(mu.size / WG)),
+  });
+  return { dMu, dRho };
+}
+
+/** softplus(rho)^2, the weight variance used by the local reparameterization trick (Kingma et al. 2015). */
+export function sigmaSquared(ctx: Context, rho: Tensor): Tensor {
+  checkF32(ctx, 'sigmaSquared', 'rho', rho);
+  const sigma2 = ctx.empty(rho.shape);
+  ctx.dispatch({
+    shader: SHADER, entry: 'sigma_squared', constants: { WG },
+    uniforms: params(rho.size, 1), bindings: { rho, sigma2 }, workgroups: grid(Math.ceil(rho.size / WG)),
+  });
+  return sigma2;
+}
+
+/** dRho = dSigma2 * 2 softplus(rho) sigmoid(rho). */
+export function sigmaSquaredBackward(ctx: Context, rho: Tensor, dSigma2: Tensor): Tensor {
+  const op = 'sigmaSquaredBackward';
+  checkF32(ctx, op, 'rho', rho);
+  checkF32(ctx, op, 'dSigma2', dSigma2);
+  checkSameShape(op, 'dSigma2', dSigma2, rho, 'rho');
+  const dRho = ctx.empty(rho.shape);
+  ctx.dispatch({
+    shader: SHADER, entry: 'sigma_squared_backward', constants: { WG },
+    uniforms: params(rho.size, 1), bindings: { rho, d_sigma2: dSigma2, d_rho: dRho }, workgroups: grid(Math.ceil(rho.size / WG)),
+  });
+  return dRho;
+}
+
+function draw(ctx: Context, op: string, entry: string, shape: readonly number[], key: RandomKey): Tensor {
+  const n = checkDrawShape(op, shape);
+  const k = keyUniforms(op, key);
+  const draws = ctx.empty(shape);
+  ctx.dispatch({
+    shader: SHADER, entry, constants: { WG },
+    uniforms: params(n, 1, k), bindings: { draws }, workgroups: grid(Math.ceil(n / WG)),
+  });
+  return draws;
+}
+
+/** Standard normal draws; element i is rand_normal(key, i, stream) (Box-Muller on Philox4x32-10). */
+export function drawNormal(ctx: Context, shape: readonly number[], key: RandomKey): Tensor {
+  return draw(ctx, 'drawNormal', 'draw_normal', shape, key);
+}
+
+/** Uniform draws in [0, 1) with 24 random bits; element i is rand_uniform(key, i, stream). */
+export function drawUniform(ctx: Context, shape: readonly number[], key: RandomKey): Tensor {
+  return draw(ctx, 'drawUniform', 'draw_uniform', shape, key);
+}
