@@ -4,8 +4,7 @@
  * resized to 32x32 bilinear, values in [0, 1]).
  */
 import { checkOneOf } from '../errors.js';
-import { loadMnist } from '../data/mnist.js';
-import { loadCifar } from '../data/cifar.js';
+import { loadCifar, loadMnist } from '../data/node_files.js';
 import { toFloatImages } from '../data/preprocess.js';
 import type { ImageSet, Split } from '../data/image_set.js';
 import type { FloatDataset } from '../train/fit.js';

@@ -11,7 +11,7 @@ import { type ModelConfig, MODEL_NAMES, buildModel, resolveConfig } from '../nn/
 import type { Priors } from '../nn/bayes.js';
 import { type BetaSchedule } from '../train/elbo.js';
 import { evaluate, fit } from '../train/fit.js';
-import { loadCheckpointFile, saveCheckpointFile } from '../io/checkpoint.js';
+import { loadCheckpointFile, saveCheckpointFile } from '../io/checkpoint_files.js';
 import { rotateImages } from '../data/preprocess.js';
 import { DATASETS, loadDataset } from './datasets.js';
 import { ProgressBar, formatSeconds } from './progress.js';

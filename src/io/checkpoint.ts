@@ -167,15 +167,3 @@ export function restoreOptimizer(ctx: Context, loaded: LoadedCheckpoint): Adam |
   adam.step = o.step;
   return adam;
 }
-
-/** Node: writes a checkpoint atomically (temporary file, fsync, rename). */
-export async function saveCheckpointFile(model: Sequential, path: string, options: SaveOptions = {}): Promise<void> {
-  const { saveFile } = await import('./safetensors.js');
-  await saveFile(path, await saveCheckpoint(model, options));
-}
-
-/** Node: reads and loads a checkpoint file. */
-export async function loadCheckpointFile(ctx: Context, path: string, options: LoadOptions = {}): Promise<LoadedCheckpoint> {
-  const { readFile } = await import('./safetensors.js');
-  return loadCheckpoint(ctx, await readFile(path), options);
-}
