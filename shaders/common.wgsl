@@ -8,11 +8,16 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>, wg_x: u32) -> u32 {
 }
 
 // softplus(x) = log(1 + e^x), written so that neither branch overflows and
-// small results keep their precision (log(1 + tiny) rounds to 0 in f32).
+// small results keep their precision: 1 + e^x rounds off most of e^x when
+// x << 0, so below -3 use the log1p series (truncation < 1e-7), and above it
+// correct log(1 + e) for the rounding of 1 + e (Goldberg's log1p trick).
 fn softplus(x: f32) -> f32 {
   if (x > 20.0) { return x; }
   if (x < -15.0) { return exp(x); }
-  return log(1.0 + exp(x));
+  let e = exp(x);
+  if (x < -3.0) { return e * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * (0.25 - e * 0.2)))); }
+  let u = 1.0 + e;
+  return log(u) - ((u - 1.0) - e) / u;
 }
 
 // d softplus / dx = sigmoid(x), stable for both signs.

@@ -4,7 +4,7 @@
  * forward and backward passes of a step regenerate the same epsilon, and
  * different steps or streams (one per layer and tensor) never share draws.
  */
-import { checkInt } from '../errors.js';
+import { argumentError, checkInt } from '../errors.js';
 
 export interface RandomKey {
   /** 32-bit seed of the run. */
@@ -17,9 +17,11 @@ export interface RandomKey {
 
 /** Checks a key and returns the uniform values `key: vec2<u32>, stream: u32` shaders expect. */
 export function keyUniforms(op: string, key: RandomKey): { key: [number, number]; stream: number } {
-  if (key === null || typeof key !== 'object') throw new Error(`${op}: argument 'key' expected { seed, step, stream }, got ${String(key)}`);
-  checkInt(op, 'key.seed', key.seed, 0);
-  checkInt(op, 'key.step', key.step, 0);
-  checkInt(op, 'key.stream', key.stream, 0);
+  if (key === null || typeof key !== 'object') throw argumentError(op, 'key', '{ seed, step, stream }', key);
+  for (const field of ['seed', 'step', 'stream'] as const) {
+    checkInt(op, `key.${field}`, key[field], 0);
+    // Values are 32-bit in the shader: a larger one would silently wrap onto another stream.
+    if (key[field] > 0xffffffff) throw argumentError(op, `key.${field}`, 'an integer <= 2^32 - 1', key[field]);
+  }
   return { key: [key.seed >>> 0, key.step >>> 0], stream: key.stream >>> 0 };
 }

@@ -43,3 +43,16 @@ describe('activation', () => {
     expect(() => activationForward(ctx, 'relu', x)).toThrow(/reluForward: argument 'x' is a disposed tensor/);
   });
 });
+
+describe('softplus accuracy per element', () => {
+  it('is within 2e-6 relative of float64 at every rho in [-15, 20] (sigma = softplus(rho) in Bayesian layers)', async () => {
+    const ctx = await context();
+    const xs = Array.from({ length: 701 }, (_, i) => -15 + i * 0.05);
+    const got = await activationForward(ctx, 'softplus', ctx.tensor(xs, [xs.length])).read();
+    const want = softplusRef(xs);
+    let worst = 0;
+    // Relative per element, not against the largest value: small sigmas must stay accurate.
+    for (let i = 0; i < xs.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / want[i]);
+    expect(worst).toBeLessThan(2e-6);
+  });
+});
