@@ -16,6 +16,7 @@
  */
 import type { Context } from '../../src/index.js';
 import { activationBackward, activationForward } from '../../src/ops/activation.js';
+import { drawNormal, sampleWeights } from '../../src/ops/sample.js';
 
 /** Named outputs of one computation, each a flat array of numbers. */
 export type Outputs = Record<string, number[]>;
@@ -70,9 +71,40 @@ const activation: Computation = {
     }),
 };
 
+/**
+ * Raw standard-normal draws of the counter-based generator: a pure function of
+ * (seed, step, stream, index), so every runtime must produce the same values.
+ */
+const normalDraws: Computation = {
+  describe: 'drawNormal of 1031 values for key (seed, step 3, stream 7)',
+  run: (ctx, seed) =>
+    ctx.scope(async () => ({
+      eps: plain(await drawNormal(ctx, [1031], { seed, step: 3, stream: 7 }).read()),
+    })),
+};
+
+/**
+ * Reparameterized weights w = mu + softplus(rho) * eps (Blundell et al. 2015,
+ * section 3.2) from fixed mu and rho: the first step of every Bayesian layer's
+ * sampled forward pass.
+ */
+const weightSamples: Computation = {
+  describe: 'sampleWeights: 3 samples of a [5, 3, 3, 3] kernel with fixed mu, rho',
+  run: (ctx, seed) =>
+    ctx.scope(async () => {
+      const shape = [5, 3, 3, 3];
+      const n = 5 * 27;
+      const mu = ctx.tensor(randomArray(n, seed + 2, -0.5, 0.5), shape);
+      const rho = ctx.tensor(randomArray(n, seed + 3, -6, -2), shape);
+      return { w: plain(await sampleWeights(ctx, mu, rho, { seed, step: 11, stream: 2 }, 3).read()) };
+    }),
+};
+
 /** Every computation by name; each test compares all of them across runtimes. */
 export const computations: Record<string, Computation> = {
   activation,
+  drawNormal: normalDraws,
+  sampleWeights: weightSamples,
 };
 
 /** Runs the named computations (all when omitted) with one seed. Throws on the first failure. */
