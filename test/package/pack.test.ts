@@ -97,8 +97,8 @@ describe('package: npm pack, install and use', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('the tarball holds dist/ (JS, types, browser bundle) and shaders/, and no sources or tests', () => {
-    for (const f of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/gpu/shader_files.js', 'dist/bayesgpu.browser.js', 'dist/bayesgpu.browser.js.map', 'shaders/activation.wgsl', 'shaders/common.wgsl']) {
+  it('the tarball holds dist/ (JS, types, browser bundle, the bin) and shaders/, and no sources or tests', () => {
+    for (const f of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/cli.js', 'dist/gpu/shader_files.js', 'dist/bayesgpu.browser.js', 'dist/bayesgpu.browser.js.map', 'shaders/activation.wgsl', 'shaders/common.wgsl']) {
       expect(packedFiles, f).toContain(f);
     }
     expect(packedFiles.filter((f) => /^(src|test|scripts|bench|demo)\//.test(f))).toEqual([]);
