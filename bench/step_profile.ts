@@ -3,7 +3,7 @@
  * LeNet on one batch, timed with a GPU sync around each call.
  *   node bench/run.mjs step_profile [--batch 256] [--layer-type lrt|bbb|frequentist]
  */
-import { createContext } from '../src/node.js';
+import { createContext, type Tensor } from '../src/node.js';
 import { buildModel, resolveConfig } from '../src/nn/models.js';
 import { logSoftmax, logSoftmaxBackward, nllLoss, nllLossBackward } from '../src/ops/loss.js';
 
@@ -25,7 +25,7 @@ export async function main(args: string[]): Promise<void> {
   for (let rep = 0; rep < 3; rep++) {
     ctx.scope(() => undefined);
     await ctx.scope(async () => {
-      const acts = [x];
+      const acts: Tensor[] = [x];
       const fwd: number[] = [];
       for (const [, layer] of net.layers) {
         const t0 = performance.now();

@@ -9,3 +9,6 @@ import { dawnProvider } from './gpu/dawn.js';
 setGpuProvider(dawnProvider);
 
 export * from './index.js';
+export { loadMnist, loadCifar, type MnistOptions, type CifarOptions } from './data/node_files.js';
+export { saveFile, readFile, saveSafetensorsFile, loadSafetensorsFile } from './io/node_files.js';
+export { saveCheckpointFile, loadCheckpointFile } from './io/checkpoint_files.js';

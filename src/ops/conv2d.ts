@@ -21,16 +21,33 @@ export interface Conv2dOptions {
 
 const SHADER = 'conv2d.wgsl';
 
-/**
- * Override constants of conv2d.wgsl: invocations per workgroup, output channels
- * per invocation (forward, backward-weight) and input channels per invocation
- * (backward-input); each invocation also covers 4 positions. Chosen by
- * bench/kernels.ts on SwiftShader.
- */
+/** Invocations per workgroup (override WG of conv2d.wgsl). */
 const WG = 64;
-const TCO = 4;
-const TCI = 4;
-const CONSTANTS = { WG, TCO, TCI } as const;
+
+type TiledEntry = 'forward' | 'lrt_forward' | 'backward_input' | 'lrt_backward_input' | 'backward_weight' | 'lrt_backward_weight';
+
+/**
+ * Register tile of each implicit-GEMM entry: blocks of 4 channels x blocks of 4
+ * columns (output positions, input positions or weight entries) per invocation.
+ * Chosen with bench/kernels.ts on SwiftShader, where larger tiles amortise the
+ * gathers (a 4x4 tile ran at half the speed of 8x8 for LeNet's conv2).
+ */
+const TILES: Record<TiledEntry, { CHANNEL_BLOCKS: number; POSITION_BLOCKS: number }> = {
+  forward: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
+  lrt_forward: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
+  backward_input: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
+  lrt_backward_input: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
+  backward_weight: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
+  lrt_backward_weight: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
+};
+
+const constants = (entry: TiledEntry) => ({ WG, ...TILES[entry] });
+
+/** Workgroups for `major` (images or chunks) x `channels` x `columns` split into the entry's tiles. */
+function tileGroups(entry: TiledEntry, major: number, channels: number, columns: number): [number, number] {
+  const { CHANNEL_BLOCKS, POSITION_BLOCKS } = TILES[entry];
+  return groups(major * Math.ceil(channels / (4 * CHANNEL_BLOCKS)) * Math.ceil(columns / (4 * POSITION_BLOCKS)));
+}
 
 /**
  * The backward-weight pass splits each sample's images into chunks until about
@@ -160,9 +177,11 @@ function uniforms(g: Geometry, extra: Partial<Record<'images_per_chunk' | 'chunk
   };
 }
 
-const groups = (invocations: number) => grid(Math.ceil(invocations / WG));
-const forwardGroups = (g: Geometry) => groups(g.batch * Math.ceil(g.cout / TCO) * Math.ceil((g.outH * g.outW) / 4));
-const inputGradGroups = (g: Geometry) => groups(g.batch * Math.ceil(g.cin / TCI) * Math.ceil((g.height * g.width) / 4));
+function groups(invocations: number): [number, number] {
+  return grid(Math.ceil(invocations / WG));
+}
+const forwardGroups = (entry: TiledEntry, g: Geometry) => tileGroups(entry, g.batch, g.cout, g.outH * g.outW);
+const inputGradGroups = (entry: TiledEntry, g: Geometry) => tileGroups(entry, g.batch, g.cin, g.height * g.width);
 
 // ------------------------------------------------------------------------------------ forward
 
@@ -175,11 +194,11 @@ export function conv2dForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor |
   if (bias) checkBias(op, 'bias', bias, g, w.shape.length === 5);
   const y = ctx.empty(outputShape(g));
   ctx.dispatch({
-    shader: SHADER, entry: 'forward', constants: CONSTANTS,
+    shader: SHADER, entry: 'forward', constants: constants('forward'),
     uniforms: uniforms(g, { has_bias: bias ? 1 : 0 }),
     // Without a bias the entry still declares the binding; w stands in (read-only, never read when has_bias = 0).
     bindings: { input: x, w, bias: bias ?? w, y },
-    workgroups: forwardGroups(g),
+    workgroups: forwardGroups('forward', g),
   });
   return y;
 }
@@ -206,11 +225,11 @@ export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
   const y = ctx.empty(outputShape(g));
   const std = ctx.empty(outputShape(g));
   ctx.dispatch({
-    shader: SHADER, entry: 'lrt_forward', constants: CONSTANTS,
+    shader: SHADER, entry: 'lrt_forward', constants: constants('lrt_forward'),
     uniforms: uniforms(g, { has_bias: bMu ? 1 : 0, has_bias_sigma2: bSigma2 ? 1 : 0, key: seedStep, stream }),
     // Absent biases: the weights stand in for the read-only bindings, which are then never read.
     bindings: { input: x, w: wMu, w_sigma2: wSigma2, bias: bMu ?? wMu, bias_sigma2: bSigma2 ?? wSigma2, y, stddev: std },
-    workgroups: forwardGroups(g),
+    workgroups: forwardGroups('lrt_forward', g),
   });
   return { y, std };
 }
@@ -220,7 +239,8 @@ export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
 /** How backward-weight splits each sample's images so that enough invocations run. */
 function weightChunks(g: Geometry): { imagesPerChunk: number; chunksPerSample: number } {
   const imagesPerSample = g.batch / g.samples;
-  const tiles = g.samples * Math.ceil(g.cout / TCO) * Math.ceil(kernelSize(g) / 4);
+  const { CHANNEL_BLOCKS, POSITION_BLOCKS } = TILES.backward_weight;
+  const tiles = g.samples * Math.ceil(g.cout / (4 * CHANNEL_BLOCKS)) * Math.ceil(kernelSize(g) / (4 * POSITION_BLOCKS));
   const wanted = Math.min(imagesPerSample, Math.max(1, Math.ceil(WEIGHT_GRAD_INVOCATIONS / tiles)));
   const imagesPerChunk = Math.ceil(imagesPerSample / wanted);
   return { imagesPerChunk, chunksPerSample: Math.ceil(imagesPerSample / imagesPerChunk) };
@@ -231,7 +251,7 @@ function weightChunks(g: Geometry): { imagesPerChunk: number; chunksPerSample: n
  * shaped like the weights) and, when the images were split into chunks, adds
  * the per-chunk partial sums.
  */
-function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], entry: string, inputs: Record<string, Tensor>, outputs: readonly string[]): Tensor[] {
+function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], entry: 'backward_weight' | 'lrt_backward_weight', inputs: Record<string, Tensor>, outputs: readonly string[]): Tensor[] {
   const { imagesPerChunk, chunksPerSample } = weightChunks(g);
   const chunks = g.samples * chunksPerSample;
   const ksize = kernelSize(g);
@@ -240,17 +260,17 @@ function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], entry:
   const bindings: Record<string, Tensor> = { ...inputs };
   outputs.forEach((name, i) => (bindings[name] = targets[i]));
   ctx.dispatch({
-    shader: SHADER, entry, constants: CONSTANTS,
+    shader: SHADER, entry, constants: constants(entry),
     uniforms: uniforms(g, { images_per_chunk: imagesPerChunk, chunks_per_sample: chunksPerSample }),
     bindings,
-    workgroups: groups(chunks * Math.ceil(g.cout / TCO) * Math.ceil(ksize / 4)),
+    workgroups: tileGroups(entry, chunks, g.cout, ksize),
   });
   if (direct) return targets;
   return targets.map((partial) => {
     const total = ctx.empty(wShape);
     const count = g.samples * g.cout * ksize;
     ctx.dispatch({
-      shader: SHADER, entry: 'sum_chunks', constants: CONSTANTS,
+      shader: SHADER, entry: 'sum_chunks', constants: { WG },
       uniforms: uniforms(g, { chunks_per_sample: chunksPerSample, count }),
       bindings: { partial, total },
       workgroups: groups(count),
@@ -265,7 +285,7 @@ function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], entry:
 function biasGrad(ctx: Context, g: Geometry, perSample: boolean, grad: Tensor): Tensor {
   const db = ctx.empty(perSample ? [g.samples, g.cout] : [g.cout]);
   ctx.dispatch({
-    shader: SHADER, entry: 'bias_grad', constants: CONSTANTS,
+    shader: SHADER, entry: 'bias_grad', constants: { WG },
     uniforms: uniforms(g),
     bindings: { dy: grad, db },
     workgroups: grid(g.samples * g.cout),
@@ -288,8 +308,8 @@ export function conv2dBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, o
   if (wants.input) {
     dx = ctx.empty(x.shape);
     ctx.dispatch({
-      shader: SHADER, entry: 'backward_input', constants: CONSTANTS,
-      uniforms: uniforms(g), bindings: { dy, w, dx }, workgroups: inputGradGroups(g),
+      shader: SHADER, entry: 'backward_input', constants: constants('backward_input'),
+      uniforms: uniforms(g), bindings: { dy, w, dx }, workgroups: inputGradGroups('backward_input', g),
     });
   }
   const [dw] = weightGrad(ctx, g, w.shape, 'backward_weight', { input: x, dy }, ['dw']);
@@ -316,7 +336,7 @@ export function lrtConv2dBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tens
 
   const dvar = ctx.empty(outputShape(g));
   ctx.dispatch({
-    shader: SHADER, entry: 'lrt_dvar', constants: CONSTANTS,
+    shader: SHADER, entry: 'lrt_dvar', constants: { WG },
     uniforms: uniforms(g, { key: seedStep, stream, count: dy.size }),
     bindings: { dy, stddev: std, dvar },
     workgroups: groups(dy.size),
@@ -325,8 +345,8 @@ export function lrtConv2dBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tens
   if (wants.input) {
     dx = ctx.empty(x.shape);
     ctx.dispatch({
-      shader: SHADER, entry: 'lrt_backward_input', constants: CONSTANTS,
-      uniforms: uniforms(g), bindings: { input: x, dy, dvar, w: wMu, w_sigma2: wSigma2, dx }, workgroups: inputGradGroups(g),
+      shader: SHADER, entry: 'lrt_backward_input', constants: constants('lrt_backward_input'),
+      uniforms: uniforms(g), bindings: { input: x, dy, dvar, w: wMu, w_sigma2: wSigma2, dx }, workgroups: inputGradGroups('lrt_backward_input', g),
     });
   }
   const [dwMu, dwSigma2] = weightGrad(ctx, g, wMu.shape, 'lrt_backward_weight', { input: x, dy, dvar }, ['dw', 'dw_sigma2']);

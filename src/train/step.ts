@@ -44,10 +44,11 @@ function checkBatch(op: string, model: Sequential, x: Tensor, labels: Tensor): n
 }
 
 /**
- * Forward, loss, backward, KL gradient and one Adam update. The returned
- * tensors survive the step; every intermediate is freed.
+ * Forward, ELBO loss, backward and the beta-weighted KL gradient: afterwards
+ * every trainable parameter's `grad` holds d loss / d parameter. The returned
+ * tensors survive; every intermediate is freed.
  */
-export function trainStep(ctx: Context, model: Sequential, optimizer: Adam, x: Tensor, labels: Tensor, o: StepOptions): StepResult {
+export function lossAndGradients(ctx: Context, model: Sequential, x: Tensor, labels: Tensor, o: StepOptions): StepResult {
   const op = 'trainStep';
   checkBatch(op, model, x, labels);
   const samples = checkInt(op, 'samples', o.samples, 1);
@@ -68,9 +69,15 @@ export function trainStep(ctx: Context, model: Sequential, optimizer: Adam, x: T
     const dLogits = logSoftmaxBackward(ctx, logp, dLogp);
     model.backward(ctx, dLogits, pass);
     if (kl && beta > 0) model.klBackward(ctx, pass, beta);
-    optimizer.update(ctx);
     return { loss, nll, kl: kl ?? ctx.zeros([1]), correct: correctCount(ctx, combined, labels) };
   });
+}
+
+/** One training step: lossAndGradients, then one Adam update. */
+export function trainStep(ctx: Context, model: Sequential, optimizer: Adam, x: Tensor, labels: Tensor, o: StepOptions): StepResult {
+  const result = lossAndGradients(ctx, model, x, labels, o);
+  optimizer.update(ctx);
+  return result;
 }
 
 export interface EvalOptions {
