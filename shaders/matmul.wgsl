@@ -11,10 +11,13 @@
 //
 // Tiling: each invocation owns a 4 x 4 tile of C held in a mat4x4 accumulator
 // (column j = output column col0 + j, entry i = output row row0 + i). Per step of four
-// k it gathers a 4 x 4 block of op(A) and of op(B) (four vec4 loads each, contiguous
-// along whichever dimension the storage is contiguous in) and adds their product:
-// 16 loads for 64 multiply-adds, all in registers. There is no workgroup memory and
-// no barrier: on SwiftShader (CPU Vulkan) barriers cost more than they save.
+// k it gathers a 4 x 4 block of op(A) and of op(B) as four vec4s each (each vec4 from
+// four scalar loads, consecutive where the storage is contiguous along that dimension;
+// the buffers stay array<f32> so that any shape works) and adds their product: 32
+// loads for 64 multiply-adds, all in registers. There is no workgroup memory and no
+// barrier: on SwiftShader (CPU Vulkan) barriers cost more than they save. The 4 x 4
+// invocation tile is fixed by the mat4x4 form; the workgroup tile, (4 WG_Y) x (4 WG_X)
+// outputs, is set by the override constants.
 // Edges: rows and columns past M / N are clamped to the last one for loading (always
 // in bounds, no branch in the loop) and masked at the store; the K % 4 tail is a
 // separate rank-1 loop, so the main loop carries no guard either.
@@ -59,6 +62,8 @@ struct Params {
 // Layer input read by the LRT input-gradient epilogue, shaped like C. Not named `x`:
 // the reflection that derives bind group layouts ignores shadowing, and random.wgsl
 // has a parameter `x`, so every entry drawing random numbers would seem to use it.
+// (Its parameters a, b and local c shadow ours the same way, harmlessly: every entry
+// that draws random numbers binds a, b and c anyway.)
 @group(0) @binding(9) var<storage, read> layer_x: array<f32>;
 
 // Where one invocation's tile reads and writes.
