@@ -24,37 +24,33 @@ const SHADER = 'conv2d.wgsl';
 /** Invocations per workgroup (override WG of conv2d.wgsl). */
 const WG = 64;
 
-type TiledEntry = 'forward' | 'lrt_forward' | 'backward_input' | 'lrt_backward_input' | 'backward_weight' | 'lrt_backward_weight';
-
 /**
- * Register tile of each implicit-GEMM entry: blocks of 4 channels x blocks of 4
+ * Register tile of the implicit-GEMM entries: blocks of 4 channels x blocks of 4
  * columns (output positions, input positions or weight entries) per invocation.
- * Chosen with bench/kernels.ts on SwiftShader, where larger tiles amortise the
- * gathers (a 4x4 tile ran at half the speed of 8x8 for LeNet's conv2).
+ * Two blocks each (8 x 8) ran about twice as fast as 4 x 4 on SwiftShader for
+ * LeNet's conv2 (bench/kernels.ts); a dimension at most 4 wide takes one block,
+ * since a second would be pure padding. Each choice compiles one pipeline.
  */
-const TILES: Record<TiledEntry, { CHANNEL_BLOCKS: number; POSITION_BLOCKS: number }> = {
-  forward: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
-  lrt_forward: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
-  backward_input: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
-  lrt_backward_input: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
-  backward_weight: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
-  lrt_backward_weight: { CHANNEL_BLOCKS: 2, POSITION_BLOCKS: 2 },
-};
+interface TileShape {
+  CHANNEL_BLOCKS: number;
+  POSITION_BLOCKS: number;
+}
 
-const constants = (entry: TiledEntry) => ({ WG, ...TILES[entry] });
+const blocks = (size: number) => (size <= 4 ? 1 : 2);
+const tileShape = (channels: number, columns: number): TileShape => ({ CHANNEL_BLOCKS: blocks(channels), POSITION_BLOCKS: blocks(columns) });
 
-/** Workgroups for `major` (images or chunks) x `channels` x `columns` split into the entry's tiles. */
-function tileGroups(entry: TiledEntry, major: number, channels: number, columns: number): [number, number] {
-  const { CHANNEL_BLOCKS, POSITION_BLOCKS } = TILES[entry];
-  return groups(major * Math.ceil(channels / (4 * CHANNEL_BLOCKS)) * Math.ceil(columns / (4 * POSITION_BLOCKS)));
+/** Workgroups for `major` (images or chunks) x `channels` x `columns` split into tiles. */
+function tileGroups(tile: TileShape, major: number, channels: number, columns: number): [number, number] {
+  return groups(major * Math.ceil(channels / (4 * tile.CHANNEL_BLOCKS)) * Math.ceil(columns / (4 * tile.POSITION_BLOCKS)));
 }
 
 /**
  * The backward-weight pass splits each sample's images into chunks until about
- * this many invocations run (a [16, 6, 5, 5] weight is only 150 tiles of 4x4),
- * then adds the per-chunk partial sums.
+ * this many invocations run (LeNet's [16, 6, 5, 5] weight is only 38 tiles of
+ * 8x8), then adds the per-chunk partial sums. The partial sums then hold at most
+ * about 64 values per invocation (2 MiB).
  */
-const WEIGHT_GRAD_INVOCATIONS = 2048;
+const WEIGHT_GRAD_INVOCATIONS = 8192;
 
 interface Geometry {
   batch: number;
@@ -180,8 +176,18 @@ function uniforms(g: Geometry, extra: Partial<Record<'images_per_chunk' | 'chunk
 function groups(invocations: number): [number, number] {
   return grid(Math.ceil(invocations / WG));
 }
-const forwardGroups = (entry: TiledEntry, g: Geometry) => tileGroups(entry, g.batch, g.cout, g.outH * g.outW);
-const inputGradGroups = (entry: TiledEntry, g: Geometry) => tileGroups(entry, g.batch, g.cin, g.height * g.width);
+
+/** Constants and workgroups of a forward entry (tiles over Cout x OH*OW per image). */
+function forwardDispatch(g: Geometry) {
+  const tile = tileShape(g.cout, g.outH * g.outW);
+  return { constants: { WG, ...tile }, workgroups: tileGroups(tile, g.batch, g.cout, g.outH * g.outW) };
+}
+
+/** Constants and workgroups of a backward-input entry (tiles over Cin x H*W per image). */
+function inputGradDispatch(g: Geometry) {
+  const tile = tileShape(g.cin, g.height * g.width);
+  return { constants: { WG, ...tile }, workgroups: tileGroups(tile, g.batch, g.cin, g.height * g.width) };
+}
 
 // ------------------------------------------------------------------------------------ forward
 
@@ -194,11 +200,10 @@ export function conv2dForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor |
   if (bias) checkBias(op, 'bias', bias, g, w.shape.length === 5);
   const y = ctx.empty(outputShape(g));
   ctx.dispatch({
-    shader: SHADER, entry: 'forward', constants: constants('forward'),
+    shader: SHADER, entry: 'forward', ...forwardDispatch(g),
     uniforms: uniforms(g, { has_bias: bias ? 1 : 0 }),
     // Without a bias the entry still declares the binding; w stands in (read-only, never read when has_bias = 0).
     bindings: { input: x, w, bias: bias ?? w, y },
-    workgroups: forwardGroups('forward', g),
   });
   return y;
 }
@@ -225,22 +230,24 @@ export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
   const y = ctx.empty(outputShape(g));
   const std = ctx.empty(outputShape(g));
   ctx.dispatch({
-    shader: SHADER, entry: 'lrt_forward', constants: constants('lrt_forward'),
+    shader: SHADER, entry: 'lrt_forward', ...forwardDispatch(g),
     uniforms: uniforms(g, { has_bias: bMu ? 1 : 0, has_bias_sigma2: bSigma2 ? 1 : 0, key: seedStep, stream }),
     // Absent biases: the weights stand in for the read-only bindings, which are then never read.
     bindings: { input: x, w: wMu, w_sigma2: wSigma2, bias: bMu ?? wMu, bias_sigma2: bSigma2 ?? wSigma2, y, stddev: std },
-    workgroups: forwardGroups('lrt_forward', g),
   });
   return { y, std };
 }
 
 // ----------------------------------------------------------------------------------- backward
 
+/** Backward-weight tiles cover Cout x Cin*KH*KW. */
+const weightTile = (g: Geometry) => tileShape(g.cout, kernelSize(g));
+
 /** How backward-weight splits each sample's images so that enough invocations run. */
 function weightChunks(g: Geometry): { imagesPerChunk: number; chunksPerSample: number } {
   const imagesPerSample = g.batch / g.samples;
-  const { CHANNEL_BLOCKS, POSITION_BLOCKS } = TILES.backward_weight;
-  const tiles = g.samples * Math.ceil(g.cout / (4 * CHANNEL_BLOCKS)) * Math.ceil(kernelSize(g) / (4 * POSITION_BLOCKS));
+  const tile = weightTile(g);
+  const tiles = g.samples * Math.ceil(g.cout / (4 * tile.CHANNEL_BLOCKS)) * Math.ceil(kernelSize(g) / (4 * tile.POSITION_BLOCKS));
   const wanted = Math.min(imagesPerSample, Math.max(1, Math.ceil(WEIGHT_GRAD_INVOCATIONS / tiles)));
   const imagesPerChunk = Math.ceil(imagesPerSample / wanted);
   return { imagesPerChunk, chunksPerSample: Math.ceil(imagesPerSample / imagesPerChunk) };
@@ -260,10 +267,10 @@ function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], entry:
   const bindings: Record<string, Tensor> = { ...inputs };
   outputs.forEach((name, i) => (bindings[name] = targets[i]));
   ctx.dispatch({
-    shader: SHADER, entry, constants: constants(entry),
+    shader: SHADER, entry, constants: { WG, ...weightTile(g) },
     uniforms: uniforms(g, { images_per_chunk: imagesPerChunk, chunks_per_sample: chunksPerSample }),
     bindings,
-    workgroups: tileGroups(entry, chunks, g.cout, ksize),
+    workgroups: tileGroups(weightTile(g), chunks, g.cout, ksize),
   });
   if (direct) return targets;
   return targets.map((partial) => {
@@ -308,8 +315,8 @@ export function conv2dBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, o
   if (wants.input) {
     dx = ctx.empty(x.shape);
     ctx.dispatch({
-      shader: SHADER, entry: 'backward_input', constants: constants('backward_input'),
-      uniforms: uniforms(g), bindings: { dy, w, dx }, workgroups: inputGradGroups('backward_input', g),
+      shader: SHADER, entry: 'backward_input', ...inputGradDispatch(g),
+      uniforms: uniforms(g), bindings: { dy, w, dx },
     });
   }
   const [dw] = weightGrad(ctx, g, w.shape, 'backward_weight', { input: x, dy }, ['dw']);
@@ -345,8 +352,8 @@ export function lrtConv2dBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tens
   if (wants.input) {
     dx = ctx.empty(x.shape);
     ctx.dispatch({
-      shader: SHADER, entry: 'lrt_backward_input', constants: constants('lrt_backward_input'),
-      uniforms: uniforms(g), bindings: { input: x, dy, dvar, w: wMu, w_sigma2: wSigma2, dx }, workgroups: inputGradGroups('lrt_backward_input', g),
+      shader: SHADER, entry: 'lrt_backward_input', ...inputGradDispatch(g),
+      uniforms: uniforms(g), bindings: { input: x, dy, dvar, w: wMu, w_sigma2: wSigma2, dx },
     });
   }
   const [dwMu, dwSigma2] = weightGrad(ctx, g, wMu.shape, 'lrt_backward_weight', { input: x, dy, dvar }, ['dw', 'dw_sigma2']);

@@ -19,8 +19,13 @@ const cases: Case[] = [
   { name: 'per-sample weights S=2 (N=4), padding 1', x: [4, 3, 6, 5], w: [2, 5, 3, 3, 3], bias: true, opts: { padding: 1 } },
   { name: 'LeNet-like 1 -> 6 channels, 12x12, 5x5 kernel', x: [2, 1, 12, 12], w: [6, 1, 5, 5], bias: true },
   { name: 'stride 3, dilation [2, 1], 2x3 kernel, Cout 7', x: [2, 3, 11, 8], w: [7, 3, 2, 3], bias: false, opts: { stride: 3, padding: [0, 1], dilation: [2, 1] } },
-  // 3 x 147 weight tiles: the backward-weight pass splits 7 images into chunks of 2, 2, 2, 1.
-  { name: 'Cin 12 -> Cout 12, 7x7 kernel, batch 7 (uneven weight-gradient chunks)', x: [7, 12, 8, 8], w: [12, 12, 7, 7], bias: true, opts: { padding: 3 } },
+  // Tiles are 8 wide, or 4 along a dimension at most 4 wide: these two cover each entry's 4-wide variants.
+  { name: 'Cout 3, 2x2 output, stride 2, padding 1', x: [2, 5, 4, 4], w: [3, 5, 3, 3], bias: true, opts: { stride: 2, padding: 1 } },
+  { name: 'Cin 1, 2x2 kernel (4 weight entries per channel)', x: [3, 1, 5, 5], w: [6, 1, 2, 2], bias: true },
+  { name: 'Cin 12 -> Cout 12 (a full and a partial 8-channel block), 7x7 kernel, batch 7', x: [7, 12, 8, 8], w: [12, 12, 7, 7], bias: true, opts: { padding: 3 } },
+  // 700 weight tiles of 8x8: backward-weight aims at 8192 invocations, so it splits the 13 images
+  // into chunks of 2, 2, 2, 2, 2, 2, 1 and adds the partial sums.
+  { name: 'Cin 224 -> Cout 8, batch 13 (uneven weight-gradient chunks)', x: [13, 224, 5, 5], w: [8, 224, 5, 5], bias: false, opts: { padding: 2 } },
 ];
 
 const shapeOf = (c: Case): ConvShape => ({ x: c.x, w: c.w, ...c.opts });
@@ -113,6 +118,8 @@ const lrtCases: LrtCase[] = [
   { name: 'per-sample S=2 (N=4), stride 2, padding 1, both biases', x: [4, 3, 9, 8], w: [2, 5, 3, 3, 3], bias: true, sigma2Bias: true, opts: { stride: 2, padding: 1 } },
   { name: 'no biases, dilation 2, 3x2 kernel', x: [3, 2, 9, 7], w: [6, 2, 3, 2], bias: false, sigma2Bias: false, opts: { dilation: 2, padding: [2, 1] } },
   { name: 'mean bias only, batch 1', x: [1, 3, 7, 9], w: [5, 3, 3, 3], bias: true, sigma2Bias: false },
+  { name: 'Cout 3, 2x2 output (4-wide tiles), stride 2, padding 1', x: [2, 5, 4, 4], w: [3, 5, 3, 3], bias: true, sigma2Bias: true, opts: { stride: 2, padding: 1 } },
+  { name: 'Cin 10 -> Cout 12 (several channel tiles), padding 1', x: [2, 10, 6, 7], w: [12, 10, 3, 3], bias: true, sigma2Bias: true, opts: { padding: 1 } },
 ];
 
 /** Inputs of an LRT case; sigma^2 in [0.05, 0.5] keeps std comparable to the mean so eps is recoverable from f32 y. */
@@ -192,7 +199,7 @@ describe('LRT conv2d', () => {
     expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
     const nextStep = await run({ ...key, step: key.step + 1 });
     const otherStream = await run({ ...key, stream: key.stream + 1 });
-    const differs = (u: Float32Array) => u.filter((v, i) => v !== a[i]).length;
+    const differs = (u: ArrayLike<number>) => Array.from(u).filter((v, i) => v !== a[i]).length;
     expect(differs(nextStep)).toBeGreaterThan(a.length * 0.99);
     expect(differs(otherStream)).toBeGreaterThan(a.length * 0.99);
   });
