@@ -35,9 +35,9 @@
 //   lrt_dvar, sum_chunks:                one invocation per element (`count`)
 //   bias_grad:                           one workgroup of WG invocations per (s, co), tree reduction
 //
-// Names: the input is bound as `input`, not `x`, and no local or parameter shares a binding's name:
-// wgsl_reflect ignores shadowing, so such a name would make an entry look as if it used that binding
-// (random.wgsl has a parameter `x`).
+// Names: no local or parameter shares a binding's name (wgsl_reflect ignores shadowing, so such a
+// name would make an entry look as if it used that binding), and the input is bound as `input`
+// rather than the short and common `x` for the same reason.
 
 //! include "common.wgsl"
 //! include "random.wgsl"
