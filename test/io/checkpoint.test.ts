@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { context, randomArray } from '../helpers.js';
+import { BBBLeNet, LeNet } from '../../src/nn/models.js';
+import { loadCheckpoint, loadStateDict, restoreOptimizer, saveCheckpoint } from '../../src/io/checkpoint.js';
+import { loadCheckpointFile, saveCheckpointFile } from '../../src/io/checkpoint_files.js';
+import { decodeSafetensors } from '../../src/io/safetensors.js';
+import { Adam } from '../../src/train/adam.js';
+import { lossAndGradients } from '../../src/train/step.js';
+import { predictLogProbs } from '../../src/train/step.js';
+import type { Sequential } from '../../src/nn/sequential.js';
+
+/** A minimal safetensors writer, independent of the library's: F32 tensors in the given order, no metadata. */
+function writeSafetensorsByHand(tensors: [string, number[], Float32Array][]): Uint8Array {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, shape, data] of tensors) {
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8 !== 0) json += ' ';
+  const out = new Uint8Array(8 + json.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(new TextEncoder().encode(json), 8);
+  let at = 8 + json.length;
+  for (const [, , data] of tensors) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+    at += data.byteLength;
+  }
+  return out;
+}
+
+async function params(model: Sequential): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, p] of model.namedParameters()) out.set(name, (await p.value.read()) as Float32Array);
+  return out;
+}
+
+describe('checkpoints', () => {
+  it('round trip is bitwise exact, with config, priors and Adam state', async () => {
+    const ctx = await context();
+    const model = BBBLeNet(ctx, { layerType: 'bbb', priors: { prior_sigma: 0.2 }, seed: 3 });
+    const adam = new Adam(ctx, model.namedParameters(), { lr: 2e-3 });
+    const x = ctx.tensor(randomArray(2 * 1024, 1, 0, 1), [2, 1, 32, 32]);
+    const y = ctx.tensor([1, 7], [2], 'u32');
+    lossAndGradients(ctx, model, x, y, { samples: 2, beta: 0.1, trainSize: 100, seed: 1, step: 0 });
+    adam.update(ctx);
+    const bytes = await saveCheckpoint(model, { optimizer: adam });
+    const loaded = loadCheckpoint(ctx, bytes);
+    expect(loaded.model.config).toEqual(model.config);
+    const a = await params(model);
+    const b = await params(loaded.model);
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    for (const [name, v] of a) expect(Buffer.from(b.get(name)!.buffer).equals(Buffer.from(v.buffer)), name).toBe(true);
+    const restored = restoreOptimizer(ctx, loaded)!;
+    expect(restored.step).toBe(1);
+    expect(restored.lr).toBe(2e-3);
+    for (const [name, s] of adam.state) {
+      const r = restored.state.get(name)!;
+      expect(Buffer.from((await r.m.read()).buffer).equals(Buffer.from((await s.m.read()).buffer)), `m ${name}`).toBe(true);
+      expect(Buffer.from((await r.v.read()).buffer).equals(Buffer.from((await s.v.read()).buffer)), `v ${name}`).toBe(true);
+    }
+    model.dispose();
+    loaded.model.dispose();
+  });
+
+  it('a file from a hand-written writer with the seed state_dict names (no metadata) predicts like the same weights set through the API', async () => {
+    const ctx = await context();
+    const reference = BBBLeNet(ctx, { seed: 9 });
+    const tensors: [string, number[], Float32Array][] = [];
+    let seed = 50;
+    for (const [name, p] of reference.namedParameters()) {
+      const data = Float32Array.from(randomArray(p.value.size, seed++, -0.2, 0.2), (v) => (name.endsWith('rho') ? v - 4 : v));
+      tensors.push([name, [...p.value.shape], data]);
+      ctx.write(p.value, data);
+    }
+    // The seed's files list names alphabetically; the loader must not depend on order.
+    tensors.reverse();
+    const loaded = loadCheckpoint(ctx, writeSafetensorsByHand(tensors), { model: 'lenet', layerType: 'lrt' });
+    expect(loaded.model.config.inChannels).toBe(1);
+    expect(loaded.model.config.classes).toBe(10);
+    const x = ctx.tensor(randomArray(3 * 1024, 2, 0, 1), [3, 1, 32, 32]);
+    for (const sample of [false, true]) {
+      const o = { samples: 4, sample, seed: 5, step: 1 };
+      const want = await predictLogProbs(ctx, reference, x, o).read();
+      const got = await predictLogProbs(ctx, loaded.model, x, o).read();
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+    reference.dispose();
+    loaded.model.dispose();
+  });
+
+  it('rejects a missing, extra or wrongly shaped tensor by name, and a truncated file, changing nothing', async () => {
+    const ctx = await context();
+    const model = LeNet(ctx, { seed: 1 });
+    const good = decodeSafetensors(await saveCheckpoint(model));
+    const asMap = (drop?: string, extra?: string, reshape?: string) => {
+      const m = new Map<string, { shape: number[]; data: Float32Array }>();
+      for (const [name, t] of good.tensors) {
+        if (name === drop) continue;
+        const shape = name === reshape ? [t.shape[0], t.data.length / t.shape[0]] : [...t.shape];
+        m.set(name, { shape, data: t.data });
+      }
+      if (extra) m.set(extra, { shape: [1], data: new Float32Array(1) });
+      return m;
+    };
+    const before = await params(model);
+    // Corrupt values so that a partial write would be visible.
+    const poisoned = asMap(undefined, 'fc9.weight');
+    for (const t of poisoned.values()) t.data = new Float32Array(t.data.length).fill(42);
+    expect(() => loadStateDict(ctx, model, poisoned)).toThrow(/tensor 'fc9.weight' in the file is not a parameter/);
+    expect(() => loadStateDict(ctx, model, asMap('conv2.bias'))).toThrow(/tensor 'conv2.bias' is missing from the file \(the model expects shape \[16\]\)/);
+    expect(() => loadStateDict(ctx, model, asMap(undefined, undefined, 'conv1.weight'))).toThrow(/tensor 'conv1.weight' has shape \[6, 25\], the model expects \[6, 1, 5, 5\]/);
+    const after = await params(model);
+    for (const [name, v] of before) expect(Array.from(after.get(name)!), name).toEqual(Array.from(v));
+    const bytes = await saveCheckpoint(model);
+    expect(() => loadCheckpoint(ctx, bytes.subarray(0, bytes.length - 10))).toThrow(/BAD_FILE|truncated|out of range|beyond/i);
+    expect(() => loadCheckpoint(ctx, writeSafetensorsByHand([['conv1.weight', [6, 1, 5, 5], new Float32Array(150)]]))).toThrow(/argument 'model' must name the architecture/);
+    model.dispose();
+  });
+
+  it('files are written atomically and load back', async () => {
+    const ctx = await context();
+    const model = BBBLeNet(ctx, { seed: 2 });
+    const dir = mkdtempSync(join(tmpdir(), 'bayesgpu-ckpt-'));
+    const path = join(dir, 'model.safetensors');
+    await saveCheckpointFile(model, path);
+    expect(readdirSync(dir)).toEqual(['model.safetensors']);
+    const loaded = await loadCheckpointFile(ctx, path);
+    const a = await params(model);
+    const b = await params(loaded.model);
+    for (const [name, v] of a) expect(Array.from(b.get(name)!), name).toEqual(Array.from(v));
+    await expect(loadCheckpointFile(ctx, join(dir, 'missing.safetensors'))).rejects.toThrow(/missing.safetensors/);
+    model.dispose();
+    loaded.model.dispose();
+  });
+});
