@@ -5,12 +5,14 @@
  *
  * Node 20 cannot run TypeScript and tsx is not installed, so bench/run.mjs bundles
  * this file with esbuild and calls `main`. Prints one JSON line per measurement:
- *   {"adapter": ..., "kernel": ..., "shape": ..., "ms": median, "gflops": useful FLOPs / median}
- * FLOPs count 2 per multiply-add of the mathematical operation (padding taps excluded
- * from nothing: the dense count 2 * N * Cout * OH * OW * Cin * KH * KW), not the
+ *   {"adapter", "kernel", "shape", "ms": median, "gflops": FLOPs / median, "best_ms": fastest run}
+ * FLOPs are those of the mathematical operation, 2 per multiply-add of a dense convolution
+ * (2 * N * Cout * OH * OW * Cin * KH * KW, taps that land in padding included), not the
  * instructions a kernel happens to execute. Each measurement is warm-up runs, then the
  * median of timed runs, each ended by ctx.sync() so that the GPU work is inside the time.
- * Not a test: numbers depend on the machine and its load.
+ * Not a test: numbers depend on the machine and its load (on a shared 2-core machine the
+ * median can be several times the best run). conv2dBackward always computes dw, so the
+ * backward rows are (weight+bias) and (input+weight+bias); dx costs their difference.
  *
  * Add other kernel families with `timeKernel` (exported) and a block in `main`.
  */
