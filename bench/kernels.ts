@@ -1,7 +1,7 @@
 /**
  * Kernel timings on the adapter this machine offers (SwiftShader without a GPU).
  *
- *   node bench/run.mjs kernels [--quick] [--only=<substring of kernel or shape>]
+ *   node bench/run.mjs kernels [--quick] [--only=<substring of a case, e.g. 'lenet.conv2 N=256'>]
  *
  * Node 20 cannot run TypeScript and tsx is not installed, so bench/run.mjs bundles
  * this file with esbuild and calls `main`. Prints one JSON line per measurement:
