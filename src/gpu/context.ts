@@ -76,7 +76,9 @@ export class Context {
   private readonly refs = new Map<GPUBuffer, number>();
   private readonly pipelines = new Map<string, Pipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
+  /** Pending asynchronous checks (compile info, error scopes); they never reject, they record into `errors`. */
   private readonly checks: Promise<void>[] = [];
+  private readonly errors: BayesError[] = [];
   private readonly scopes: Set<Tensor>[] = [];
   private readonly maxDispatches: number;
   private live = new Set<Tensor>();
@@ -108,7 +110,7 @@ export class Context {
     });
     device.addEventListener?.('uncapturederror', (ev: Event) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
-      this.checks.push(Promise.reject(new BayesError('GPU_ERROR', `WebGPU error: ${err.message}`)));
+      this.errors.push(new BayesError('GPU_ERROR', `WebGPU error: ${err.message}`));
     });
   }
 
@@ -285,7 +287,7 @@ export class Context {
     mod = this.device.createShaderModule({ code: info.code, label: file });
     this.modules.set(file, mod);
     if (typeof mod.getCompilationInfo === 'function') {
-      this.checks.push(
+      this.check(
         mod.getCompilationInfo().then((ci) => {
           const errors = ci.messages.filter((m) => m.type === 'error');
           if (errors.length) {
@@ -326,7 +328,7 @@ export class Context {
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module: this.module(k.shader), entryPoint: k.entry, constants: numericConstants },
     });
-    this.checks.push(
+    this.check(
       this.device.popErrorScope().then((err) => {
         if (err) throw new BayesError('SHADER_COMPILE', `pipeline ${key}: ${err.message}`);
       }),
@@ -433,10 +435,18 @@ export class Context {
     await this.reportErrors();
   }
 
+  private check(p: Promise<void>): void {
+    this.checks.push(p.catch((e) => void this.errors.push(e instanceof BayesError ? e : new BayesError('GPU_ERROR', String(e)))));
+  }
+
+  /** Throws the first error recorded since the last report (shader compile errors first: they explain the rest). */
   private async reportErrors(): Promise<void> {
-    const checks = this.checks.splice(0);
-    await Promise.all(checks);
+    await Promise.all(this.checks.splice(0));
     if (this.lostError) throw new BayesError('GPU_ERROR', this.lostError);
+    if (this.errors.length === 0) return;
+    const errors = this.errors.splice(0);
+    const first = errors.find((e) => e.code === 'SHADER_COMPILE') ?? errors[0];
+    throw errors.length > 1 ? new BayesError(first.code, `${first.message}\n(and ${errors.length - 1} more error(s) caused by it or later)`) : first;
   }
 
   async read<D extends DType>(t: Tensor<D>): Promise<TypedArrayFor<D>> {

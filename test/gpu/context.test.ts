@@ -1,0 +1,120 @@
+/** The runtime: pooled buffers and their counters, scopes, the pipeline cache, errors. */
+import { describe, expect, it } from 'vitest';
+import { context } from '../helpers.js';
+import { createContext, sizeClass } from '../../src/gpu/context.js';
+import { activationForward } from '../../src/ops/activation.js';
+import { ShaderRegistry, packUniforms } from '../../src/gpu/shaders.js';
+
+describe('context', () => {
+  it('reports the adapter', async () => {
+    const ctx = await context();
+    expect(ctx.adapterName).toMatch(/\[node\]$/);
+    expect(typeof ctx.adapter.isFallbackAdapter).toBe('boolean');
+  });
+
+  it('the live-buffer counters return to their start value after a scope closes, keeping only what it returns', async () => {
+    const ctx = await context();
+    const start = ctx.memory();
+    const kept = ctx.scope(() => {
+      const a = ctx.tensor([1, 2, 3], [3]);
+      const b = activationForward(ctx, 'relu', a);
+      activationForward(ctx, 'softplus', b);
+      return { result: activationForward(ctx, 'relu', b) };
+    });
+    expect(ctx.memory().liveTensors).toBe(start.liveTensors + 1);
+    expect(Array.from(await kept.result.read())).toEqual([1, 2, 3]);
+    kept.result.dispose();
+    const end = ctx.memory();
+    expect(end.liveTensors).toBe(start.liveTensors);
+    expect(end.liveBuffers).toBe(start.liveBuffers);
+    expect(end.liveBytes).toBe(start.liveBytes);
+    // Freed buffers went to the pool and are reused: no new buffer for the same size class.
+    const pooled = end.pooledBuffers;
+    const again = ctx.tensor([4, 5, 6], [3]);
+    expect(ctx.memory().pooledBuffers).toBe(pooled - 1);
+    again.dispose();
+  });
+
+  it('async scopes free their intermediates too, and views keep a buffer alive until the last one goes', async () => {
+    const ctx = await context();
+    const start = ctx.memory();
+    const sum = await ctx.scope(async () => {
+      const t = ctx.tensor([1, -2, 3, -4], [2, 2]);
+      const v = t.reshape([4]);
+      t.dispose();
+      return (await activationForward(ctx, 'relu', v).read()).reduce((a, b) => a + b, 0);
+    });
+    expect(sum).toBe(4);
+    expect(ctx.memory().liveBuffers).toBe(start.liveBuffers);
+  });
+
+  it('size classes: four per octave, at least 256 bytes', () => {
+    expect(sizeClass(1)).toBe(256);
+    expect(sizeClass(1024)).toBe(1024);
+    expect(sizeClass(1025)).toBe(1280);
+    expect(sizeClass(1500)).toBe(1536);
+  });
+
+  it('compiles each variant once; a new batch size reuses the pipeline', async () => {
+    const ctx = await context();
+    activationForward(ctx, 'relu', ctx.tensor([1], [1]));
+    const n = ctx.pipelineCount;
+    activationForward(ctx, 'relu', ctx.tensor(new Float32Array(1000), [10, 100]));
+    expect(ctx.pipelineCount).toBe(n);
+    await ctx.sync();
+  });
+
+  it('rejects a disposed tensor, a tensor of another context and a bad shape before any GPU work', async () => {
+    const ctx = await context();
+    const other = await createContext();
+    try {
+      const foreign = other.tensor([1, 2], [2]);
+      expect(() => activationForward(ctx, 'relu', foreign)).toThrow(/reluForward: argument 'x' is a tensor from another device\/context/);
+      const t = ctx.tensor([1], [1]);
+      t.dispose();
+      expect(() => activationForward(ctx, 'relu', t)).toThrow(/argument 'x' is a disposed tensor/);
+      expect(() => ctx.tensor([1, 2, 3], [2])).toThrow(/tensor: argument 'data' expected 2 values for shape \[2\], got 3/);
+      expect(() => ctx.zeros([2, 0])).toThrow(/argument 'shape' expected a non-empty array of positive integers, got \[2,0\]/);
+      expect(() => ctx.zeros([1.5])).toThrow(/positive integers/);
+    } finally {
+      other.destroy();
+    }
+  });
+
+  it('a WGSL compile error names the shader file and line (through includes)', async () => {
+    const ctx = await createContext({
+      shaderFiles: {
+        'common.wgsl': 'fn helper() -> f32 { return 1.0; }\n',
+        'broken.wgsl': [
+          '//! include "common.wgsl"',
+          'struct Params { n: u32 };',
+          '@group(0) @binding(0) var<uniform> params: Params;',
+          '@group(0) @binding(1) var<storage, read_write> y: array<f32>;',
+          '@compute @workgroup_size(1) fn main() {',
+          '  y[0] = helper() + undefined_name;',
+          '}',
+        ].join('\n'),
+      },
+    });
+    try {
+      const y = ctx.zeros([1]);
+      ctx.dispatch({ shader: 'broken.wgsl', entry: 'main', uniforms: { n: 1 }, bindings: { y }, workgroups: [1] });
+      await expect(y.read()).rejects.toThrow(/broken\.wgsl:6/);
+    } finally {
+      ctx.destroy();
+    }
+  });
+
+  it('uniforms are packed from the reflected struct layout', () => {
+    const reg = new ShaderRegistry({ 'u.wgsl': 'struct P { a: u32, b: f32, c: vec4<u32>, d: vec2<i32> };\n@group(0) @binding(0) var<uniform> params: P;\n@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1) fn main() { y[0] = params.b + f32(params.a + params.c.w) + f32(params.d.y); }' });
+    const entry = reg.get('u.wgsl').entries.get('main')!;
+    const bytes = packUniforms(entry.uniform!, { a: 7, b: 0.5, c: [1, 2, 3, 4], d: [-1, -2] }, 'test');
+    expect(bytes.byteLength).toBe(48);
+    expect(new Uint32Array(bytes, 0, 1)[0]).toBe(7);
+    expect(new Float32Array(bytes, 4, 1)[0]).toBe(0.5);
+    expect(Array.from(new Uint32Array(bytes, 16, 4))).toEqual([1, 2, 3, 4]);
+    expect(Array.from(new Int32Array(bytes, 32, 2))).toEqual([-1, -2]);
+    expect(() => packUniforms(entry.uniform!, { a: 7, b: 0.5, c: [1, 2, 3, 4] }, 'test')).toThrow(/'params.d' was not given/);
+    expect(() => packUniforms(entry.uniform!, { a: 7, b: 0.5, c: [1, 2, 3], d: [0, 0] }, 'test')).toThrow(/'c' expected 4 values, got 3/);
+  });
+});
