@@ -91,6 +91,10 @@ struct Params {
 @group(0) @binding(13) var<storage, read> partial: array<f32>;
 @group(0) @binding(14) var<storage, read_write> total: array<f32>;
 @group(0) @binding(15) var<storage, read_write> db: array<f32>;
+// Tap-major copies of w and w_sigma2 for the forward entries (see tap_major_weights).
+@group(0) @binding(16) var<storage, read_write> tap_major: array<f32>;
+@group(0) @binding(17) var<storage, read> w_taps: array<vec4<f32>>;
+@group(0) @binding(18) var<storage, read> w_sigma2_taps: array<vec4<f32>>;
 
 fn kernel_size() -> u32 {
   return params.cin * params.kernel_h * params.kernel_w;
@@ -218,17 +222,25 @@ struct OutTile {
   image_base: i32,
   origin0: Grid4,
   origin1: Grid4,
-  w_rows0: vec4<u32>,
-  w_rows1: vec4<u32>,
+  // Index into w_taps / w_sigma2_taps of the tile's two channel blocks at tap k = 0; tap k adds
+  // k * channel_quads() (a block past the last is clamped; its results are never stored).
+  w_block0: u32,
+  w_block1: u32,
 };
+
+// Blocks of 4 channels in a tap-major weight row: ceil(Cout / 4).
+fn channel_quads() -> u32 {
+  return (params.cout + 3u) / 4u;
+}
 
 fn out_tile(i: u32) -> OutTile {
   let ti = tile_index(i, params.batch, params.cout, out_size());
   let sample = ti.major / params.images_per_sample;
-  let w_base = sample * params.cout * kernel_size();
+  let quads = channel_quads();
+  let w_base = sample * kernel_size() * quads;
   return OutTile(ti.in_range, ti.major, ti.c0, ti.p0, sample, i32(ti.major * params.cin * params.height * params.width),
     receptive_origin(ti.p0), receptive_origin(ti.p0 + 4u),
-    channel_rows(w_base, ti.c0, params.cout, kernel_size()), channel_rows(w_base, ti.c0 + 4u, params.cout, kernel_size()));
+    w_base + min(ti.c0 / 4u, quads - 1u), w_base + min(ti.c0 / 4u + 1u, quads - 1u));
 }
 
 // Offsets of input rows ih = origin.row + i*dh in the channel at `channel_base`, and whether they exist.
@@ -262,15 +274,16 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
       let x_rows0 = input_rows(t.origin0, i, channel_base);
       let x_rows1 = input_rows(t.origin1, i, channel_base);
       if (!any(x_rows0.ok | (x_rows1.ok & vec4<bool>(POSITION_BLOCKS > 1u)))) { continue; }
-      var k = (ci * params.kernel_h + i) * params.kernel_w;
+      let quads = channel_quads();
+      var k = (ci * params.kernel_h + i) * params.kernel_w * quads;
       for (var j = 0u; j < params.kernel_w; j++) {
         let tap_w = i32(j) * params.dilation.y;
         let cols0 = gather_input_row(x_rows0, t.origin0.col + tap_w, channel_base);
         if (POSITION_BLOCKS > 1u) { cols1 = gather_input_row(x_rows1, t.origin1.col + tap_w, channel_base); }
-        let chans0 = gather_w(t.w_rows0 + k);
-        if (CHANNEL_BLOCKS > 1u) { chans1 = gather_w(t.w_rows1 + k); }
+        let chans0 = w_taps[t.w_block0 + k];
+        if (CHANNEL_BLOCKS > 1u) { chans1 = w_taps[t.w_block1 + k]; }
         accumulate(&acc, cols0, cols1, chans0, chans1);
-        k++;
+        k += quads;
       }
     }
   }
@@ -279,6 +292,23 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
       store_y(t, t.co0 + 4u * cb, t.p0 + 4u * pb, tile_block(acc, cb, pb));
     }
   }
+}
+
+// tap_major[s, k, c] = w[s, c, k] for c < Cout and 0 for the padding channels Cout <= c < 4 * ceil(Cout / 4):
+// the forward entries then read the weights of 4 channels at one tap as one vec4 (w_taps), a single
+// load where w's channel-major layout needs 4 gathered ones. One invocation per element (`count`).
+@compute @workgroup_size(WG)
+fn tap_major_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.count) { return; }
+  let padded = 4u * channel_quads();
+  let row = i / padded;
+  let c = i - row * padded;
+  let s = row / kernel_size();
+  let k = row - s * kernel_size();
+  var value = 0.0;
+  if (c < params.cout) { value = w[(s * params.cout + c) * kernel_size() + k]; }
+  tap_major[i] = value;
 }
 
 // y[n, co0 + c, p0 + q] = value[c][q] + bias for the channels and positions that exist.
@@ -315,20 +345,21 @@ fn lrt_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       let x_rows0 = input_rows(t.origin0, i, channel_base);
       let x_rows1 = input_rows(t.origin1, i, channel_base);
       if (!any(x_rows0.ok | (x_rows1.ok & vec4<bool>(POSITION_BLOCKS > 1u)))) { continue; }
-      var k = (ci * params.kernel_h + i) * params.kernel_w;
+      let quads = channel_quads();
+      var k = (ci * params.kernel_h + i) * params.kernel_w * quads;
       for (var j = 0u; j < params.kernel_w; j++) {
         let tap_w = i32(j) * params.dilation.y;
         let cols0 = gather_input_row(x_rows0, t.origin0.col + tap_w, channel_base);
         if (POSITION_BLOCKS > 1u) { cols1 = gather_input_row(x_rows1, t.origin1.col + tap_w, channel_base); }
-        let chans0 = gather_w(t.w_rows0 + k);
-        let sigma2_0 = gather_w_sigma2(t.w_rows0 + k);
+        let chans0 = w_taps[t.w_block0 + k];
+        let sigma2_0 = w_sigma2_taps[t.w_block0 + k];
         if (CHANNEL_BLOCKS > 1u) {
-          chans1 = gather_w(t.w_rows1 + k);
-          sigma2_1 = gather_w_sigma2(t.w_rows1 + k);
+          chans1 = w_taps[t.w_block1 + k];
+          sigma2_1 = w_sigma2_taps[t.w_block1 + k];
         }
         accumulate(&mean, cols0, cols1, chans0, chans1);
         accumulate(&variance, cols0 * cols0, cols1 * cols1, sigma2_0, sigma2_1);
-        k++;
+        k += quads;
       }
     }
   }

@@ -191,6 +191,20 @@ function inputGradDispatch(g: Geometry) {
 
 // ------------------------------------------------------------------------------------ forward
 
+/**
+ * The weights in tap-major order [S, Cin*KH*KW, 4*ceil(Cout/4)] (padding channels 0), which the
+ * forward entries read as one vec4 per 4 channels and tap instead of 4 strided loads.
+ */
+function tapMajor(ctx: Context, g: Geometry, w: Tensor): Tensor {
+  const count = g.samples * kernelSize(g) * 4 * Math.ceil(g.cout / 4);
+  const taps = ctx.empty([count]);
+  ctx.dispatch({
+    shader: SHADER, entry: 'tap_major_weights', constants: { WG },
+    uniforms: uniforms(g, { count }), bindings: { w, tap_major: taps }, workgroups: groups(count),
+  });
+  return taps;
+}
+
 /** y = conv2d(x, w) + bias: x [N, Cin, H, W] -> y [N, Cout, OH, OW]. */
 export function conv2dForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor | null, opts?: Conv2dOptions): Tensor {
   const op = 'conv2dForward';
@@ -199,12 +213,15 @@ export function conv2dForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor |
   const g = geometry(op, x.shape, w.shape, opts);
   if (bias) checkBias(op, 'bias', bias, g, w.shape.length === 5);
   const y = ctx.empty(outputShape(g));
+  const wTaps = tapMajor(ctx, g, w);
   ctx.dispatch({
     shader: SHADER, entry: 'forward', ...forwardDispatch(g),
     uniforms: uniforms(g, { has_bias: bias ? 1 : 0 }),
     // Without a bias the entry still declares the binding; w stands in (read-only, never read when has_bias = 0).
-    bindings: { input: x, w, bias: bias ?? w, y },
+    bindings: { input: x, w_taps: wTaps, bias: bias ?? w, y },
   });
+  // Recorded work runs in order, so the pooled buffer may be reused by later dispatches.
+  wTaps.dispose();
   return y;
 }
 
@@ -229,12 +246,16 @@ export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
   const { key: seedStep, stream } = keyUniforms(op, key);
   const y = ctx.empty(outputShape(g));
   const std = ctx.empty(outputShape(g));
+  const muTaps = tapMajor(ctx, g, wMu);
+  const sigma2Taps = tapMajor(ctx, g, wSigma2);
   ctx.dispatch({
     shader: SHADER, entry: 'lrt_forward', ...forwardDispatch(g),
     uniforms: uniforms(g, { has_bias: bMu ? 1 : 0, has_bias_sigma2: bSigma2 ? 1 : 0, key: seedStep, stream }),
     // Absent biases: the weights stand in for the read-only bindings, which are then never read.
-    bindings: { input: x, w: wMu, w_sigma2: wSigma2, bias: bMu ?? wMu, bias_sigma2: bSigma2 ?? wSigma2, y, stddev: std },
+    bindings: { input: x, w_taps: muTaps, w_sigma2_taps: sigma2Taps, bias: bMu ?? wMu, bias_sigma2: bSigma2 ?? wSigma2, y, stddev: std },
   });
+  muTaps.dispose();
+  sigma2Taps.dispose();
   return { y, std };
 }
 
