@@ -265,7 +265,10 @@ export interface TrainRegressionOptions {
   /** Monte Carlo samples per example and step (default 1). */
   samples?: number;
   seed?: number;
-  /** Adam's decoupled weight decay (default 0); for MC dropout it plays the prior's part (Gal & Ghahramani 2016). */
+  /**
+   * Adam's decoupled weight decay (default 0); for MC dropout it plays the prior's part (Gal & Ghahramani
+   * 2016). It applies to every trainable parameter, a learned noise log variance included.
+   */
   weightDecay?: number;
   /** Continue with an existing optimizer (its step counter continues the random keys). */
   optimizer?: Adam;

@@ -142,11 +142,14 @@ describe('predictWithUncertainty', () => {
     }
   }
 
-  it('without sampling (posterior means) every sample agrees: zero epistemic variance', async () => {
+  it('without sampling (posterior means) every sample agrees: zero epistemic variance; frees its tensors', async () => {
     const ctx = await context();
     const model = tinyModel(ctx, 'heteroscedastic', 'lrt');
-    const p = await predictWithUncertainty(ctx, model, Float32Array.from(randomArray(8, 3)), { samples: 5, sample: false });
+    const live = ctx.memory().liveTensors;
+    const p = await predictWithUncertainty(ctx, model, Float32Array.from(randomArray(8, 3)), { samples: 5, sample: false, batchSize: 3 });
     for (const v of p.epistemicVar) expect(v).toBeLessThan(1e-12);
+    expect(ctx.memory().liveTensors).toBe(live); // nothing left behind
+    expect(model.training).toBe(true); // the mode is restored
     model.dispose();
   });
 });
@@ -185,6 +188,24 @@ describe('Bayesian regression on a noisy sine (acceptance)', () => {
       model.dispose();
     });
   }
+});
+
+describe('trainRegression', () => {
+  it('frees every intermediate: afterwards only the gradients and the optimizer state (m and v) per parameter are alive', async () => {
+    const ctx = await context();
+    const model = bayesianRegressor(ctx, { hidden: [4], head: 'homoscedastic' });
+    const live = ctx.memory().liveTensors;
+    const epochs: number[] = [];
+    const r = await trainRegression(ctx, model, noisySine(10), { epochs: 2, batchSize: 4, samples: 3, onEpoch: (e) => void epochs.push(e.epoch) });
+    expect(epochs).toEqual([1, 2]);
+    expect(r.steps).toBe(6); // 3 batches (4, 4, 2) per epoch
+    const parameters = model.namedParameters().size;
+    expect(ctx.memory().liveTensors).toBe(live + 3 * parameters);
+    r.optimizer.dispose();
+    expect(ctx.memory().liveTensors).toBe(live + parameters);
+    model.dispose(); // parameters and their gradients
+    expect(ctx.memory().liveTensors).toBe(live - parameters);
+  });
 });
 
 describe('bad input', () => {
