@@ -41,3 +41,12 @@ export type { ImageSet, Split } from './data/image_set.js';
 // Checkpoints
 export { encodeSafetensors, decodeSafetensors, readSafetensors, safetensorsBlob, type DecodedSafetensors } from './io/safetensors.js';
 export { saveCheckpoint, loadCheckpoint, loadStateDict, restoreOptimizer, CHECKPOINT_FORMAT, type SaveOptions, type LoadOptions, type LoadedCheckpoint } from './io/checkpoint.js';
+
+// Uncertainty
+export { predict, predictDataset, predictiveDistribution, readPrediction, PROBABILITY_METHODS, type Prediction, type PredictOptions, type ProbabilityMethod, type DatasetPrediction } from './uncertainty/predict.js';
+export { accuracy, nll, brierScore, reliability, auroc, aupr, oodDetection, classificationMetrics, type Reliability, type ReliabilityBin, type OodDetection, type ClassificationMetrics } from './uncertainty/metrics.js';
+export { decodeIdxImages, decodePngImages, prepareOodImages, type OodSet, type OodTarget } from './uncertainty/ood.js';
+export { buildReport, reliabilityDiagramSvg, entropyHistogramSvg, uncertaintyBarsSvg, regressionChartSvg, type ReportData } from './uncertainty/report.js';
+export { HomoscedasticNoise, bayesianRegressor, trainRegression, predictWithUncertainty, regressionLossAndGradients, REGRESSION_PRIORS, type RegressionHead, type RegressorOptions, type RegressionData, type TrainRegressionOptions, type TrainRegressionResult, type RegressionEpoch, type PredictRegressionOptions, type RegressionPrediction } from './uncertainty/regression.js';
+export { mcDropoutMLP, mcDropoutForward, checkMcDropout, dropoutLayers, type McDropoutMlpOptions } from './uncertainty/mcdropout.js';
+export { needsReview, selectForLabeling, riskAwareSelect, riskAdjustedScores, type UncertaintyScores, type ReviewThresholds } from './uncertainty/decisions.js';

@@ -12,3 +12,4 @@ export * from './index.js';
 export { loadMnist, loadCifar, type MnistOptions, type CifarOptions } from './data/node_files.js';
 export { saveFile, readFile, saveSafetensorsFile, loadSafetensorsFile } from './io/node_files.js';
 export { saveCheckpointFile, loadCheckpointFile } from './io/checkpoint_files.js';
+export { loadOodSet, loadNamedOodSet, NAMED_OOD_SETS } from './uncertainty/ood_files.js';
