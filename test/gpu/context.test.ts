@@ -42,7 +42,7 @@ describe('context', () => {
       const t = ctx.tensor([1, -2, 3, -4], [2, 2]);
       const v = t.reshape([4]);
       t.dispose();
-      return (await activationForward(ctx, 'relu', v).read()).reduce((a, b) => a + b, 0);
+      return Array.from(await activationForward(ctx, 'relu', v).read()).reduce((a, b) => a + b, 0);
     });
     expect(sum).toBe(4);
     expect(ctx.memory().liveBuffers).toBe(start.liveBuffers);
