@@ -72,6 +72,7 @@ struct Params {
   key: vec2<u32>,
   stream: u32,
   count: u32,
+  offset: u32,   // counter index of the LRT noise of output 0 (RandomKey.offset)
 };
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -327,7 +328,7 @@ fn store_y(t: OutTile, co0: u32, p0: u32, value: mat4x4<f32>) {
 }
 
 // LRT forward: the same pass over x feeds two tiles, mean from (x, w = mu) and variance from
-// (x^2, w_sigma2); then y = mean + sqrt(var + 1e-16) * eps with eps = rand_normal(key, index of y,
+// (x^2, w_sigma2); then y = mean + sqrt(var + 1e-16) * eps with eps = rand_normal(key, offset + index of y,
 // stream) (Kingma et al. 2015, eq. 6). stddev is kept for the backward pass; eps is regenerated there.
 @compute @workgroup_size(WG)
 fn lrt_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -384,7 +385,7 @@ fn store_lrt(t: OutTile, co0: u32, p0: u32, mean: mat4x4<f32>, variance: mat4x4<
       let p = p0 + q;
       if (p < ohw) {
         let sd = sqrt(variance[c][q] + b_var + VARIANCE_FLOOR);
-        y[row + p] = mean[c][q] + b_mean + sd * rand_normal(params.key, row + p, params.stream);
+        y[row + p] = mean[c][q] + b_mean + sd * rand_normal(params.key, params.offset + row + p, params.stream);
         stddev[row + p] = sd;
       }
     }
@@ -396,7 +397,7 @@ fn store_lrt(t: OutTile, co0: u32, p0: u32, mean: mat4x4<f32>, variance: mat4x4<
 fn lrt_dvar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg, WG);
   if (i >= params.count) { return; }
-  dvar[i] = dy[i] * rand_normal(params.key, i, params.stream) / (2.0 * stddev[i]);
+  dvar[i] = dy[i] * rand_normal(params.key, params.offset + i, params.stream) / (2.0 * stddev[i]);
 }
 
 // ------------------------------------------------------------------------------ backward-input

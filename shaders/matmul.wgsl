@@ -40,6 +40,7 @@ override WG: u32 = 64;
 struct Params {
   key: vec2<u32>,   // Philox key (seed, step) of the LRT noise; unused elsewhere
   stream: u32,      // Philox stream of the LRT noise
+  offset: u32,      // counter index of the LRT noise of output 0 (RandomKey.offset)
   m: u32,
   n: u32,
   k: u32,
@@ -224,7 +225,7 @@ fn matmul_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // B = w [out, in] (TRANS_B):
 //   mean = x @ wMu^T + bMu          (a, b, bias)
 //   var  = x^2 @ wSigma2^T + bSigma2 (a squared, b2, bias2)
-//   std  = sqrt(var + 1e-16),  y = mean + std * eps,  eps = rand_normal(key, r * N + col, stream)
+//   std  = sqrt(var + 1e-16),  y = mean + std * eps,  eps = rand_normal(key, offset + r * N + col, stream)
 // Both accumulators run in one pass over x. Outputs: y in c, std in c2.
 
 const VAR_FLOOR: f32 = 1e-16;
@@ -252,7 +253,7 @@ fn lrt_store(t: Tile, mean: mat4x4<f32>, vari: mat4x4<f32>) {
       if (in_c(t, i, j)) {
         let o = c_index(t, i, j);
         let stddev = sqrt(vari[j][i] + VAR_FLOOR);
-        c[o] = mean[j][i] + stddev * rand_normal(params.key, o, params.stream);
+        c[o] = mean[j][i] + stddev * rand_normal(params.key, params.offset + o, params.stream);
         c2[o] = stddev;
       }
     }
@@ -289,7 +290,7 @@ fn lrt_forward_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 fn lrt_dvar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg, WG);
   if (i >= params.m * params.n) { return; }
-  c[i] = a[i] * rand_normal(params.key, i, params.stream) / (2.0 * b[i]);
+  c[i] = a[i] * rand_normal(params.key, params.offset + i, params.stream) / (2.0 * b[i]);
 }
 
 // LRT backward, input gradient: dx = dy @ wMu + 2 x * (dVar @ wSigma2).

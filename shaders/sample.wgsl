@@ -7,9 +7,10 @@
 //
 // Index contract (shared with kl.wgsl and src/ops/sample.ts): for S samples of
 // a parameter tensor with n elements, sample s of element i uses
-//   eps = rand_normal(key, s * n + i, stream),   key = (seed, step),
+//   eps = rand_normal(key, offset + s * n + i, stream),   key = (seed, step),
 // which is also element s * n + i of draw_normal over S * n elements with the
-// same key. The backward pass regenerates eps instead of storing it.
+// same key and offset (offset = s0 * n makes them samples s0..s0+S-1 of a larger
+// draw). The backward pass regenerates eps instead of storing it.
 // rand_uniform and rand_normal at the same (key, index, stream) share Philox
 // words, so dropout masks and weight noise must use different streams.
 //
@@ -26,9 +27,9 @@
 
 override WG: u32 = 64;
 
-// n: elements per sample (or draws); samples: S; key, stream: the generator key.
-// Entries that draw nothing ignore key and stream.
-struct Params { n: u32, samples: u32, stream: u32, key: vec2<u32> };
+// n: elements per sample (or draws); samples: S; key, stream: the generator key; offset: the
+// counter index of the first draw. Entries that draw nothing ignore key, stream and offset.
+struct Params { n: u32, samples: u32, stream: u32, key: vec2<u32>, offset: u32 };
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> mu: array<f32>;
@@ -51,7 +52,7 @@ fn sample_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let j = flat_index(gid, nwg, WG);
   if (j >= params.n * params.samples) { return; }
   let i = j % params.n;
-  w[j] = mu[i] + softplus(rho[i]) * rand_normal(params.key, j, params.stream);
+  w[j] = mu[i] + softplus(rho[i]) * rand_normal(params.key, params.offset + j, params.stream);
 }
 
 // d_mu[i] = sum_s dw[s, i];  d_rho[i] = sigmoid(rho[i]) * sum_s dw[s, i] * eps[s, i].
@@ -64,7 +65,7 @@ fn sample_weights_backward(@builtin(global_invocation_id) gid: vec3<u32>, @built
   for (var s = 0u; s < params.samples; s = s + 1u) {
     let j = s * params.n + i;
     sum_dw = sum_dw + dw[j];
-    sum_dw_eps = sum_dw_eps + dw[j] * rand_normal(params.key, j, params.stream);
+    sum_dw_eps = sum_dw_eps + dw[j] * rand_normal(params.key, params.offset + j, params.stream);
   }
   d_mu[i] = sum_dw;
   d_rho[i] = sum_dw_eps * sigmoid(rho[i]);
@@ -92,14 +93,14 @@ fn sigma_squared_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 fn draw_normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = flat_index(gid, nwg, WG);
   if (j >= params.n) { return; }
-  draws[j] = rand_normal(params.key, j, params.stream);
+  draws[j] = rand_normal(params.key, params.offset + j, params.stream);
 }
 
 @compute @workgroup_size(WG)
 fn draw_uniform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = flat_index(gid, nwg, WG);
   if (j >= params.n) { return; }
-  draws[j] = rand_uniform(params.key, j, params.stream);
+  draws[j] = rand_uniform(params.key, params.offset + j, params.stream);
 }
 
 // Test-only: the four Philox4x32-10 output words for arbitrary counters and keys,

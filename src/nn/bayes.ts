@@ -136,8 +136,15 @@ abstract class BayesLayer extends Module {
     return m;
   }
 
-  protected key(pass: Pass, offset: number): RandomKey {
-    return passKey(pass, this.streamBase + offset);
+  /** Key of stream `stream` of this layer; `drawsPerSample` places sample pass.sampleOffset (see passKey). */
+  protected key(pass: Pass, stream: number, drawsPerSample = 0): RandomKey {
+    return passKey(pass, this.streamBase + stream, drawsPerSample);
+  }
+
+  /** LRT draws one eps per output: one sample's outputs are the batch's outputs divided by the samples. */
+  private activationKey(pass: Pass, x: Tensor): RandomKey {
+    const outputs = x.shape[0] * this.outputShape(x.shape.slice(1)).reduce((a, b) => a * b, 1);
+    return this.key(pass, STREAM_ACTIVATION, outputs / pass.samples);
   }
 
   /** Stores dMu/dRho of one variational tensor from (dMu, dRho). */
@@ -167,7 +174,7 @@ abstract class BayesLayer extends Module {
     if (this.layerType === 'lrt') {
       const wSigma2 = sigmaSquared(ctx, W.rho.value);
       const bSigma2 = this.b ? sigmaSquared(ctx, this.b.rho.value) : null;
-      const { y, std } = this.lrtForward(ctx, x, wSigma2, bSigma2, this.key(pass, STREAM_ACTIVATION));
+      const { y, std } = this.lrtForward(ctx, x, wSigma2, bSigma2, this.activationKey(pass, x));
       this.cache = { mode: 'lrt', x, std, wSigma2, bSigma2 };
       return y;
     }
@@ -175,8 +182,8 @@ abstract class BayesLayer extends Module {
     if (x.shape[0] % samples !== 0) {
       throw new BayesError('SHAPE_MISMATCH', `${this.constructor.name}: batch of ${x.shape[0]} is not a multiple of the ${samples} Monte Carlo samples`);
     }
-    const w = sampleWeights(ctx, W.mu.value, W.rho.value, this.key(pass, STREAM_WEIGHT), samples);
-    const b = this.b ? sampleWeights(ctx, this.b.mu.value, this.b.rho.value, this.key(pass, STREAM_BIAS), samples) : null;
+    const w = sampleWeights(ctx, W.mu.value, W.rho.value, this.key(pass, STREAM_WEIGHT, W.mu.value.size), samples);
+    const b = this.b ? sampleWeights(ctx, this.b.mu.value, this.b.rho.value, this.key(pass, STREAM_BIAS, this.b.mu.value.size), samples) : null;
     this.cache = { mode: 'bbb', x, w, b, samples };
     return this.plainForward(ctx, x, w, b);
   }
@@ -194,16 +201,16 @@ abstract class BayesLayer extends Module {
       return g.dx;
     }
     if (c.mode === 'lrt') {
-      const g = this.lrtBackward(ctx, c.x, dy, c.std, c.wSigma2, this.key(pass, STREAM_ACTIVATION), needInput);
+      const g = this.lrtBackward(ctx, c.x, dy, c.std, c.wSigma2, this.activationKey(pass, c.x), needInput);
       this.setGrads(ctx, W, g.dwMu, sigmaSquaredBackward(ctx, W.rho.value, g.dwSigma2));
       if (this.b && g.dbMu && g.dbSigma2) this.setGrads(ctx, this.b, g.dbMu, sigmaSquaredBackward(ctx, this.b.rho.value, g.dbSigma2));
       return g.dx;
     }
     const g = this.plainBackward(ctx, c.x, c.w, dy, needInput);
-    const gw = sampleWeightsBackward(ctx, W.mu.value, W.rho.value, g.dw, this.key(pass, STREAM_WEIGHT));
+    const gw = sampleWeightsBackward(ctx, W.mu.value, W.rho.value, g.dw, this.key(pass, STREAM_WEIGHT, W.mu.value.size));
     this.setGrads(ctx, W, gw.dMu, gw.dRho);
     if (this.b && g.db) {
-      const gb = sampleWeightsBackward(ctx, this.b.mu.value, this.b.rho.value, g.db, this.key(pass, STREAM_BIAS));
+      const gb = sampleWeightsBackward(ctx, this.b.mu.value, this.b.rho.value, g.db, this.key(pass, STREAM_BIAS, this.b.mu.value.size));
       this.setGrads(ctx, this.b, gb.dMu, gb.dRho);
     }
     return g.dx;

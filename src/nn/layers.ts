@@ -236,11 +236,11 @@ export class Dropout extends Module {
   }
   override forward(ctx: Context, x: Tensor, pass: Pass): Tensor {
     this.active = (pass.training || pass.mcDropout) && this.p > 0;
-    return this.active ? dropoutForward(ctx, x, this.p, passKey(pass, this.streamBase)) : x;
+    return this.active ? dropoutForward(ctx, x, this.p, passKey(pass, this.streamBase, x.size / pass.samples)) : x;
   }
   override backward(ctx: Context, dy: Tensor, pass: Pass): Tensor | null {
     if (pass.needInputGrad === false) return null;
-    return this.active ? dropoutBackward(ctx, dy, this.p, passKey(pass, this.streamBase)) : dy;
+    return this.active ? dropoutBackward(ctx, dy, this.p, passKey(pass, this.streamBase, dy.size / pass.samples)) : dy;
   }
 }
 

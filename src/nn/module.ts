@@ -32,12 +32,24 @@ export interface Pass {
   /** Seed and step key every random draw of this pass. */
   seed: number;
   step: number;
+  /**
+   * Index of this pass's first Monte Carlo sample (default 0). The noise of sample t is
+   * keyed by its position in the T * B batch, so a pass with offset s draws what samples
+   * s, s + 1, ... of one larger batched pass draw: T single passes with offsets 0..T-1
+   * reproduce a T-sample pass, and a large T can be split into chunks.
+   */
+  sampleOffset?: number;
   /** False for the first layer: nobody needs the gradient of the data. */
   needInputGrad?: boolean;
 }
 
-export function passKey(pass: Pass, stream: number): RandomKey {
-  return { seed: pass.seed >>> 0, step: pass.step >>> 0, stream };
+/**
+ * The random key of one tensor of a pass. `drawsPerSample` is the number of draws one
+ * Monte Carlo sample of the pass makes from this stream (its outputs for the LRT and
+ * dropout, its weights for Bayes by Backprop): the key starts at sample sampleOffset.
+ */
+export function passKey(pass: Pass, stream: number, drawsPerSample = 0): RandomKey {
+  return { seed: pass.seed >>> 0, step: pass.step >>> 0, stream, offset: (pass.sampleOffset ?? 0) * drawsPerSample };
 }
 
 export abstract class Module {

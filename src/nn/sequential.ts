@@ -20,6 +20,8 @@ export interface ForwardOptions {
   /** Random key of this pass. */
   seed?: number;
   step?: number;
+  /** Index of the first Monte Carlo sample in the random streams (default 0; see Pass.sampleOffset). */
+  sampleOffset?: number;
   /** Also compute the KL term (default true). */
   kl?: boolean;
 }
@@ -106,6 +108,7 @@ export class Sequential extends Module {
       mcDropout: options.mcDropout ?? false,
       seed: checkInt('forward', 'seed', options.seed ?? 0, 0),
       step: checkInt('forward', 'step', options.step ?? 0, 0),
+      sampleOffset: checkInt('forward', 'sampleOffset', options.sampleOffset ?? 0, 0),
       needInputGrad: false,
     };
   }

@@ -9,9 +9,9 @@
  */
 import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { type Tensor, sizeOf } from '../gpu/tensor.js';
 import { BayesError, argumentError, pair, shapeError } from '../errors.js';
-import { type RandomKey, keyUniforms } from './random.js';
+import { type RandomKey, keyOffset, keyUniforms } from './random.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -147,7 +147,7 @@ function checkNeed(op: string, need: unknown): { input: boolean; bias: boolean }
 }
 
 /** Every member of the shader's `params`; entries read the ones they need. */
-function uniforms(g: Geometry, extra: Partial<Record<'images_per_chunk' | 'chunks_per_sample' | 'has_bias' | 'has_bias_sigma2' | 'stream' | 'count', number>> & { key?: [number, number] } = {}) {
+function uniforms(g: Geometry, extra: Partial<Record<'images_per_chunk' | 'chunks_per_sample' | 'has_bias' | 'has_bias_sigma2' | 'stream' | 'count' | 'offset', number>> & { key?: [number, number] } = {}) {
   return {
     batch: g.batch,
     cin: g.cin,
@@ -168,6 +168,7 @@ function uniforms(g: Geometry, extra: Partial<Record<'images_per_chunk' | 'chunk
     has_bias_sigma2: 0,
     key: [0, 0] as [number, number],
     stream: 0,
+    offset: 0,
     count: 0,
     ...extra,
   };
@@ -230,7 +231,7 @@ export function conv2dForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor |
  * a layer with Gaussian weights N(mu, sigma^2) are Gaussian with
  * mean = conv(x, wMu) + bMu and var = conv(x^2, wSigma2) + bSigma2, so one
  * draw per output replaces one draw per weight:
- * y = mean + sqrt(var + 1e-16) * eps, eps = rand_normal(key, index of y, key.stream).
+ * y = mean + sqrt(var + 1e-16) * eps, eps = rand_normal(key, key.offset + index of y, key.stream).
  * Returns y and std = sqrt(var + 1e-16), which lrtConv2dBackward needs.
  */
 export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: Tensor, bMu: Tensor | null, bSigma2: Tensor | null, opts: Conv2dOptions | undefined, key: RandomKey): { y: Tensor; std: Tensor } {
@@ -244,13 +245,14 @@ export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
   if (bMu) checkBias(op, 'bMu', bMu, g, perSample);
   if (bSigma2) checkBias(op, 'bSigma2', bSigma2, g, perSample);
   const { key: seedStep, stream } = keyUniforms(op, key);
+  const offset = keyOffset(op, key, sizeOf(outputShape(g)));
   const y = ctx.empty(outputShape(g));
   const std = ctx.empty(outputShape(g));
   const muTaps = tapMajor(ctx, g, wMu);
   const sigma2Taps = tapMajor(ctx, g, wSigma2);
   ctx.dispatch({
     shader: SHADER, entry: 'lrt_forward', ...forwardDispatch(g),
-    uniforms: uniforms(g, { has_bias: bMu ? 1 : 0, has_bias_sigma2: bSigma2 ? 1 : 0, key: seedStep, stream }),
+    uniforms: uniforms(g, { has_bias: bMu ? 1 : 0, has_bias_sigma2: bSigma2 ? 1 : 0, key: seedStep, stream, offset }),
     // Absent biases: the weights stand in for the read-only bindings, which are then never read.
     bindings: { input: x, w_taps: muTaps, w_sigma2_taps: sigma2Taps, bias: bMu ?? wMu, bias_sigma2: bSigma2 ?? wSigma2, y, stddev: std },
   });
@@ -361,11 +363,12 @@ export function lrtConv2dBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tens
   checkSameShape(op, 'std', std, outputShape(g), 'the output shape');
   const wants = checkNeed(op, need);
   const { key: seedStep, stream } = keyUniforms(op, key);
+  const offset = keyOffset(op, key, dy.size);
 
   const dvar = ctx.empty(outputShape(g));
   ctx.dispatch({
     shader: SHADER, entry: 'lrt_dvar', constants: { WG },
-    uniforms: uniforms(g, { key: seedStep, stream, count: dy.size }),
+    uniforms: uniforms(g, { key: seedStep, stream, count: dy.size, offset }),
     bindings: { dy, stddev: std, dvar },
     workgroups: groups(dy.size),
   });

@@ -1,5 +1,5 @@
 /**
- * Inverted dropout (shaders/dropout.wgsl): y = x / (1 - p) where rand_uniform(key, i, stream) >= p,
+ * Inverted dropout (shaders/dropout.wgsl): y = x / (1 - p) where rand_uniform(key, key.offset + i, stream) >= p,
  * else 0. The mask is a pure function of the key, so the backward pass regenerates it; pass the
  * forward's key. p is the drop probability, in [0, 1).
  */
@@ -7,7 +7,7 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkNumber } from '../errors.js';
-import { type RandomKey, keyUniforms } from './random.js';
+import { type RandomKey, keyOffset, keyUniforms } from './random.js';
 
 const WG = 64;
 
@@ -18,11 +18,12 @@ function run(ctx: Context, op: string, entry: 'dropout_forward' | 'dropout_backw
   // p is compared in f32: a p that rounds to 1 there would drop everything and scale by 1 / (1 - p).
   checkNumber(op, 'p', p, (v) => v >= 0 && v < 1 && Math.fround(v) < 1, 'a number in [0, 1)');
   const k = keyUniforms(op, key);
+  const offset = keyOffset(op, key, input.size);
   const output = ctx.empty(input.shape);
   const bindings: Record<string, Tensor> = entry === 'dropout_forward' ? { x: input, y: output } : { dy: input, dx: output };
   ctx.dispatch({
     shader: 'dropout.wgsl', entry, constants: { WG },
-    uniforms: { n: input.size, ...k, p, scale: 1 / (1 - p) }, bindings, workgroups: grid(Math.ceil(input.size / WG)),
+    uniforms: { n: input.size, ...k, offset, p, scale: 1 / (1 - p) }, bindings, workgroups: grid(Math.ceil(input.size / WG)),
   });
   return output;
 }

@@ -12,7 +12,7 @@ import type { Context, Kernel } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, shapeError } from '../errors.js';
-import { type RandomKey, keyUniforms } from './random.js';
+import { type RandomKey, keyOffset, keyUniforms } from './random.js';
 
 const SHADER = 'matmul.wgsl';
 /** Invocations per workgroup along the columns and rows of C; each owns a 4 x 4 tile. */
@@ -48,16 +48,19 @@ interface Product {
   transposeB?: boolean;
 }
 
+/** The LRT noise key as matmul.wgsl's uniforms take it. */
+type LrtKey = { key: [number, number]; stream: number; offset: number };
+
 /** Every member of matmul.wgsl's Params; the random key only matters to the LRT entries. */
-function uniforms(p: Product, key: { key: [number, number]; stream: number } = { key: [0, 0], stream: 0 }) {
+function uniforms(p: Product, key: LrtKey = { key: [0, 0], stream: 0, offset: 0 }) {
   return {
-    key: key.key, stream: key.stream, m: p.m, n: p.n, k: p.k,
+    key: key.key, stream: key.stream, offset: key.offset, m: p.m, n: p.n, k: p.k,
     batch_a: p.batchA ?? 0, batch_b: p.batchB ?? 0, batch_c: p.batchC ?? 0, batch_bias: p.batchBias ?? 0,
   };
 }
 
 /** A tiled kernel over C: one invocation per 4 x 4 tile, folded under 65535 groups (the shader loops over the rest). */
-function tiled(entry: string, p: Product, bindings: Kernel['bindings'], key?: { key: [number, number]; stream: number }): Kernel {
+function tiled(entry: string, p: Product, bindings: Kernel['bindings'], key?: LrtKey): Kernel {
   const groupsX = Math.min(Math.ceil(Math.ceil(p.n / 4) / WG_X), MAX_GROUPS);
   const groupsY = Math.min(Math.ceil(Math.ceil(p.m / 4) / WG_Y), MAX_GROUPS);
   return {
@@ -216,7 +219,7 @@ function lrtShape(ctx: Context, op: string, x: Tensor, wMu: Tensor, wSigma2: Ten
  * Local reparameterization (Kingma et al. 2015, eq. 6): the pre-activations of a layer with
  * factorized Gaussian weights N(wMu, wSigma2) are Gaussian with
  *   mean = x @ wMu^T + bMu,  var = x^2 @ wSigma2^T + bSigma2,
- * sampled as y = mean + std * eps, std = sqrt(var + 1e-16), eps = rand_normal(key, n * out + o, stream).
+ * sampled as y = mean + std * eps, std = sqrt(var + 1e-16), eps = rand_normal(key, key.offset + n * out + o, stream).
  * Both moments come from one pass over x. wSigma2 = softplus(rho)^2 is computed by the caller.
  * x: [N, in]; wMu, wSigma2: [out, in]; bMu, bSigma2: [out] or null (a null one counts as 0).
  * Returns y and std, both [N, out]; keep std and the key for lrtLinearBackward.
@@ -229,7 +232,7 @@ export function lrtLinearForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
     checkMatrix(ctx, op, name, t, 1);
     if (t.shape[0] !== outF) throw shapeError(op, name, `[${outF}] (outputs of wMu)`, t.shape);
   }
-  const random = keyUniforms(op, key);
+  const random = { ...keyUniforms(op, key), offset: keyOffset(op, key, rows * outF) };
   const y = ctx.empty([rows, outF]);
   const std = ctx.empty([rows, outF]);
   const product: Product = { m: rows, n: outF, k: inF, transposeB: true };
@@ -261,7 +264,7 @@ export function lrtLinearBackward(
     checkMatrix(ctx, op, name, t);
     if (t.shape[0] !== rows || t.shape[1] !== outF) throw shapeError(op, name, `[${rows}, ${outF}] (rows of x, outputs of wMu)`, t.shape);
   }
-  const random = keyUniforms(op, key);
+  const random = { ...keyUniforms(op, key), offset: keyOffset(op, key, rows * outF) };
   const wants = checkNeed(op, need);
 
   const dVar = ctx.empty([rows, outF]);

@@ -4,14 +4,14 @@
  *
  * w = mu + sigma * eps with sigma = softplus(rho). Sample s of element i of a
  * parameter with n elements uses eps = rand_normal((seed, step), s * n + i,
- * stream): exactly element s * n + i of drawNormal(ctx, [S * n], key). The
+ * stream) (plus key.offset): exactly element s * n + i of drawNormal(ctx, [S * n], key). The
  * backward pass regenerates the same eps from the key instead of storing it.
  */
 import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, shapeError } from '../errors.js';
-import { type RandomKey, keyUniforms } from './random.js';
+import { type RandomKey, keyOffset, keyUniforms } from './random.js';
 
 const WG = 64;
 const SHADER = 'sample.wgsl';
@@ -41,8 +41,8 @@ function checkDrawShape(op: string, shape: readonly number[]): number {
 }
 
 /** Uniforms of sample.wgsl; entries that draw nothing get a zero key, which they ignore. */
-function params(n: number, samples: number, key?: { key: [number, number]; stream: number }) {
-  return { n, samples, key: key?.key ?? [0, 0], stream: key?.stream ?? 0 };
+function params(n: number, samples: number, key?: { key: [number, number]; stream: number }, offset = 0) {
+  return { n, samples, key: key?.key ?? [0, 0], stream: key?.stream ?? 0, offset };
 }
 
 /** `samples` draws of the weights, shape [samples, ...mu.shape]: w = mu + softplus(rho) * eps. */
@@ -54,10 +54,11 @@ export function sampleWeights(ctx: Context, mu: Tensor, rho: Tensor, key: Random
   const k = keyUniforms(op, key);
   checkInt(op, 'samples', samples, 1);
   if (samples * mu.size > MAX_DRAWS) throw argumentError(op, 'samples', `at most ${Math.floor(MAX_DRAWS / mu.size)} for ${mu.size} weights (draw indices are u32)`, samples);
+  const offset = keyOffset(op, key, samples * mu.size);
   const w = ctx.empty([samples, ...mu.shape]);
   ctx.dispatch({
     shader: SHADER, entry: 'sample_weights', constants: { WG },
-    uniforms: params(mu.size, samples, k), bindings: { mu, rho, w }, workgroups: grid(Math.ceil(w.size / WG)),
+    uniforms: params(mu.size, samples, k, offset), bindings: { mu, rho, w }, workgroups: grid(Math.ceil(w.size / WG)),
   });
   return w;
 }
@@ -77,11 +78,12 @@ export function sampleWeightsBackward(ctx: Context, mu: Tensor, rho: Tensor, dw:
     throw shapeError(op, 'dw', `[S, ${mu.shape.join(', ')}] (samples, then the shape of mu)`, dw.shape);
   }
   const k = keyUniforms(op, key);
+  const offset = keyOffset(op, key, dw.size);
   const dMu = ctx.empty(mu.shape);
   const dRho = ctx.empty(mu.shape);
   ctx.dispatch({
     shader: SHADER, entry: 'sample_weights_backward', constants: { WG },
-    uniforms: params(mu.size, dw.shape[0], k), bindings: { rho, dw, d_mu: dMu, d_rho: dRho }, workgroups: grid(Math.ceil(mu.size / WG)),
+    uniforms: params(mu.size, dw.shape[0], k, offset), bindings: { rho, dw, d_mu: dMu, d_rho: dRho }, workgroups: grid(Math.ceil(mu.size / WG)),
   });
   return { dMu, dRho };
 }
@@ -114,20 +116,21 @@ export function sigmaSquaredBackward(ctx: Context, rho: Tensor, dSigma2: Tensor)
 function draw(ctx: Context, op: string, entry: string, shape: readonly number[], key: RandomKey): Tensor {
   const n = checkDrawShape(op, shape);
   const k = keyUniforms(op, key);
+  const offset = keyOffset(op, key, n);
   const draws = ctx.empty(shape);
   ctx.dispatch({
     shader: SHADER, entry, constants: { WG },
-    uniforms: params(n, 1, k), bindings: { draws }, workgroups: grid(Math.ceil(n / WG)),
+    uniforms: params(n, 1, k, offset), bindings: { draws }, workgroups: grid(Math.ceil(n / WG)),
   });
   return draws;
 }
 
-/** Standard normal draws; element i is rand_normal(key, i, stream) (Box-Muller on Philox4x32-10). */
+/** Standard normal draws; element i is rand_normal(key, key.offset + i, stream) (Box-Muller on Philox4x32-10). */
 export function drawNormal(ctx: Context, shape: readonly number[], key: RandomKey): Tensor {
   return draw(ctx, 'drawNormal', 'draw_normal', shape, key);
 }
 
-/** Uniform draws in [0, 1) with 24 random bits; element i is rand_uniform(key, i, stream). */
+/** Uniform draws in [0, 1) with 24 random bits; element i is rand_uniform(key, key.offset + i, stream). */
 export function drawUniform(ctx: Context, shape: readonly number[], key: RandomKey): Tensor {
   return draw(ctx, 'drawUniform', 'draw_uniform', shape, key);
 }

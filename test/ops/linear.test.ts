@@ -46,7 +46,7 @@ describe('matmul', () => {
     const c = ctx.empty([m, n]);
     ctx.dispatch({
       shader: 'matmul.wgsl', entry: 'matmul', constants: { WG_X: 8, WG_Y: 8, TRANS_A: false, TRANS_B: false },
-      uniforms: { key: [0, 0], stream: 0, m, n, k, batch_a: 0, batch_b: 0, batch_c: 0, batch_bias: 0 },
+      uniforms: { key: [0, 0], stream: 0, offset: 0, m, n, k, batch_a: 0, batch_b: 0, batch_c: 0, batch_bias: 0 },
       bindings: { a, b, c }, workgroups: [1, 1, 1],
     });
     expectClose(await c.read(), matmulRef(av, bv, m, k, n), SUM_RTOL, 'C');

@@ -25,7 +25,7 @@ async function gpuPhilox(ctx: Context, counters: number[][], keys: number[][]): 
   const words = ctx.empty([m, 4], 'u32');
   ctx.dispatch({
     shader: 'sample.wgsl', entry: 'philox_words', constants: { WG: 64 },
-    uniforms: { n: m, samples: 1, stream: 0, key: [0, 0] },
+    uniforms: { n: m, samples: 1, stream: 0, key: [0, 0], offset: 0 },
     bindings: { counters: ctx.tensor(counters.flat(), [m, 4], 'u32'), keys: ctx.tensor(keys.flat(), [m, 2], 'u32'), words },
     workgroups: grid(Math.ceil(m / 64)),
   });
@@ -87,7 +87,7 @@ describe('Philox4x32-10', () => {
     const words = ctx.empty([pairs.length, 2], 'u32');
     ctx.dispatch({
       shader: 'sample.wgsl', entry: 'mul_hi_lo_words', constants: { WG: 64 },
-      uniforms: { n: pairs.length, samples: 1, stream: 0, key: [0, 0] },
+      uniforms: { n: pairs.length, samples: 1, stream: 0, key: [0, 0], offset: 0 },
       bindings: { factors: ctx.tensor(pairs.flat(), [pairs.length, 2], 'u32'), words }, workgroups: grid(Math.ceil(pairs.length / 64)),
     });
     const got = await words.read();
