@@ -42,6 +42,7 @@ train options:
   --prior-sigma S                     Gaussian prior sigma (default 0.1)
   --prior-mixture PI,S1,S2            scale-mixture prior instead (Blundell et al. eq. 7)
   --train-size N                      use the first N training images
+  --test-size N                       evaluate on the first N test images (default: all)
   --valid-fraction F                  held out for validation (default 0.2)
   --rotate DEG                        random rotation augmentation of +-DEG degrees (default 0)
   --seed N                            (default 1)
@@ -94,7 +95,7 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
       'layer-type': { type: 'string', default: 'lrt' }, activation: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
       'train-samples': { type: 'string' }, 'valid-samples': { type: 'string' }, 'test-samples': { type: 'string' }, beta: { type: 'string' },
       lr: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'prior-sigma': { type: 'string' }, 'prior-mixture': { type: 'string' },
-      'train-size': { type: 'string' }, 'valid-fraction': { type: 'string' }, rotate: { type: 'string' }, seed: { type: 'string' },
+      'train-size': { type: 'string' }, 'test-size': { type: 'string' }, 'valid-fraction': { type: 'string' }, rotate: { type: 'string' }, seed: { type: 'string' },
       out: { type: 'string', default: 'model.safetensors' },
     },
     strict: true,
@@ -108,6 +109,7 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   const validSamples = int('valid-samples', values['valid-samples'], 1, 1);
   const testSamples = int('test-samples', values['test-samples'], 10, 0);
   const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 0, 1);
+  const testSize = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 0, 1);
   const seed = int('seed', values.seed, 1, 0);
   const rotate = num('rotate', values.rotate, 0);
   const priors: Priors = {};
@@ -130,7 +132,9 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   });
   const model = buildModel(ctx, config, seed);
   const kind = bayesian ? `BBB-${layerType.toUpperCase()}` : 'frequentist';
-  console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count} training images, ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1})`);
+  const validFraction = num('valid-fraction', values['valid-fraction'], 0.2);
+  const held = Math.floor(data.count * validFraction);
+  console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count - held} images for training, ${held} held out for validation; ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1})`);
   console.log(`adapter: ${ctx.adapterName}`);
   const bar = new ProgressBar();
   const started = performance.now();
@@ -139,7 +143,7 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
     beta: parseBeta(values.beta),
     lr: num('lr', values.lr, 1e-3),
     lrSchedule: (values['lr-schedule'] ?? 'linear') as 'linear' | 'constant',
-    validFraction: num('valid-fraction', values['valid-fraction'], 0.2),
+    validFraction,
     augment: rotate > 0 ? (x, n, rng) => {
       const angles = Float64Array.from({ length: n }, () => (rng.nextFloat() * 2 - 1) * rotate);
       x.set(rotateImages(x, n, data.shape[0], data.shape[1], data.shape[2], angles));
@@ -162,7 +166,7 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   console.log(`saved ${values.out} (best epoch ${result.best?.epoch}); training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
   if (testSamples > 0) {
-    const test = await loadDataset(values.dataset!, 'test', { dataDir: values['data-dir'] });
+    const test = await loadDataset(values.dataset!, 'test', { dataDir: values['data-dir'], limit: testSize });
     const mc = await evaluate(ctx, model, test, { batchSize, samples: testSamples, sample: bayesian, seed: seed + 7 });
     console.log(`test: accuracy ${(mc.accuracy * 100).toFixed(2)}% with ${bayesian ? `${testSamples} MC samples` : 'the point estimate'}, NLL ${mc.nll.toFixed(4)} (${test.count} images)`);
   }
