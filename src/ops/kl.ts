@@ -22,6 +22,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkNumber, shapeError } from '../errors.js';
 import { type RandomKey, keyUniforms } from './random.js';
 import { sum } from './reduce.js';
+import { checkF32, checkSameShape } from './check.js';
 
 export interface GaussianPrior {
   mu: number;
@@ -42,18 +43,7 @@ const LOG_ZERO = -1e30;
 
 type PriorUniforms = { prior_mu: number; log_coef1: number; log_coef2: number; inv_var1: number; inv_var2: number };
 
-function checkF32(ctx: Context, op: string, argument: string, t: Tensor): void {
-  ctx.own(op, argument, t);
-  if (t.dtype !== 'f32') throw argumentError(op, argument, "a tensor of dtype 'f32'", t.dtype);
-}
 
-const show = (shape: readonly number[]) => `[${shape.join(', ')}]`;
-
-function checkSameShape(op: string, argument: string, t: Tensor, like: Tensor, likeName: string): void {
-  if (t.shape.length !== like.shape.length || t.shape.some((d, k) => d !== like.shape[k])) {
-    throw shapeError(op, argument, `${show(like.shape)} (the shape of ${likeName})`, t.shape);
-  }
-}
 
 /** w must be [S, ...mu.shape]; returns S. */
 function checkSamples(op: string, w: Tensor, mu: Tensor): number {

@@ -9,6 +9,7 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt } from '../errors.js';
+import { checkF32 } from './check.js';
 
 /** Invocations per workgroup (a power of two). */
 export const SUM_WORKGROUP = 64;
@@ -17,10 +18,6 @@ export const SUM_ITEMS = 64;
 /** Elements one workgroup reduces to one partial sum per level. */
 export const SUM_BLOCK = SUM_WORKGROUP * SUM_ITEMS;
 
-function checkF32(ctx: Context, op: string, argument: string, t: Tensor): void {
-  ctx.own(op, argument, t);
-  if (t.dtype !== 'f32') throw argumentError(op, argument, "a tensor of dtype 'f32'", t.dtype);
-}
 
 function level(ctx: Context, x: Tensor, partial: Tensor, offset: number): void {
   ctx.dispatch({

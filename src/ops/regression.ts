@@ -9,14 +9,11 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, shapeError } from '../errors.js';
+import { checkF32 } from './check.js';
 
 const SHADER = 'regression.wgsl';
 const WG = 64;
 
-function checkF32(ctx: Context, op: string, argument: string, t: Tensor): void {
-  ctx.own(op, argument, t);
-  if (t.dtype !== 'f32') throw argumentError(op, argument, "a tensor of dtype 'f32'", `a tensor of dtype '${t.dtype}'`);
-}
 
 /** Checks a [N, 2] head output and returns N. */
 function checkHead(ctx: Context, op: string, argument: string, pred: Tensor): number {

@@ -12,24 +12,14 @@ import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, shapeError } from '../errors.js';
 import { type RandomKey, keyOffset, keyUniforms } from './random.js';
+import { checkF32, checkSameShape } from './check.js';
 
 const WG = 64;
 const SHADER = 'sample.wgsl';
 /** Draw indices are u32: S * n must stay below 2^32. */
 const MAX_DRAWS = 2 ** 32 - 1;
 
-function checkF32(ctx: Context, op: string, argument: string, t: Tensor): void {
-  ctx.own(op, argument, t);
-  if (t.dtype !== 'f32') throw argumentError(op, argument, "a tensor of dtype 'f32'", t.dtype);
-}
 
-const show = (shape: readonly number[]) => `[${shape.join(', ')}]`;
-
-function checkSameShape(op: string, argument: string, t: Tensor, like: Tensor, likeName: string): void {
-  if (t.shape.length !== like.shape.length || t.shape.some((d, k) => d !== like.shape[k])) {
-    throw shapeError(op, argument, `${show(like.shape)} (the shape of ${likeName})`, t.shape);
-  }
-}
 
 function checkDrawShape(op: string, shape: readonly number[]): number {
   if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
