@@ -53,7 +53,7 @@ export function initDigits(env: DemoEnv): void {
     summary.innerHTML = `<span class="digit">${best}</span>p̄ = ${short(p.mean[best])}` +
       `<div class="numbers-line">predictive entropy H[p̄] = ${short(p.predictiveEntropy[0])} nats · expected entropy ${short(p.expectedEntropy[0])} · ` +
       `mutual information ${short(p.mutualInformation[0], 4)} nats · T = ${p.samples} samples · ${modelName}</div>`;
-    bars.innerHTML = classBarsSvg(p, DIGIT_NAMES);
+    bars.innerHTML = classBarsSvg(p, DIGIT_NAMES, { width: 760 });
   };
 
   // Live prediction: at most one in flight; a drawing that changed meanwhile is predicted when it ends.

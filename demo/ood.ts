@@ -4,7 +4,7 @@
  * clothes, a blank canvas and uniform noise, with AUROC of each score
  * (oodDetection) and a gallery of examples.
  */
-import { type FloatDataset, type Model, type Prediction, oodDetection, predict } from '../src/index.js';
+import { type FloatDataset, type Model, type Prediction, Rng, oodDetection, predict } from '../src/index.js';
 import { SERIES_COLORS, classBarsSvg, escape, scatterSvg, short } from './charts.js';
 import { DIGIT_NAMES, FASHION_NAMES, firstImages } from './data.js';
 import { type DemoEnv, byId, paintGrey, reportError, setStatus } from './env.js';
@@ -39,15 +39,10 @@ interface OodSet {
   prediction?: SetPrediction;
 }
 
-/** `count` images of uniform noise in [0, 1], from a fixed linear congruential sequence (the same on every run). */
+/** `count` images of uniform noise in [0, 1], from a seeded generator (the same images on every run). */
 function noiseImages(count: number, shape: [number, number, number]): FloatDataset {
-  const per = shape[0] * shape[1] * shape[2];
-  const x = new Float32Array(count * per);
-  let s = 12345;
-  for (let i = 0; i < x.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    x[i] = s / 4294967296;
-  }
+  const rng = new Rng(12345);
+  const x = Float32Array.from({ length: count * shape[0] * shape[1] * shape[2] }, () => rng.nextFloat());
   return { x, labels: new Uint8Array(count), count, shape, classes: 10 };
 }
 

@@ -160,7 +160,7 @@ describe('demo: the interactive page in headless Chromium', () => {
   it(`Digits: "Train" trains a fresh model in a worker for ${TRAIN_STEPS} steps, and the pad then uses it`, async () => {
     const page = await open(`?train-epochs=${UPDATE_SCREENSHOT ? 3 : 1}#digits`);
     await page.waitForFunction(() => /lenet/.test(document.getElementById('shipped-info')!.textContent ?? ''));
-    await stroke(page, [[140, 40], [140, 240]]);
+    await stroke(page, [[80, 60], [200, 60], [150, 160], [115, 240]]);
     const before = await settledPrediction(page, 0);
     const started = performance.now();
     await page.click('#train-start');
