@@ -56,7 +56,7 @@ export function initDigits(env: DemoEnv): void {
     bars.innerHTML = classBarsSvg(p, DIGIT_NAMES, { width: 760 });
   };
 
-  // Live prediction: at most one in flight; a drawing that changed meanwhile is predicted when it ends.
+  // Live prediction: at most one in flight; a drawing that changed meanwhile is predicted as soon as it ends.
   let wanted = false;
   let running = false;
   const predictNow = async () => {
