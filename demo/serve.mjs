@@ -50,7 +50,7 @@ async function main() {
   console.log(`demo: bundled ${relative(ROOT, BUILD_DIR)}/ (${kib}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (!existsSync(MODEL_FILE)) {
     console.warn(`demo: ${relative(ROOT, MODEL_FILE)} is missing, so the Digits, Out-of-distribution and Calibration tabs have no pretrained model.\n` +
-      `      Train one: node scripts/build.mjs --if-stale && node dist/cli.js train --out ${relative(ROOT, MODEL_FILE)} && node demo/tools/strip_checkpoint.mjs ${relative(ROOT, MODEL_FILE)}`);
+      `      Train one: node scripts/build.mjs --if-stale && node dist/cli.js train --out model.safetensors && node scripts/export_checkpoint.mjs model.safetensors ${relative(ROOT, MODEL_FILE)}`);
   }
   if (values['build-only']) return;
   let server;
