@@ -14,7 +14,7 @@ import { BROWSER_BUNDLE, ROOT, bundleForBrowser, ensureBuilt } from '../../scrip
 import { context } from '../helpers.js';
 import { type CheckResult, describeFailures } from './checks.js';
 import { type BrowserSession, type PageSession, launchChromium, openPage } from './chromium.js';
-import { CROSS_RUNTIME_TOLERANCE, DETERMINISM_SEED, type Outputs, compareOutputs, runComputations } from './determinism.js';
+import { CROSS_RUNTIME_TOLERANCE, DETERMINISM_SEED, type Outputs, compareOutputs, runComputations, summarizeDifferences } from './determinism.js';
 import type { Harness } from './page.js';
 import { type StaticServer, serveStatic } from './server.js';
 
@@ -67,6 +67,8 @@ describe('browser: headless Chromium with WebGPU', () => {
     const names = await harness.page.evaluate(() => (globalThis as unknown as HarnessWindow).bayesgpuHarness.list());
     const results: CheckResult[] = await harness.page.evaluate(() => (globalThis as unknown as HarnessWindow).bayesgpuHarness.run());
     expect(results.map((r) => r.name)).toEqual(names);
+    // Kernels, and a forward pass, a training step and predictive uncertainty of a Bayesian CNN.
+    for (const name of ['conv2d.forward_backward', 'linear.lrt_forward', 'kl.gaussian', 'loss.softmax_nll', 'nn.forward', 'train.step', 'uncertainty.predict']) expect(names).toContain(name);
     console.log(`browser checks: ${results.map((r) => `${r.name} ${r.ok ? 'ok' : 'FAILED'} (${r.ms.toFixed(0)} ms)`).join(', ')}`);
     expect(describeFailures(results)).toEqual([]);
     expect(results.every((r) => r.ok)).toBe(true);
@@ -78,6 +80,7 @@ describe('browser: headless Chromium with WebGPU', () => {
       DETERMINISM_SEED,
     );
     const inNode = await runComputations(await context(), DETERMINISM_SEED);
+    console.log(`browser vs Node, largest relative difference: ${summarizeDifferences(inPage, inNode)}`);
     expect(Object.keys(inPage)).toEqual(Object.keys(inNode));
     expect(compareOutputs(inPage, inNode)).toEqual([]);
   });

@@ -29,20 +29,29 @@ export function findChromium(): string | undefined {
   return CANDIDATES.find((p) => existsSync(p));
 }
 
-export function chromiumFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+export interface LaunchOptions {
+  /** Turn WebGPU on (default true); false leaves Chromium's Linux blocklist in force, so requestAdapter() finds nothing. */
+  webgpu?: boolean;
+  /** More switches, e.g. --host-resolver-rules to reach the test server under a name that is not a secure origin. */
+  extraFlags?: string[];
+}
+
+export function chromiumFlags(env: NodeJS.ProcessEnv = process.env, options: LaunchOptions = {}): string[] {
   const flags = [
     '--headless=new',
     '--no-sandbox',
-    '--enable-unsafe-webgpu',
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
     '--no-first-run',
     '--no-default-browser-check',
   ];
-  const adapter = env.BAYESGPU_CHROMIUM_ADAPTER ?? 'swiftshader';
-  if (adapter !== 'default') flags.push(`--use-webgpu-adapter=${adapter}`);
-  return flags;
+  if (options.webgpu ?? true) {
+    flags.push('--enable-unsafe-webgpu');
+    const adapter = env.BAYESGPU_CHROMIUM_ADAPTER ?? 'swiftshader';
+    if (adapter !== 'default') flags.push(`--use-webgpu-adapter=${adapter}`);
+  }
+  return [...flags, ...(options.extraFlags ?? [])];
 }
 
 export interface BrowserSession {
@@ -52,7 +61,7 @@ export interface BrowserSession {
 }
 
 /** Starts Chromium with a fresh profile in a temporary directory (removed on close). */
-export async function launchChromium(): Promise<BrowserSession> {
+export async function launchChromium(options: LaunchOptions = {}): Promise<BrowserSession> {
   const executablePath = findChromium();
   if (!executablePath) throw new Error(`no Chromium found (looked at $CHROMIUM_PATH, ${CANDIDATES.join(', ')}); install Debian's 'chromium' package`);
   const profile = mkdtempSync(join(tmpdir(), 'bayesgpu-chromium-'));
@@ -62,7 +71,7 @@ export async function launchChromium(): Promise<BrowserSession> {
       executablePath,
       // Only our flags: puppeteer's defaults include --disable-gpu-related switches we do not want.
       ignoreDefaultArgs: true,
-      args: [...chromiumFlags(), `--user-data-dir=${profile}`],
+      args: [...chromiumFlags(process.env, options), `--user-data-dir=${profile}`],
       pipe: true,
       // Kernels on SwiftShader are slow; one page.evaluate may run many of them.
       protocolTimeout: 180_000,

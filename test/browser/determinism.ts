@@ -8,8 +8,7 @@
  *
  * This file must stay runtime-neutral: no vitest, no Node built-ins, no DOM.
  *
- * To add a computation (the sampled LRT forward, a training step, MC
- * predictions): derive every input from `seed` with randomArray (never
+ * To add a computation: derive every input from `seed` with randomArray (never
  * Math.random), use RandomKey { seed, step, stream } for GPU draws, read back
  * what should agree, and add it to `computations`. browser.test.ts and
  * deno.test.ts compare every entry with the Node run.
@@ -17,6 +16,11 @@
 import type { Context } from '../../src/index.js';
 import { activationBackward, activationForward } from '../../src/ops/activation.js';
 import { drawNormal, sampleWeights } from '../../src/ops/sample.js';
+import { Adam } from '../../src/train/adam.js';
+import { trainStep } from '../../src/train/step.js';
+import { predict } from '../../src/uncertainty/predict.js';
+import { randomArray } from './random.js';
+import { TINY, TINY_INPUT_SHAPE, TINY_LABELS, type TinyModel, tinyModel } from './tiny_model.js';
 
 /** Named outputs of one computation, each a flat array of numbers. */
 export type Outputs = Record<string, number[]>;
@@ -32,25 +36,8 @@ export const DETERMINISM_SEED = 20240611;
 /** Relative tolerance between runtimes (f32 transcendental functions may differ in the last bits between Dawn and wgpu backends). */
 export const CROSS_RUNTIME_TOLERANCE = 1e-5;
 
-/** mulberry32, as rng in test/helpers.ts (which imports vitest and so cannot run in a page or Deno). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Same values as randomArray in test/helpers.ts for the same arguments. */
-export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
-  const r = rng(seed);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
-  return out;
-}
+// The generator of every input, re-exported for the callers that import it from here.
+export { randomArray, rng } from './random.js';
 
 const plain = (a: ArrayLike<number>) => Array.from(a);
 
@@ -100,11 +87,70 @@ const weightSamples: Computation = {
     }),
 };
 
+/** Runs `fn` on the tiny Bayesian CNN of tiny_model.ts (weights from `seed`, written with ctx.write), then frees it. */
+async function withTinyModel(ctx: Context, seed: number, fn: (tiny: TinyModel) => Promise<Outputs>): Promise<Outputs> {
+  const tiny = tinyModel(ctx, 'lrt', seed);
+  try {
+    return await ctx.scope(() => fn(tiny));
+  } finally {
+    tiny.dispose();
+  }
+}
+
+/**
+ * The sampled forward pass of BBBConv2d -> softplus -> max-pool -> BBBLinear
+ * with the local reparameterization trick (Kingma et al. 2015, eq. 6): the
+ * activations' noise comes from the generator, so the logits are a pure
+ * function of the weights, the input and the key.
+ */
+const lrtForward: Computation = {
+  describe: 'sampled LRT forward of the tiny Bayesian CNN (fixed weights), 2 MC samples batched: logits and KL',
+  run: (ctx, seed) =>
+    withTinyModel(ctx, seed, async ({ model, xs }) => {
+      const { logits, kl } = model.run(ctx, ctx.tensor(xs, TINY_INPUT_SHAPE), { samples: TINY.samples, seed, step: 1 });
+      return { logits: plain(await logits.read()), kl: plain(await kl!.read()) };
+    }),
+};
+
+/** One training step (ELBO forward, backward, one Adam update): the loss and every parameter afterwards. */
+const trainingStep: Computation = {
+  describe: 'one trainStep of the tiny Bayesian CNN (2 MC samples, beta 0.7, Adam lr 0.01): loss and parameters after the update',
+  run: (ctx, seed) =>
+    withTinyModel(ctx, seed, async ({ model, xs }) => {
+      const adam = new Adam(ctx, model.namedParameters(), { lr: 0.01 });
+      try {
+        const labels = ctx.tensor(TINY_LABELS, [TINY.batch], 'u32');
+        const result = trainStep(ctx, model, adam, ctx.tensor(xs, TINY_INPUT_SHAPE), labels, { samples: TINY.samples, beta: 0.7, trainSize: 10, seed, step: 2 });
+        const out: Outputs = { loss: plain(await result.loss.read()) };
+        for (const [name, p] of model.namedParameters()) out[name] = plain(await p.value.read());
+        return out;
+      } finally {
+        adam.dispose();
+      }
+    }),
+};
+
+/** Monte Carlo prediction with 8 samples and its uncertainty decomposition (src/uncertainty/predict.ts). */
+const mcPredictions: Computation = {
+  describe: 'predict of the tiny Bayesian CNN with 8 MC samples: predictive distribution, epistemic/aleatoric parts, entropies, mutual information',
+  run: (ctx, seed) =>
+    withTinyModel(ctx, seed, async ({ model, xs }) => {
+      const p = await predict(ctx, model, ctx.tensor(xs, TINY_INPUT_SHAPE), { samples: 8, seed, step: 3 });
+      return {
+        probs: plain(p.probs), mean: plain(p.mean), epistemic: plain(p.epistemic), aleatoric: plain(p.aleatoric),
+        predictiveEntropy: plain(p.predictiveEntropy), expectedEntropy: plain(p.expectedEntropy), mutualInformation: plain(p.mutualInformation),
+      };
+    }),
+};
+
 /** Every computation by name; each test compares all of them across runtimes. */
 export const computations: Record<string, Computation> = {
   activation,
   drawNormal: normalDraws,
   sampleWeights: weightSamples,
+  lrtForward,
+  trainStep: trainingStep,
+  mcPredict: mcPredictions,
 };
 
 /** Runs the named computations (all when omitted) with one seed. Throws on the first failure. */
@@ -116,6 +162,22 @@ export async function runComputations(ctx: Context, seed: number, names: readonl
     out[name] = await c.run(ctx, seed);
   }
   return out;
+}
+
+/** Largest |got - want| / max |want| of one output, and where; Infinity for a NaN or a non-number. */
+function worstDifference(g: number[], w: number[]): { worst: number; at: number } {
+  let scale = 0;
+  for (const v of w) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < w.length; i++) {
+    const err = typeof g[i] === 'number' && !Number.isNaN(g[i]) ? Math.abs(g[i] - w[i]) / Math.max(scale, 1e-30) : Infinity;
+    if (err > worst) {
+      worst = err;
+      at = i;
+    }
+  }
+  return { worst, at };
 }
 
 /**
@@ -136,20 +198,24 @@ export function compareOutputs(got: Record<string, Outputs>, want: Record<string
         problems.push(`${name}.${key}: length ${g.length}, want ${w.length}`);
         continue;
       }
-      let scale = 0;
-      for (const v of w) scale = Math.max(scale, Math.abs(v));
-      let worst = 0;
-      let at = -1;
-      for (let i = 0; i < w.length; i++) {
-        const err = typeof g[i] === 'number' && !Number.isNaN(g[i]) ? Math.abs(g[i] - w[i]) / Math.max(scale, 1e-30) : Infinity;
-        if (err > worst) {
-          worst = err;
-          at = i;
-        }
-      }
+      const { worst, at } = worstDifference(g, w);
       if (worst > tolerance) problems.push(`${name}.${key}: max relative difference ${worst.toExponential(3)} > ${tolerance} at index ${at} (got ${g[at]}, want ${w[at]})`);
     }
   }
   for (const name of Object.keys(got)) if (!(name in want)) problems.push(`${name}: not in the reference run`);
   return problems;
+}
+
+/** One line: each computation's largest relative difference over its outputs (for the test log). */
+export function summarizeDifferences(got: Record<string, Outputs>, want: Record<string, Outputs>): string {
+  return Object.entries(want)
+    .map(([name, outputs]) => {
+      let worst = 0;
+      for (const [key, w] of Object.entries(outputs)) {
+        const g = got[name]?.[key];
+        worst = Math.max(worst, g && g.length === w.length ? worstDifference(g, w).worst : Infinity);
+      }
+      return `${name} ${worst === 0 ? '0' : worst.toExponential(1)}`;
+    })
+    .join(', ');
 }

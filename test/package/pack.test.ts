@@ -7,16 +7,15 @@
  *     'browser' export condition picks dist/bayesgpu.browser.js) and runs a
  *     kernel in headless Chromium.
  */
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, checkBrowserBundle, ensureBuilt } from '../../scripts/build.mjs';
+import { ROOT, checkBrowserBundle } from '../../scripts/build.mjs';
 import { launchChromium, openPage } from '../browser/chromium.js';
 import { serveStatic } from '../browser/server.js';
+import { type Consumer, packAndInstall, run } from './consumer.js';
 
 /** The kernel every consumer runs: relu through the public Kernel API. */
 const CONSUMER_CODE = `
@@ -56,46 +55,18 @@ export async function relu(values: number[]): Promise<Float32Array> {
 export const isBayesError = (e: unknown): e is BayesError => e instanceof BayesError;
 `;
 
-/** A child's environment without the npm_* variables of an enclosing `npm test`. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
-  return { ...env, NO_COLOR: '1', npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false' };
-}
-
-function run(cmd: string, args: string[], cwd: string, timeout = 90_000): Promise<string> {
-  return new Promise((ok, fail) => {
-    execFile(cmd, args, { cwd, env: cleanEnv(), timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) fail(new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-      else ok(stdout);
-    });
-  });
-}
-
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-
 describe('package: npm pack, install and use', () => {
-  let work: string;
+  let installed: Consumer;
   let consumer: string;
   let packedFiles: string[];
 
   beforeAll(async () => {
-    await ensureBuilt();
-    work = mkdtempSync(join(tmpdir(), 'bayesgpu-pack-'));
-    // --ignore-scripts: dist/ is fresh (ensureBuilt); prepack would only build it again.
-    const packed = JSON.parse(await run(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', work], ROOT)) as { filename: string; files: { path: string }[] }[];
-    packedFiles = packed[0].files.map((f) => f.path);
-    const tarball = join(work, packed[0].filename);
-
-    consumer = join(work, 'consumer');
-    mkdirSync(consumer);
-    writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'bayesgpu-consumer', version: '1.0.0', private: true, type: 'module' }, null, 2));
-    await run(npm, ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock'], consumer, 110_000);
+    installed = await packAndInstall();
+    consumer = installed.dir;
+    packedFiles = installed.packedFiles;
   }, 150_000);
 
-  afterAll(() => {
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  afterAll(() => installed?.dispose());
 
   it('the tarball holds dist/ (JS, types, browser bundle, the bin) and shaders/, and no sources or tests', () => {
     for (const f of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/cli.js', 'dist/gpu/shader_files.js', 'dist/bayesgpu.browser.js', 'dist/bayesgpu.browser.js.map', 'shaders/activation.wgsl', 'shaders/common.wgsl']) {
