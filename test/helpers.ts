@@ -15,24 +15,8 @@ export function context(): Promise<Context> {
   return ctx;
 }
 
-/** Deterministic pseudo-random values for test inputs (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
-  const r = rng(seed);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
-  return out;
-}
+// Deterministic test inputs (mulberry32): one copy, shared with the page and Deno harnesses.
+export { randomArray, rng } from './browser/random.js';
 
 /**
  * Asserts |got - want| <= rtol * max(|want|, scale) elementwise, where `scale`

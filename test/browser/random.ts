@@ -1,11 +1,10 @@
 /**
- * Deterministic test inputs for code that runs in a page, in Deno and in Node:
- * the same values as rng/randomArray in test/helpers.ts (which imports vitest
- * and so cannot run in a page or Deno). Never Math.random: every runtime must
- * see the same numbers.
+ * Deterministic test inputs for code that runs in a page, in Deno and in Node
+ * (test/helpers.ts re-exports them for the vitest suites). Never Math.random:
+ * every runtime must see the same numbers.
  */
 
-/** mulberry32, as rng in test/helpers.ts. */
+/** mulberry32. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -17,7 +16,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** Same values as randomArray in test/helpers.ts for the same arguments. */
+/** n values uniform in [lo, hi) from rng(seed). */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
   const r = rng(seed);
   const out = new Float64Array(n);
