@@ -49,7 +49,7 @@ export interface ModelConfig {
 }
 
 interface Factory {
-  conv(name: string, inC: number, outC: number, k: number, o?: { stride?: number; padding?: number }): Module;
+  conv(inC: number, outC: number, k: number, o?: { stride?: number; padding?: number }): Module;
   fc(inF: number | null, outF: number): Module;
   act(): Module;
 }
@@ -59,12 +59,12 @@ function factory(ctx: Context, config: ModelConfig, seed: number): Factory {
   const nextSeed = () => (seed * 1000003 + ++n * 7919) >>> 0;
   return config.bayesian
     ? {
-        conv: (_name, i, o, k, opt = {}) => new BBBConv2d(ctx, i, o, k, { ...opt, layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
+        conv: (i, o, k, opt = {}) => new BBBConv2d(ctx, i, o, k, { ...opt, layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
         fc: (i, o) => new BBBLinear(ctx, i, o, { layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
         act: () => (config.activation === 'softplus' ? new Softplus() : new ReLU()),
       }
     : {
-        conv: (_name, i, o, k, opt = {}) => new Conv2d(ctx, i, o, k, { ...opt, seed: nextSeed() }),
+        conv: (i, o, k, opt = {}) => new Conv2d(ctx, i, o, k, { ...opt, seed: nextSeed() }),
         fc: (i, o) => new Linear(ctx, i, o, { seed: nextSeed() }),
         act: () => (config.activation === 'softplus' ? new Softplus() : new ReLU()),
       };
@@ -73,10 +73,10 @@ function factory(ctx: Context, config: ModelConfig, seed: number): Factory {
 function lenetLayers(f: Factory, c: ModelConfig): [string, Module][] {
   const drop = (name: string): [string, Module][] => (c.dropout ? [[name, new Dropout(c.dropout)]] : []);
   return [
-    ['conv1', f.conv('conv1', c.inChannels, 6, 5)],
+    ['conv1', f.conv(c.inChannels, 6, 5)],
     ['act1', f.act()],
     ['pool1', new MaxPool2d(2, { stride: 2 })],
-    ['conv2', f.conv('conv2', 6, 16, 5)],
+    ['conv2', f.conv(6, 16, 5)],
     ['act2', f.act()],
     ['pool2', new MaxPool2d(2, { stride: 2 })],
     ['flatten', new Flatten()],
@@ -92,17 +92,17 @@ function lenetLayers(f: Factory, c: ModelConfig): [string, Module][] {
 
 function alexnetLayers(f: Factory, c: ModelConfig): [string, Module][] {
   return [
-    ['conv1', f.conv('conv1', c.inChannels, 64, 11, { stride: 4, padding: 5 })],
+    ['conv1', f.conv(c.inChannels, 64, 11, { stride: 4, padding: 5 })],
     ['act1', f.act()],
     ['pool1', new MaxPool2d(2, { stride: 2 })],
-    ['conv2', f.conv('conv2', 64, 192, 5, { padding: 2 })],
+    ['conv2', f.conv(64, 192, 5, { padding: 2 })],
     ['act2', f.act()],
     ['pool2', new MaxPool2d(2, { stride: 2 })],
-    ['conv3', f.conv('conv3', 192, 384, 3, { padding: 1 })],
+    ['conv3', f.conv(192, 384, 3, { padding: 1 })],
     ['act3', f.act()],
-    ['conv4', f.conv('conv4', 384, 256, 3, { padding: 1 })],
+    ['conv4', f.conv(384, 256, 3, { padding: 1 })],
     ['act4', f.act()],
-    ['conv5', f.conv('conv5', 256, 128, 3, { padding: 1 })],
+    ['conv5', f.conv(256, 128, 3, { padding: 1 })],
     ['act5', f.act()],
     ['pool3', new MaxPool2d(2, { stride: 2 })],
     ['flatten', new Flatten()],
@@ -114,13 +114,13 @@ function alexnetLayers(f: Factory, c: ModelConfig): [string, Module][] {
 function threeConvLayers(f: Factory, c: ModelConfig): [string, Module][] {
   const drop = (name: string): [string, Module][] => (c.dropout ? [[name, new Dropout(c.dropout)]] : []);
   return [
-    ['conv1', f.conv('conv1', c.inChannels, 32, 5, { padding: 2 })],
+    ['conv1', f.conv(c.inChannels, 32, 5, { padding: 2 })],
     ['act1', f.act()],
     ['pool1', new MaxPool2d(3, { stride: 2 })],
-    ['conv2', f.conv('conv2', 32, 64, 5, { padding: 2 })],
+    ['conv2', f.conv(32, 64, 5, { padding: 2 })],
     ['act2', f.act()],
     ['pool2', new MaxPool2d(3, { stride: 2 })],
-    ['conv3', f.conv('conv3', 64, 128, 5, { padding: 1 })],
+    ['conv3', f.conv(64, 128, 5, { padding: 1 })],
     ['act3', f.act()],
     ['pool3', new MaxPool2d(3, { stride: 2 })],
     ['flatten', new Flatten()],
