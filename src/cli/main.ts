@@ -37,8 +37,8 @@ train options:
   --valid-samples T                   MC samples for validation (default 1)
   --test-samples T                    MC samples for the final test evaluation (default 10; 0 skips it)
   --beta B|blundell|soenderby|standard|none   KL weight (default 0.1)
-  --lr X                              Adam learning rate (default 0.001), decayed linearly to lr/10
-  --lr-schedule linear|constant       (default linear)
+  --lr X                              Adam learning rate (default 0.001)
+  --lr-schedule constant|linear       (default constant; linear decays to lr/10 over the run)
   --prior-sigma S                     Gaussian prior sigma (default 0.1)
   --prior-mixture PI,S1,S2            scale-mixture prior instead (Blundell et al. eq. 7)
   --train-size N                      use the first N training images
@@ -142,7 +142,7 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
     epochs, batchSize, trainSamples, validSamples, seed,
     beta: parseBeta(values.beta),
     lr: num('lr', values.lr, 1e-3),
-    lrSchedule: (values['lr-schedule'] ?? 'linear') as 'linear' | 'constant',
+    lrSchedule: (values['lr-schedule'] ?? 'constant') as 'linear' | 'constant',
     validFraction,
     augment: rotate > 0 ? (x, n, rng) => {
       const angles = Float64Array.from({ length: n }, () => (rng.nextFloat() * 2 - 1) * rotate);

@@ -28,7 +28,10 @@ export interface FitOptions {
   epochs: number;
   batchSize: number;
   lr?: number;
-  /** 'linear' decays the learning rate linearly to lr * lrFinalFraction over the run; 'constant' keeps it. */
+  /**
+   * 'constant' (default) keeps the learning rate, as the seed's recipe does over a few epochs (its
+   * ReduceLROnPlateau never fires that early); 'linear' decays it linearly to lr * lrFinalFraction.
+   */
   lrSchedule?: 'linear' | 'constant';
   lrFinalFraction?: number;
   beta?: BetaSchedule;
@@ -184,7 +187,7 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
 
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
-      optimizer.lr = options.lrSchedule === 'constant' ? lr0 : lr0 * (1 - (1 - lrFinal) * (epochs > 1 ? epoch / (epochs - 1) : 0));
+      optimizer.lr = (options.lrSchedule ?? 'constant') === 'constant' ? lr0 : lr0 * (1 - (1 - lrFinal) * (epochs > 1 ? epoch / (epochs - 1) : 0));
       const order = permutation(trainSize, seed + 1000 + epoch).map((i) => train[i]);
       const started = performance.now();
       let pending: StepResult[] = [];
