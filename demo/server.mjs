@@ -23,6 +23,7 @@ const TYPES = {
   '.map': 'application/json; charset=utf-8',
   '.json': 'application/json; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
+  '.wgsl': 'text/plain; charset=utf-8',
   '.ts': 'text/plain; charset=utf-8',
   '.md': 'text/plain; charset=utf-8',
   '.png': 'image/png',
