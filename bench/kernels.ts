@@ -63,7 +63,7 @@ export async function timeKernel(ctx: Context, kernel: string, shape: string, fl
 }
 
 /** A tensor of uniform values in [lo, hi) (a cheap LCG: the numbers only need to be finite and varied). */
-function uniformTensor(ctx: Context, shape: readonly number[], seed: number, lo = -1, hi = 1): Tensor {
+export function uniformTensor(ctx: Context, shape: readonly number[], seed: number, lo = -1, hi = 1): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   let s = seed >>> 0;

@@ -9,21 +9,8 @@
  * Not a test: numbers depend on the machine and its load.
  */
 import { type Context, createContext } from '../src/node.js';
-import type { Tensor } from '../src/gpu/tensor.js';
 import { linearBackward, linearForward, lrtLinearBackward, lrtLinearForward, matmul } from '../src/ops/linear.js';
-import { type TimingOptions, timeKernel } from './kernels.js';
-
-/** Finite, varied values in [lo, hi) from an LCG. */
-function uniformTensor(ctx: Context, shape: readonly number[], seed: number, lo = -1, hi = 1): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = lo + ((hi - lo) * s) / 4294967296;
-  }
-  return ctx.tensor(data, shape);
-}
+import { type TimingOptions, timeKernel, uniformTensor } from './kernels.js';
 
 async function benchMatmul(ctx: Context, size: number, timing: TimingOptions, only?: string): Promise<void> {
   await ctx.scope(async () => {
