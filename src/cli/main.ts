@@ -41,6 +41,8 @@ train options:
   --lr-schedule constant|linear       (default constant; linear decays to lr/10 over the run)
   --prior-sigma S                     Gaussian prior sigma (default 0.1)
   --prior-mixture PI,S1,S2            scale-mixture prior instead (Blundell et al. eq. 7)
+  --posterior-mu-init MEAN,STD        initial W_mu ~ N(MEAN, STD^2) (default 0,0.1)
+  --posterior-rho-init MEAN,STD       initial W_rho ~ N(MEAN, STD^2) (default -5,0.1, the seed's config_bayesian.py)
   --train-size N                      use the first N training images
   --test-size N                       evaluate on the first N test images (default: all)
   --valid-fraction F                  held out for validation (default 0.2)
@@ -87,6 +89,15 @@ function parseBeta(v: string | undefined): BetaSchedule {
   return n;
 }
 
+function pair(name: string, v: string | undefined, fallback: [number, number]): [number, number] {
+  if (v === undefined) return fallback;
+  const parts = v.split(',').map((p) => (p.trim() === '' ? NaN : Number(p)));
+  if (parts.length !== 2 || !Number.isFinite(parts[0]) || !(parts[1] >= 0) || !Number.isFinite(parts[1])) {
+    fail(`bayesgpu: option '--${name}' expected MEAN,STD with STD >= 0, got ${JSON.stringify(v)}`);
+  }
+  return [parts[0], parts[1]];
+}
+
 async function train(ctx: Context, argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -95,6 +106,7 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
       'layer-type': { type: 'string', default: 'lrt' }, activation: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
       'train-samples': { type: 'string' }, 'valid-samples': { type: 'string' }, 'test-samples': { type: 'string' }, beta: { type: 'string' },
       lr: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'prior-sigma': { type: 'string' }, 'prior-mixture': { type: 'string' },
+      'posterior-mu-init': { type: 'string' }, 'posterior-rho-init': { type: 'string' },
       'train-size': { type: 'string' }, 'test-size': { type: 'string' }, 'valid-fraction': { type: 'string' }, rotate: { type: 'string' }, seed: { type: 'string' },
       out: { type: 'string', default: 'model.safetensors' },
     },
@@ -119,6 +131,10 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
     if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p))) fail(`bayesgpu: option '--prior-mixture' expected PI,SIGMA1,SIGMA2, got ${JSON.stringify(values['prior-mixture'])}`);
     priors.mixture = { pi: parts[0], sigma1: parts[1], sigma2: parts[2] };
   }
+  // The seed's config_bayesian.py initialises rho at N(-5, 0.1) (its layers' own default is -3, the
+  // library's layer default too); the CLI follows the training recipe.
+  priors.posterior_mu_initial = pair('posterior-mu-init', values['posterior-mu-init'], [0, 0.1]);
+  priors.posterior_rho_initial = pair('posterior-rho-init', values['posterior-rho-init'], [-5, 0.1]);
 
   // Everything is checked before the (slow) data loading.
   const data = await loadDataset(values.dataset!, 'train', { dataDir: values['data-dir'], limit: trainSize });
