@@ -321,7 +321,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     const err = e as Error & { code?: string };
-    process.stderr.write(`\nbayesgpu ${command}: ${err instanceof BayesError || err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? err.message : err.stack ?? err.message}\n`);
+    process.stderr.write(`\nbayesgpu ${command}: ${err instanceof BayesError || err.code?.startsWith('ERR_PARSE_ARGS_') === true ? err.message : err.stack ?? err.message}\n`);
     return 1;
   } finally {
     ctx?.destroy();

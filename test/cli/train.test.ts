@@ -1,0 +1,99 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { Context } from '../../src/gpu/context.js';
+import { loadCheckpointFile } from '../../src/io/checkpoint_files.js';
+import { context } from '../helpers.js';
+
+/** Runs the CLI in-process; returns its exit code, stdout lines and stderr text. */
+async function cli(args: string[]): Promise<{ code: number; out: string[]; err: string }> {
+  const out: string[] = [];
+  let err = '';
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    log.mockRestore();
+    write.mockRestore();
+  }
+}
+
+function meanStd(x: Float32Array): [number, number] {
+  let s = 0;
+  for (const v of x) s += v;
+  const mean = s / x.length;
+  let q = 0;
+  for (const v of x) q += (v - mean) ** 2;
+  return [mean, Math.sqrt(q / (x.length - 1))];
+}
+
+describe('bayesgpu train (CLI)', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'bayesgpu-cli-train-'));
+  let ctx: Context;
+  beforeAll(async () => {
+    ctx = await context();
+  });
+  afterAll(() => {
+    ctx.destroy();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  const tiny = ['train', '--train-size', '96', '--valid-fraction', '0.25', '--epochs', '1', '--batch-size', '24', '--test-samples', '2', '--test-size', '24'];
+
+  it("trains, prints the seed's epoch line and writes a checkpoint whose posterior init follows the options", async () => {
+    const path = join(scratch, 'custom.safetensors');
+    const run = await cli([...tiny, '--posterior-rho-init=-4,0.2', '--posterior-mu-init', '0.05,0.02', '--out', path]);
+    expect(run.err).not.toMatch(/error/i); // stderr carries only the progress bar
+    expect(run.code).toBe(0);
+    expect(run.out.join('\n')).toMatch(/72 images for training, 24 held out for validation/);
+    expect(run.out.some((l) => /^Epoch: 1 \tTraining Loss: \d/.test(l))).toBe(true);
+    expect(run.out.some((l) => /^test: accuracy \d+\.\d\d% with 2 MC samples, NLL \d/.test(l))).toBe(true);
+    const loaded = loadCheckpointFile(ctx, path);
+    const { model, tensors, metadata } = await loaded;
+    const priors = JSON.parse(metadata.config).priors;
+    expect(priors.posterior_rho_initial).toEqual([-4, 0.2]);
+    expect(priors.posterior_mu_initial).toEqual([0.05, 0.02]);
+    // 2,400 fc1 values were drawn from N(-4, 0.2²) and moved by at most 3 Adam steps of 1e-3.
+    const [rhoMean, rhoStd] = meanStd(tensors.get('fc1.W_rho')!.data);
+    expect(Math.abs(rhoMean + 4)).toBeLessThan(0.02);
+    expect(Math.abs(rhoStd - 0.2)).toBeLessThan(0.02);
+    const [muMean, muStd] = meanStd(tensors.get('fc1.W_mu')!.data);
+    expect(Math.abs(muMean - 0.05)).toBeLessThan(0.01);
+    expect(Math.abs(muStd - 0.02)).toBeLessThan(0.005);
+    model.dispose();
+  });
+
+  it("defaults to the seed's config_bayesian.py initialisation, rho ~ N(-5, 0.1)", async () => {
+    const path = join(scratch, 'default.safetensors');
+    const run = await cli([...tiny, '--test-samples', '0', '--out', path]);
+    expect(run.code).toBe(0);
+    const { model, tensors } = await loadCheckpointFile(ctx, path);
+    const [rhoMean, rhoStd] = meanStd(tensors.get('conv2.W_rho')!.data);
+    expect(Math.abs(rhoMean + 5)).toBeLessThan(0.02);
+    expect(Math.abs(rhoStd - 0.1)).toBeLessThan(0.01);
+    model.dispose();
+  });
+
+  it('rejects bad options with a message naming the option, and writes nothing', async () => {
+    const path = join(scratch, 'never.safetensors');
+    const bad: [string[], RegExp][] = [
+      [['--batch-size', '0'], /option '--batch-size' expected an integer >= 1, got "0"/],
+      [['--posterior-rho-init=-5'], /option '--posterior-rho-init' expected MEAN,STD with STD >= 0, got "-5"/],
+      [['--posterior-mu-init', '0,-0.1'], /option '--posterior-mu-init' expected MEAN,STD with STD >= 0, got "0,-0.1"/],
+      [['--data-dir', join(scratch, 'no-such-folder')], /no-such-folder/],
+      [['--epochs', 'three'], /option '--epochs' expected an integer >= 1, got "three"/],
+    ];
+    for (const [args, message] of bad) {
+      const run = await cli([...tiny, ...args, '--out', path]);
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.err).toMatch(message);
+      expect(run.err).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    }
+    const unknown = await cli([...tiny, '--learning-rate', '0.1', '--out', path]);
+    expect(unknown.err).toMatch(/Unknown option '--learning-rate'/);
+    expect(unknown.err).not.toMatch(/\n\s+at /);
+    expect(existsSync(path)).toBe(false);
+  });
+});
