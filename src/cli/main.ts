@@ -7,7 +7,9 @@
 import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../node.js';
 import { BayesError } from '../errors.js';
-import { type ModelConfig, MODEL_NAMES, buildModel, resolveConfig } from '../nn/models.js';
+import { type Model, type ModelConfig, MODEL_NAMES, buildModel, resolveConfig } from '../nn/models.js';
+import type { Adam } from '../train/adam.js';
+import { restoreOptimizer } from '../io/checkpoint.js';
 import type { Priors } from '../nn/bayes.js';
 import { type BetaSchedule } from '../train/elbo.js';
 import { evaluate, fit } from '../train/fit.js';
@@ -48,6 +50,8 @@ train options:
   --valid-fraction F                  held out for validation (default 0.2)
   --rotate DEG                        random rotation augmentation of +-DEG degrees (default 0)
   --seed N                            (default 1)
+  --resume FILE                       continue a checkpoint written by bayesgpu train (weights, Adam state,
+                                      epochs done); --epochs then counts from the start of training
   --out FILE                          checkpoint path (default model.safetensors)
 
 eval options:
@@ -98,12 +102,32 @@ function pair(name: string, v: string | undefined, fallback: [number, number]): 
   return [parts[0], parts[1]];
 }
 
+/**
+ * Loads a checkpoint written by `bayesgpu train` to continue its training: the weights it saved
+ * (those of its best validation epoch), the Adam moments and step counter, and the number of epochs
+ * done. `--epochs` counts from the start of training, as Keras' `initial_epoch` does.
+ */
+async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<{ model: Model; optimizer: Adam; initialEpoch: number }> {
+  const loaded = await loadCheckpointFile(ctx, path);
+  const done = Number(loaded.metadata.epochs);
+  const problem = !loaded.metadata.config ? 'it carries no bayesgpu model config'
+    : !loaded.optimizer ? 'it carries no optimizer state (written by export_checkpoint or another tool?)'
+    : !Number.isInteger(done) || done < 1 ? `its metadata 'epochs' is ${JSON.stringify(loaded.metadata.epochs)}`
+    : epochs <= done ? `it has done ${done} epochs already and --epochs ${epochs} counts from the start of training (pass more than ${done})`
+    : null;
+  if (problem) {
+    loaded.model.dispose();
+    fail(`bayesgpu: option '--resume' expected a checkpoint written by bayesgpu train with fewer epochs than --epochs, but ${problem}: ${path}`);
+  }
+  return { model: loaded.model, optimizer: restoreOptimizer(ctx, loaded)!, initialEpoch: done };
+}
+
 async function train(ctx: Context, argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string', default: 'lenet' }, dataset: { type: 'string', default: 'mnist' }, 'data-dir': { type: 'string' },
-      'layer-type': { type: 'string', default: 'lrt' }, activation: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+      model: { type: 'string' }, dataset: { type: 'string', default: 'mnist' }, 'data-dir': { type: 'string' },
+      'layer-type': { type: 'string' }, activation: { type: 'string' }, resume: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
       'train-samples': { type: 'string' }, 'valid-samples': { type: 'string' }, 'test-samples': { type: 'string' }, beta: { type: 'string' },
       lr: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'prior-sigma': { type: 'string' }, 'prior-mixture': { type: 'string' },
       'posterior-mu-init': { type: 'string' }, 'posterior-rho-init': { type: 'string' },
@@ -112,9 +136,15 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  const layerType = values['layer-type']!;
+  if (values.resume !== undefined) {
+    for (const name of ['model', 'layer-type', 'activation', 'prior-sigma', 'prior-mixture', 'posterior-mu-init', 'posterior-rho-init'] as const) {
+      if (values[name] !== undefined) fail(`bayesgpu: option '--${name}' cannot be combined with '--resume': the checkpoint fixes the model, got --${name} ${JSON.stringify(values[name])}`);
+    }
+  }
+  const layerType = values['layer-type'] ?? 'lrt';
+  const modelName = values.model ?? 'lenet';
   if (!['lrt', 'bbb', 'frequentist'].includes(layerType)) fail(`bayesgpu: option '--layer-type' expected lrt|bbb|frequentist, got ${JSON.stringify(layerType)}`);
-  if (!(MODEL_NAMES as readonly string[]).includes(values.model!)) fail(`bayesgpu: option '--model' expected ${MODEL_NAMES.join('|')}, got ${JSON.stringify(values.model)}`);
+  if (!(MODEL_NAMES as readonly string[]).includes(modelName)) fail(`bayesgpu: option '--model' expected ${MODEL_NAMES.join('|')}, got ${JSON.stringify(modelName)}`);
   const epochs = int('epochs', values.epochs, 3, 1);
   const batchSize = int('batch-size', values['batch-size'], 256, 1);
   const trainSamples = int('train-samples', values['train-samples'], 1, 1);
@@ -138,24 +168,33 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
 
   // Everything is checked before the (slow) data loading.
   const data = await loadDataset(values.dataset!, 'train', { dataDir: values['data-dir'], limit: trainSize });
-  const bayesian = layerType !== 'frequentist';
-  const config = resolveConfig('bayesgpu train', values.model!, bayesian, {
-    layerType: bayesian ? (layerType as 'lrt' | 'bbb') : undefined,
-    activation: values.activation as 'softplus' | 'relu' | undefined,
-    inChannels: data.shape[0],
-    classes: data.classes,
-    priors: bayesian ? priors : undefined,
-  });
-  const model = buildModel(ctx, config, seed);
-  const kind = bayesian ? `BBB-${layerType.toUpperCase()}` : 'frequentist';
+  let model: Model;
+  let optimizer: Adam | undefined;
+  let initialEpoch = 0;
+  if (values.resume !== undefined) {
+    ({ model, optimizer, initialEpoch } = await resumeFrom(ctx, values.resume, epochs));
+  } else {
+    const bayesian = layerType !== 'frequentist';
+    model = buildModel(ctx, resolveConfig('bayesgpu train', modelName, bayesian, {
+      layerType: bayesian ? (layerType as 'lrt' | 'bbb') : undefined,
+      activation: values.activation as 'softplus' | 'relu' | undefined,
+      inChannels: data.shape[0],
+      classes: data.classes,
+      priors: bayesian ? priors : undefined,
+    }), seed);
+  }
+  const config = model.config;
+  const bayesian = config.bayesian;
+  const kind = bayesian ? `BBB-${config.layerType.toUpperCase()}` : 'frequentist';
   const validFraction = num('valid-fraction', values['valid-fraction'], 0.2);
   const held = Math.floor(data.count * validFraction);
-  console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count - held} images for training, ${held} held out for validation; ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1})`);
+  const resumed = initialEpoch > 0 ? `, resuming ${values.resume} after epoch ${initialEpoch} (step ${optimizer!.step})` : '';
+  console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count - held} images for training, ${held} held out for validation; ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1}${resumed})`);
   console.log(`adapter: ${ctx.adapterName}`);
   const bar = new ProgressBar();
   const started = performance.now();
   const result = await fit(ctx, model, data, {
-    epochs, batchSize, trainSamples, validSamples, seed,
+    epochs, initialEpoch, optimizer, batchSize, trainSamples, validSamples, seed,
     beta: parseBeta(values.beta),
     lr: num('lr', values.lr, 1e-3),
     lrSchedule: (values['lr-schedule'] ?? 'constant') as 'linear' | 'constant',
@@ -177,7 +216,7 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   });
   await saveCheckpointFile(model, values.out!, {
     optimizer: result.optimizer,
-    extra: { dataset: values.dataset!, epochs: String(epochs), bestEpoch: String(result.best?.epoch ?? epochs), seed: String(seed) },
+    extra: { dataset: values.dataset!, epochs: String(epochs), bestEpoch: String(result.best?.epoch ?? epochs), seed: String(seed), ...(values.resume ? { resumedFrom: values.resume } : {}) },
   });
   const seconds = (performance.now() - started) / 1000;
   console.log(`saved ${values.out} (best epoch ${result.best?.epoch}); training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);

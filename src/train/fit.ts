@@ -5,7 +5,7 @@
  */
 import type { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { BayesError, checkInt, checkNumber } from '../errors.js';
+import { BayesError, argumentError, checkInt, checkNumber } from '../errors.js';
 import type { Sequential } from '../nn/sequential.js';
 import { Adam } from './adam.js';
 import { type BetaSchedule, beta as betaAt } from './elbo.js';
@@ -25,7 +25,14 @@ export interface FloatDataset {
 }
 
 export interface FitOptions {
+  /** The epoch to stop after, counted from the start of training (Keras' `epochs`). */
   epochs: number;
+  /**
+   * Epochs already done when resuming (Keras' `initial_epoch`, default 0): training runs epochs
+   * initialEpoch + 1 .. epochs, with the shuffles, beta and lr schedules of those epochs. Pass the
+   * optimizer restored from the checkpoint so the moments and the noise's step counter continue.
+   */
+  initialEpoch?: number;
   batchSize: number;
   lr?: number;
   /**
@@ -163,6 +170,8 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
   const op = 'fit';
   checkDataset(op, 'data', model, data);
   const epochs = checkInt(op, 'epochs', options.epochs, 1);
+  const initialEpoch = checkInt(op, 'initialEpoch', options.initialEpoch ?? 0, 0);
+  if (initialEpoch >= epochs) throw argumentError(op, 'initialEpoch', `an integer below epochs (${epochs})`, initialEpoch);
   const batchSize = checkInt(op, 'batchSize', options.batchSize, 1);
   const trainSamples = checkInt(op, 'trainSamples', options.trainSamples ?? 1, 1);
   const validSamples = checkInt(op, 'validSamples', options.validSamples ?? 1, 1);
@@ -186,7 +195,7 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
   let step = optimizer.step;
 
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let epoch = initialEpoch; epoch < epochs; epoch++) {
       optimizer.lr = (options.lrSchedule ?? 'constant') === 'constant' ? lr0 : lr0 * (1 - (1 - lrFinal) * (epochs > 1 ? epoch / (epochs - 1) : 0));
       const order = permutation(trainSize, seed + 1000 + epoch).map((i) => train[i]);
       const started = performance.now();

@@ -76,6 +76,37 @@ describe('bayesgpu train (CLI)', () => {
     model.dispose();
   });
 
+  it('--resume continues bit for bit where the first run stopped', async () => {
+    const straight = join(scratch, 'straight.safetensors');
+    const first = join(scratch, 'first.safetensors');
+    const resumed = join(scratch, 'resumed.safetensors');
+    const common = [...tiny, '--test-samples', '0', '--seed', '3'];
+    expect((await cli([...common, '--epochs', '2', '--out', straight])).code).toBe(0);
+    expect((await cli([...common, '--epochs', '1', '--out', first])).code).toBe(0);
+    const run = await cli([...common, '--epochs', '2', '--resume', first, '--out', resumed]);
+    expect(run.code).toBe(0);
+    expect(run.out.join('\n')).toMatch(/resuming .*first\.safetensors after epoch 1 \(step 3\)/);
+    expect(run.out.some((l) => l.startsWith('Epoch: 2 \t'))).toBe(true);
+    expect(run.out.some((l) => l.startsWith('Epoch: 1 \t'))).toBe(false);
+    const a = await loadCheckpointFile(ctx, straight);
+    const b = await loadCheckpointFile(ctx, resumed);
+    expect(b.metadata.epochs).toBe('2');
+    expect(b.optimizer!.step).toBe(6);
+    expect(b.optimizer).toEqual(a.optimizer);
+    // The Adam moments after the last step (saved whatever the best epoch) match bitwise.
+    const moments = [...a.tensors.keys()].filter((k) => k.startsWith('optimizer.'));
+    expect(moments.length).toBeGreaterThan(0);
+    for (const k of moments) expect(b.tensors.get(k)!.data, k).toEqual(a.tensors.get(k)!.data);
+    a.model.dispose();
+    b.model.dispose();
+    // Nothing left to do, or a checkpoint without optimizer state: a clear error.
+    const done = await cli([...common, '--epochs', '1', '--resume', first, '--out', join(scratch, 'x.safetensors')]);
+    expect(done.err).toMatch(/option '--resume' .* has done 1 epochs already and --epochs 1 counts from the start of training/);
+    const arch = await cli([...common, '--epochs', '3', '--resume', first, '--model', 'alexnet']);
+    expect(arch.err).toMatch(/option '--model' cannot be combined with '--resume'/);
+    expect(existsSync(join(scratch, 'x.safetensors'))).toBe(false);
+  });
+
   it('rejects bad options with a message naming the option, and writes nothing', async () => {
     const path = join(scratch, 'never.safetensors');
     const bad: [string[], RegExp][] = [

@@ -36,6 +36,7 @@ describe('fit', () => {
     const before = ctx.memory().liveTensors;
     await expect(fit(ctx, model, data, { epochs: 1, batchSize: 0 })).rejects.toThrow(/fit: argument 'batchSize' expected an integer >= 1, got 0/);
     await expect(fit(ctx, model, data, { epochs: 0, batchSize: 2 })).rejects.toThrow(/argument 'epochs' expected an integer >= 1/);
+    await expect(fit(ctx, model, data, { epochs: 2, initialEpoch: 2, batchSize: 2 })).rejects.toThrow(/fit: argument 'initialEpoch' expected an integer below epochs \(2\), got 2/);
     const rgb: FloatDataset = { ...data, x: new Float32Array(4 * 3 * 1024), shape: [3, 32, 32] };
     await expect(fit(ctx, model, rgb, { epochs: 1, batchSize: 2 })).rejects.toThrow(/model expects \[1, 32, 32\] \(input channels 1, the data set has 3\)/);
     await expect(fit(ctx, model, { ...data, count: 5 }, { epochs: 1, batchSize: 2 })).rejects.toThrow(/holds 4096 values and 4 labels for 5 images/);
