@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../node.js';
 import { BayesError } from '../errors.js';
 import { type Model, type ModelConfig, MODEL_NAMES, buildModel, resolveConfig } from '../nn/models.js';
-import type { Adam } from '../train/adam.js';
+import { Adam } from '../train/adam.js';
 import { restoreOptimizer } from '../io/checkpoint.js';
 import type { Priors } from '../nn/bayes.js';
 import { type BetaSchedule } from '../train/elbo.js';
@@ -107,7 +107,7 @@ function pair(name: string, v: string | undefined, fallback: [number, number]): 
  * (those of its best validation epoch), the Adam moments and step counter, and the number of epochs
  * done. `--epochs` counts from the start of training, as Keras' `initial_epoch` does.
  */
-async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<{ model: Model; optimizer: Adam; initialEpoch: number }> {
+async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<{ model: Model; optimizer: Adam; initialEpoch: number; bestValidLoss: number | undefined }> {
   const loaded = await loadCheckpointFile(ctx, path);
   const done = Number(loaded.metadata.epochs);
   const problem = !loaded.metadata.config ? 'it carries no bayesgpu model config'
@@ -119,7 +119,8 @@ async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<{
     loaded.model.dispose();
     fail(`bayesgpu: option '--resume' expected a checkpoint written by bayesgpu train with fewer epochs than --epochs, but ${problem}: ${path}`);
   }
-  return { model: loaded.model, optimizer: restoreOptimizer(ctx, loaded)!, initialEpoch: done };
+  const validLoss = loaded.metadata.validLoss === undefined ? undefined : Number(loaded.metadata.validLoss);
+  return { model: loaded.model, optimizer: restoreOptimizer(ctx, loaded)!, initialEpoch: done, bestValidLoss: validLoss };
 }
 
 async function train(ctx: Context, argv: string[]): Promise<void> {
@@ -168,11 +169,13 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
 
   // Everything is checked before the (slow) data loading.
   const data = await loadDataset(values.dataset!, 'train', { dataDir: values['data-dir'], limit: trainSize });
+  const lr = num('lr', values.lr, 1e-3);
   let model: Model;
-  let optimizer: Adam | undefined;
+  let optimizer: Adam;
   let initialEpoch = 0;
+  let bestValidLoss: number | undefined;
   if (values.resume !== undefined) {
-    ({ model, optimizer, initialEpoch } = await resumeFrom(ctx, values.resume, epochs));
+    ({ model, optimizer, initialEpoch, bestValidLoss } = await resumeFrom(ctx, values.resume, epochs));
   } else {
     const bayesian = layerType !== 'frequentist';
     model = buildModel(ctx, resolveConfig('bayesgpu train', modelName, bayesian, {
@@ -182,21 +185,21 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
       classes: data.classes,
       priors: bayesian ? priors : undefined,
     }), seed);
+    optimizer = new Adam(ctx, model.namedParameters(), { lr });
   }
   const config = model.config;
   const bayesian = config.bayesian;
   const kind = bayesian ? `BBB-${config.layerType.toUpperCase()}` : 'frequentist';
   const validFraction = num('valid-fraction', values['valid-fraction'], 0.2);
   const held = Math.floor(data.count * validFraction);
-  const resumed = initialEpoch > 0 ? `, resuming ${values.resume} after epoch ${initialEpoch} (step ${optimizer!.step})` : '';
+  const resumed = initialEpoch > 0 ? `, resuming ${values.resume} after epoch ${initialEpoch} (step ${optimizer.step})` : '';
   console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count - held} images for training, ${held} held out for validation; ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1}${resumed})`);
   console.log(`adapter: ${ctx.adapterName}`);
   const bar = new ProgressBar();
   const started = performance.now();
   const result = await fit(ctx, model, data, {
-    epochs, initialEpoch, optimizer, batchSize, trainSamples, validSamples, seed,
+    epochs, initialEpoch, bestValidLoss, optimizer, batchSize, trainSamples, validSamples, seed, lr,
     beta: parseBeta(values.beta),
-    lr: num('lr', values.lr, 1e-3),
     lrSchedule: (values['lr-schedule'] ?? 'constant') as 'linear' | 'constant',
     validFraction,
     augment: rotate > 0 ? (x, n, rng) => {
@@ -211,15 +214,27 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
     onEpoch: async (e) => {
       bar.done();
       console.log(`Epoch: ${e.epoch} \tTraining Loss: ${e.trainLoss.toFixed(4)} \tTraining Accuracy: ${e.trainAccuracy.toFixed(4)} \tValidation Loss: ${e.validLoss.toFixed(4)} \tValidation Accuracy: ${e.validAccuracy.toFixed(4)} \ttrain_kl_div: ${e.kl.toFixed(4)} \t(${formatSeconds(e.seconds)}, ${e.samplesPerSecond.toFixed(0)} img/s, lr ${e.lr.toExponential(2)})`);
-      if (e.improved) console.log(`Validation loss decreased: saving model to ${values.out}`);
+      if (e.improved) {
+        // As the seed does: whenever the validation loss improves, the model (with its Adam state and
+        // the epochs done) is saved, atomically, so a stopped run keeps its best epoch and can resume.
+        console.log(`Validation loss decreased: saving model to ${values.out}`);
+        await saveCheckpointFile(model, values.out!, {
+          optimizer,
+          extra: { dataset: values.dataset!, epochs: String(e.epoch), validLoss: String(e.validLoss), seed: String(seed), ...(values.resume ? { resumedFrom: values.resume } : {}) },
+        });
+      }
     },
   });
-  await saveCheckpointFile(model, values.out!, {
-    optimizer: result.optimizer,
-    extra: { dataset: values.dataset!, epochs: String(epochs), bestEpoch: String(result.best?.epoch ?? epochs), seed: String(seed), ...(values.resume ? { resumedFrom: values.resume } : {}) },
-  });
   const seconds = (performance.now() - started) / 1000;
-  console.log(`saved ${values.out} (best epoch ${result.best?.epoch}); training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
+  if (result.best) {
+    console.log(`saved ${values.out} (best epoch ${result.best.epoch}); training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
+  } else {
+    // Only a resumed run can get here: no epoch beat the checkpoint, so nothing was written, and
+    // the test figures below are those of the checkpoint it started from.
+    console.log(`no epoch improved on the validation loss of ${values.resume} (${bestValidLoss}); ${values.out} not written; training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
+    model.dispose();
+    model = (await loadCheckpointFile(ctx, values.resume!)).model;
+  }
   if (testSamples > 0) {
     const test = await loadDataset(values.dataset!, 'test', { dataDir: values['data-dir'], limit: testSize });
     const mc = await evaluate(ctx, model, test, { batchSize, samples: testSamples, sample: bayesian, seed: seed + 7 });

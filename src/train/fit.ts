@@ -33,6 +33,11 @@ export interface FitOptions {
    * optimizer restored from the checkpoint so the moments and the noise's step counter continue.
    */
   initialEpoch?: number;
+  /**
+   * When resuming: the validation loss of the checkpoint's epoch, so an epoch counts as `improved`
+   * (and is kept as the best) only if it beats it. Without it the first epoch run is the best so far.
+   */
+  bestValidLoss?: number;
   batchSize: number;
   lr?: number;
   /**
@@ -181,6 +186,7 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
   const seed = checkInt(op, 'seed', options.seed ?? 0, 0);
   const schedule = options.beta ?? 0.1;
   const reportEvery = checkInt(op, 'reportEvery', options.reportEvery ?? 10, 1);
+  const bestValidLoss = checkNumber(op, 'bestValidLoss', options.bestValidLoss ?? Infinity, (v) => !Number.isNaN(v), 'a number');
 
   const { train, valid } = splitTrainValid(data.count, validFraction, seed);
   if (train.length === 0) throw new BayesError('INVALID_ARGUMENT', `${op}: no training examples left after holding out ${validFraction} for validation`);
@@ -239,7 +245,7 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
       // The seed's validation loss: the ELBO on the held-out set with the epoch's mean beta.
       const meanBeta = typeof schedule === 'number' ? schedule : Array.from({ length: batches }, (_, b) => betaAt(schedule, b, batches, epoch, epochs)).reduce((a, c) => a + c, 0) / batches;
       const validLoss = valid.length > 0 ? v.nll * trainSize + meanBeta * kl : lossSum / batches;
-      const improved = best === null || validLoss <= best.validLoss;
+      const improved = validLoss <= (best?.validLoss ?? bestValidLoss);
       const summary: EpochSummary = {
         epoch: epoch + 1, epochs, trainLoss: lossSum / batches, trainAccuracy: correctSum / trainSize, validLoss, validAccuracy: v.accuracy, validNll: v.nll,
         kl, lr: optimizer.lr, seconds, samplesPerSecond: trainSize / seconds, improved,
@@ -252,7 +258,8 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
       history.push(summary);
       await options.onEpoch?.(summary);
     }
-    // Keep the model with the lowest validation loss, as the seed saves it.
+    // Keep the model with the lowest validation loss, as the seed saves it (if no epoch beat
+    // `bestValidLoss`, the model is left as the last epoch made it and `best` is null).
     if (bestParams) for (const [name, p] of model.namedParameters()) ctx.write(p.value, bestParams.get(name)!);
     return { history, best, optimizer, steps: step };
   } finally {

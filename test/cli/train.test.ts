@@ -81,7 +81,10 @@ describe('bayesgpu train (CLI)', () => {
     const first = join(scratch, 'first.safetensors');
     const resumed = join(scratch, 'resumed.safetensors');
     const common = [...tiny, '--test-samples', '0', '--seed', '3'];
-    expect((await cli([...common, '--epochs', '2', '--out', straight])).code).toBe(0);
+    const whole = await cli([...common, '--epochs', '2', '--out', straight]);
+    expect(whole.code).toBe(0);
+    // The run is deterministic: both of its epochs improve the validation loss and are saved.
+    expect(whole.out.filter((l) => l.startsWith('Validation loss decreased: saving model to')).length).toBe(2);
     expect((await cli([...common, '--epochs', '1', '--out', first])).code).toBe(0);
     const run = await cli([...common, '--epochs', '2', '--resume', first, '--out', resumed]);
     expect(run.code).toBe(0);
@@ -93,12 +96,20 @@ describe('bayesgpu train (CLI)', () => {
     expect(b.metadata.epochs).toBe('2');
     expect(b.optimizer!.step).toBe(6);
     expect(b.optimizer).toEqual(a.optimizer);
-    // The Adam moments after the last step (saved whatever the best epoch) match bitwise.
-    const moments = [...a.tensors.keys()].filter((k) => k.startsWith('optimizer.'));
-    expect(moments.length).toBeGreaterThan(0);
-    for (const k of moments) expect(b.tensors.get(k)!.data, k).toEqual(a.tensors.get(k)!.data);
+    expect(b.metadata.validLoss).toBe(a.metadata.validLoss);
+    // Weights and Adam moments match bitwise.
+    expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
+    expect([...a.tensors.keys()].filter((k) => k.startsWith('optimizer.')).length).toBeGreaterThan(0);
+    for (const [k, t] of a.tensors) expect(b.tensors.get(k)!.data, k).toEqual(t.data);
     a.model.dispose();
     b.model.dispose();
+    // An epoch that does not beat the checkpoint's validation loss (here a learning rate far too
+    // large) writes nothing, as the seed would not save it, and the test figures are the checkpoint's.
+    const worse = join(scratch, 'worse.safetensors');
+    const diverged = await cli([...common, '--epochs', '2', '--lr', '3', '--resume', first, '--out', worse, '--test-samples', '2']);
+    expect(diverged.code).toBe(0);
+    expect(diverged.out.join('\n')).toMatch(/no epoch improved on the validation loss of .*first\.safetensors .*worse\.safetensors not written/);
+    expect(existsSync(worse)).toBe(false);
     // Nothing left to do, or a checkpoint without optimizer state: a clear error.
     const done = await cli([...common, '--epochs', '1', '--resume', first, '--out', join(scratch, 'x.safetensors')]);
     expect(done.err).toMatch(/option '--resume' .* has done 1 epochs already and --epochs 1 counts from the start of training/);
