@@ -1,25 +1,11 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from './run_cli.js';
 import type { Context } from '../../src/gpu/context.js';
 import { loadCheckpointFile } from '../../src/io/checkpoint_files.js';
 import { context } from '../helpers.js';
-
-/** Runs the CLI in-process; returns its exit code, stdout lines and stderr text. */
-async function cli(args: string[]): Promise<{ code: number; out: string[]; err: string }> {
-  const out: string[] = [];
-  let err = '';
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    log.mockRestore();
-    write.mockRestore();
-  }
-}
 
 function meanStd(x: Float32Array): [number, number] {
   let s = 0;

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode as decodePng, encode as encodePng } from 'fast-png';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from '../cli/run_cli.js';
 import { saveCheckpointFile } from '../../src/io/checkpoint_files.js';
 import { BBBLeNet } from '../../src/nn/models.js';
 import { oodDetection, reliability } from '../../src/uncertainty/metrics.js';
@@ -154,20 +154,6 @@ describe('HTML report', () => {
 });
 
 describe('bayesgpu eval (CLI)', () => {
-  /** Runs the CLI in-process; returns its exit code, stdout lines and stderr text. */
-  async function cli(args: string[]): Promise<{ code: number; out: string[]; err: string }> {
-    const out: string[] = [];
-    let err = '';
-    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
-    try {
-      return { code: await main(args), out, err };
-    } finally {
-      log.mockRestore();
-      write.mockRestore();
-    }
-  }
-
   // A BBB LeNet with fixed (seeded) initial weights: the CLI plumbing does not need a trained model.
   async function checkpoint(): Promise<string> {
     const ctx = await context();
