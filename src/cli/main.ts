@@ -51,7 +51,7 @@ train options:
   --rotate DEG                        random rotation augmentation of +-DEG degrees (default 0)
   --seed N                            (default 1)
   --resume FILE                       continue a checkpoint written by bayesgpu train (weights, Adam state,
-                                      epochs done); --epochs then counts from the start of training
+                                      epochs done, seed); --epochs then counts from the start of training
   --out FILE                          checkpoint path (default model.safetensors)
 
 eval options:
@@ -107,7 +107,7 @@ function pair(name: string, v: string | undefined, fallback: [number, number]): 
  * (those of its best validation epoch), the Adam moments and step counter, and the number of epochs
  * done. `--epochs` counts from the start of training, as Keras' `initial_epoch` does.
  */
-async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<{ model: Model; optimizer: Adam; initialEpoch: number; bestValidLoss: number | undefined }> {
+async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<{ model: Model; optimizer: Adam; initialEpoch: number; bestValidLoss: number | undefined; seed: number | undefined }> {
   const loaded = await loadCheckpointFile(ctx, path);
   const done = Number(loaded.metadata.epochs);
   const problem = !loaded.metadata.config ? 'it carries no bayesgpu model config'
@@ -120,7 +120,8 @@ async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<{
     fail(`bayesgpu: option '--resume' expected a checkpoint written by bayesgpu train with fewer epochs than --epochs, but ${problem}: ${path}`);
   }
   const validLoss = loaded.metadata.validLoss === undefined ? undefined : Number(loaded.metadata.validLoss);
-  return { model: loaded.model, optimizer: restoreOptimizer(ctx, loaded)!, initialEpoch: done, bestValidLoss: validLoss };
+  const seed = Number(loaded.metadata.seed);
+  return { model: loaded.model, optimizer: restoreOptimizer(ctx, loaded)!, initialEpoch: done, bestValidLoss: validLoss, seed: Number.isInteger(seed) && seed >= 0 ? seed : undefined };
 }
 
 async function train(ctx: Context, argv: string[]): Promise<void> {
@@ -153,7 +154,10 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   const testSamples = int('test-samples', values['test-samples'], 10, 0);
   const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 0, 1);
   const testSize = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 0, 1);
-  const seed = int('seed', values.seed, 1, 0);
+  // A resumed run keeps the seed of the run it continues unless --seed says otherwise.
+  const seedOption = values.seed === undefined ? undefined : int('seed', values.seed, 1, 0);
+  const lr = num('lr', values.lr, 1e-3);
+  const validFraction = num('valid-fraction', values['valid-fraction'], 0.2);
   const rotate = num('rotate', values.rotate, 0);
   const priors: Priors = {};
   if (values['prior-sigma'] !== undefined) priors.prior_sigma = num('prior-sigma', values['prior-sigma'], 0.1);
@@ -169,13 +173,15 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
 
   // Everything is checked before the (slow) data loading.
   const data = await loadDataset(values.dataset!, 'train', { dataDir: values['data-dir'], limit: trainSize });
-  const lr = num('lr', values.lr, 1e-3);
   let model: Model;
   let optimizer: Adam;
   let initialEpoch = 0;
   let bestValidLoss: number | undefined;
+  let seed = seedOption ?? 1;
   if (values.resume !== undefined) {
-    ({ model, optimizer, initialEpoch, bestValidLoss } = await resumeFrom(ctx, values.resume, epochs));
+    let fileSeed: number | undefined;
+    ({ model, optimizer, initialEpoch, bestValidLoss, seed: fileSeed } = await resumeFrom(ctx, values.resume, epochs));
+    seed = seedOption ?? fileSeed ?? seed;
   } else {
     const bayesian = layerType !== 'frequentist';
     model = buildModel(ctx, resolveConfig('bayesgpu train', modelName, bayesian, {
@@ -190,7 +196,6 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   const config = model.config;
   const bayesian = config.bayesian;
   const kind = bayesian ? `BBB-${config.layerType.toUpperCase()}` : 'frequentist';
-  const validFraction = num('valid-fraction', values['valid-fraction'], 0.2);
   const held = Math.floor(data.count * validFraction);
   const resumed = initialEpoch > 0 ? `, resuming ${values.resume} after epoch ${initialEpoch} (step ${optimizer.step})` : '';
   console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count - held} images for training, ${held} held out for validation; ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1}${resumed})`);

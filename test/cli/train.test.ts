@@ -66,13 +66,15 @@ describe('bayesgpu train (CLI)', () => {
     const straight = join(scratch, 'straight.safetensors');
     const first = join(scratch, 'first.safetensors');
     const resumed = join(scratch, 'resumed.safetensors');
-    const common = [...tiny, '--test-samples', '0', '--seed', '3'];
+    const base = [...tiny, '--test-samples', '0'];
+    const common = [...base, '--seed', '3'];
     const whole = await cli([...common, '--epochs', '2', '--out', straight]);
     expect(whole.code).toBe(0);
     // The run is deterministic: both of its epochs improve the validation loss and are saved.
     expect(whole.out.filter((l) => l.startsWith('Validation loss decreased: saving model to')).length).toBe(2);
     expect((await cli([...common, '--epochs', '1', '--out', first])).code).toBe(0);
-    const run = await cli([...common, '--epochs', '2', '--resume', first, '--out', resumed]);
+    // The resumed run takes the seed (3) from the checkpoint.
+    const run = await cli([...base, '--epochs', '2', '--resume', first, '--out', resumed]);
     expect(run.code).toBe(0);
     expect(run.out.join('\n')).toMatch(/resuming .*first\.safetensors after epoch 1 \(step 3\)/);
     expect(run.out.some((l) => l.startsWith('Epoch: 2 \t'))).toBe(true);
