@@ -91,7 +91,10 @@ export interface EvalOptions {
 
 /** MC-averaged log-probabilities [B, C] of a batch, in eval mode. */
 export function predictLogProbs(ctx: Context, model: Sequential, x: Tensor, o: EvalOptions): Tensor {
-  const samples = checkInt('predict', 'samples', o.samples, 1);
+  const requested = checkInt('predict', 'samples', o.samples, 1);
+  // A deterministic pass (no variational layer, or posterior means, and no MC dropout) gives T
+  // identical copies, whose log-mean-exp is the one pass: run it once.
+  const samples = (!model.isBayesian || o.sample === false) && !o.mcDropout ? 1 : requested;
   if (model.training) model.eval();
   return ctx.scope(() => {
     const { logits } = model.run(ctx, x, { samples, sample: o.sample ?? true, mcDropout: o.mcDropout, seed: o.seed, step: o.step, kl: false });
