@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './run_cli.js';
 import type { Context } from '../../src/gpu/context.js';
-import { loadCheckpointFile } from '../../src/io/checkpoint_files.js';
+import { loadCheckpointFile, saveCheckpointFile } from '../../src/io/checkpoint_files.js';
+import { BBBLeNet } from '../../src/nn/models.js';
 import { context } from '../helpers.js';
 
 function meanStd(x: Float32Array): [number, number] {
@@ -101,6 +102,12 @@ describe('bayesgpu train (CLI)', () => {
     // Nothing left to do, or a checkpoint without optimizer state: a clear error.
     const done = await cli([...common, '--epochs', '1', '--resume', first, '--out', join(scratch, 'x.safetensors')]);
     expect(done.err).toMatch(/option '--resume' .* has done 1 epochs already and --epochs 1 counts from the start of training/);
+    const bare = join(scratch, 'bare.safetensors');
+    const lenet = BBBLeNet(ctx);
+    await saveCheckpointFile(lenet, bare, { extra: { epochs: '1' } });
+    lenet.dispose();
+    const noAdam = await cli([...common, '--epochs', '2', '--resume', bare, '--out', join(scratch, 'x.safetensors')]);
+    expect(noAdam.err).toMatch(/option '--resume' .* carries no optimizer state/);
     const arch = await cli([...common, '--epochs', '3', '--resume', first, '--model', 'alexnet']);
     expect(arch.err).toMatch(/option '--model' cannot be combined with '--resume'/);
     expect(existsSync(join(scratch, 'x.safetensors'))).toBe(false);
