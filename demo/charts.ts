@@ -11,9 +11,10 @@
 const COLORS = { mean: '#444', epistemic: '#d62728', aleatoric: '#1f77b4', grid: '#e6e6e6', axis: '#666' };
 export const SERIES_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 
-export function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+// HTML escaping and tick placement are the library report's (src/uncertainty/report.ts).
+import { escapeHtml as escape, niceTicks as ticks } from '../src/uncertainty/report.js';
+
+export { escape, ticks };
 
 /** Coordinates rounded to 0.1 px keep the markup short. */
 const px = (v: number) => (Math.round(v * 10) / 10).toString();
@@ -23,17 +24,6 @@ export function short(v: number, digits = 3): string {
   if (!Number.isFinite(v)) return '–';
   if (v !== 0 && Math.abs(v) < 10 ** -digits) return v.toExponential(1);
   return v.toFixed(digits);
-}
-
-/** About `count` round ticks over [lo, hi]. */
-export function ticks(lo: number, hi: number, count = 5): number[] {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / count;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw)!;
-  const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(10)));
-  return out;
 }
 
 interface Plot {

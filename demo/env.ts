@@ -66,6 +66,29 @@ export function reportError(status: HTMLElement, where: string, e: unknown): voi
   console.error(`demo: ${where} failed:`, e);
 }
 
+/**
+ * Wires a Run button to a job that runs one at a time: the button is disabled while it runs and
+ * a failure is shown in the status line. Returns a function that starts it as a click would.
+ */
+export function exclusiveRun(button: HTMLButtonElement, status: HTMLElement, what: string, job: () => Promise<void>): () => void {
+  let running = false;
+  const run = async () => {
+    if (running) return;
+    running = true;
+    button.disabled = true;
+    try {
+      await job();
+    } catch (e) {
+      reportError(status, what, e);
+    } finally {
+      running = false;
+      button.disabled = false;
+    }
+  };
+  button.addEventListener('click', () => void run());
+  return () => void run();
+}
+
 export function setStatus(status: HTMLElement, text: string): void {
   status.textContent = text;
   status.classList.remove('error');

@@ -7,7 +7,7 @@
 import { type FloatDataset, type Model, type Prediction, Rng, oodDetection, predict } from '../src/index.js';
 import { SERIES_COLORS, classBarsSvg, escape, scatterSvg, short } from './charts.js';
 import { DIGIT_NAMES, FASHION_NAMES, firstImages } from './data.js';
-import { type DemoEnv, byId, paintGrey, reportError, setStatus } from './env.js';
+import { type DemoEnv, byId, exclusiveRun, paintGrey, setStatus } from './env.js';
 
 /** Images per set: enough for stable means and AUROC, few enough for a software adapter (about 200 x T forward passes). */
 const PER_SET = 100;
@@ -107,48 +107,36 @@ export function initOod(env: DemoEnv): { run: () => void } {
     });
   };
 
-  let running = false;
-  const run = async () => {
-    if (running) return;
-    running = true;
-    runButton.disabled = true;
+  const run = exclusiveRun(runButton, status, 'the out-of-distribution run', async () => {
     const samples = Number(samplesSelect.value);
-    try {
-      setStatus(status, 'loading the model and the data sets…');
-      const [{ model }, mnist, fashion] = await Promise.all([env.shippedModel(), env.dataSet('mnist-test'), env.dataSet('fashion-test')]);
-      const shape = mnist.shape;
-      const sets: OodSet[] = [
-        { name: 'MNIST digits', color: SERIES_COLORS[0], data: firstImages(mnist, PER_SET), labelNames: DIGIT_NAMES },
-        { name: 'Fashion-MNIST', color: SERIES_COLORS[1], data: firstImages(fashion, PER_SET), labelNames: FASHION_NAMES },
-        { name: 'blank canvas', color: SERIES_COLORS[2], data: { x: new Float32Array(shape[0] * shape[1] * shape[2]), labels: new Uint8Array(1), count: 1, shape, classes: 10 } },
-        { name: 'uniform noise', color: SERIES_COLORS[3], data: noiseImages(NOISE_IMAGES, shape) },
-      ];
-      const total = sets.reduce((n, s) => n + s.data.count, 0);
-      let done = 0;
-      const started = performance.now();
-      for (const s of sets) {
-        // Batches of BATCH images, each its own queue job, so the pad's live predictions can cut in.
-        const parts: Prediction[] = [];
-        for (let from = 0; from < s.data.count; from += BATCH) {
-          const n = Math.min(BATCH, s.data.count - from);
-          parts.push(await env.queue.run(() => predictBatch(env, model, s.data, from, n, samples)));
-          done += n;
-          setStatus(status, `${done} / ${total} images (T = ${samples})…`);
-        }
-        s.prediction = join(parts);
-        render(sets, samples);
+    setStatus(status, 'loading the model and the data sets…');
+    const [{ model }, mnist, fashion] = await Promise.all([env.shippedModel(), env.dataSet('mnist-test'), env.dataSet('fashion-test')]);
+    const shape = mnist.shape;
+    const sets: OodSet[] = [
+      { name: 'MNIST digits', color: SERIES_COLORS[0], data: firstImages(mnist, PER_SET), labelNames: DIGIT_NAMES },
+      { name: 'Fashion-MNIST', color: SERIES_COLORS[1], data: firstImages(fashion, PER_SET), labelNames: FASHION_NAMES },
+      { name: 'blank canvas', color: SERIES_COLORS[2], data: { x: new Float32Array(shape[0] * shape[1] * shape[2]), labels: new Uint8Array(1), count: 1, shape, classes: 10 } },
+      { name: 'uniform noise', color: SERIES_COLORS[3], data: noiseImages(NOISE_IMAGES, shape) },
+    ];
+    const total = sets.reduce((n, s) => n + s.data.count, 0);
+    let done = 0;
+    const started = performance.now();
+    for (const s of sets) {
+      // Batches of BATCH images, each its own queue job, so the pad's live predictions can cut in.
+      const parts: Prediction[] = [];
+      for (let from = 0; from < s.data.count; from += BATCH) {
+        const n = Math.min(BATCH, s.data.count - from);
+        parts.push(await env.queue.run(() => predictBatch(env, model, s.data, from, n, samples)));
+        done += n;
+        setStatus(status, `${done} / ${total} images (T = ${samples})…`);
       }
-      setStatus(status, `${total} images, T = ${samples} samples each, in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
-      status.dataset.done = String(total);
-    } catch (e) {
-      reportError(status, 'the out-of-distribution run', e);
-    } finally {
-      running = false;
-      runButton.disabled = false;
+      s.prediction = join(parts);
+      render(sets, samples);
     }
-  };
-  runButton.addEventListener('click', () => void run());
-  return { run: () => void run() };
+    setStatus(status, `${total} images, T = ${samples} samples each, in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
+    status.dataset.done = String(total);
+  });
+  return { run };
 }
 
 /** The predictive distribution of images [from, from + n) of `data`; batch keys (SEED, from) as predictDataset uses them. */
