@@ -43,8 +43,6 @@ const LOG_ZERO = -1e30;
 
 type PriorUniforms = { prior_mu: number; log_coef1: number; log_coef2: number; inv_var1: number; inv_var2: number };
 
-
-
 /** w must be [S, ...mu.shape]; returns S. */
 function checkSamples(op: string, w: Tensor, mu: Tensor): number {
   if (w.shape.length !== mu.shape.length + 1 || mu.shape.some((d, k) => d !== w.shape[k + 1])) {

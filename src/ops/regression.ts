@@ -8,7 +8,7 @@
 import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { argumentError, checkInt, shapeError } from '../errors.js';
+import { checkInt, shapeError } from '../errors.js';
 import { checkF32 } from './check.js';
 
 const SHADER = 'regression.wgsl';

@@ -5,7 +5,7 @@
  * inference; bad input before GPU work.
  */
 import { describe, expect, it } from 'vitest';
-import { context, expectClose, randomArray } from '../helpers.js';
+import { context, randomArray } from '../helpers.js';
 import { BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU } from '../../src/nn/layers.js';
 import { BBBConv2d, BBBLinear } from '../../src/nn/bayes.js';
 import { Sequential } from '../../src/nn/sequential.js';
