@@ -40,6 +40,8 @@ export interface MemoryInfo {
   /** Buffers kept in the pool for reuse. */
   pooledBuffers: number;
   pooledBytes: number;
+  /** The most bytes live buffers held at once since the context was made or `resetPeak()` was called. */
+  peakLiveBytes: number;
 }
 
 export interface ContextOptions extends DeviceOptions {
@@ -84,6 +86,7 @@ export class Context {
   private live = new Set<Tensor>();
   private liveBuffers = 0;
   private liveBytes = 0;
+  private peakBytes = 0;
   private pooledBuffers = 0;
   private pooledBytes = 0;
   private encoder: GPUCommandEncoder | null = null;
@@ -136,6 +139,7 @@ export class Context {
     }
     this.liveBuffers++;
     this.liveBytes += cls;
+    if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
     this.refs.set(buffer, 1);
     return buffer;
   }
@@ -224,7 +228,12 @@ export class Context {
   }
 
   memory(): MemoryInfo {
-    return { liveTensors: this.live.size, liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, pooledBuffers: this.pooledBuffers, pooledBytes: this.pooledBytes };
+    return { liveTensors: this.live.size, liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, pooledBuffers: this.pooledBuffers, pooledBytes: this.pooledBytes, peakLiveBytes: this.peakBytes };
+  }
+
+  /** Restarts `memory().peakLiveBytes` from the bytes live now. */
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes;
   }
 
   /** Frees every pooled (unused) buffer. */

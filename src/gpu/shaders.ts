@@ -154,7 +154,11 @@ export class ShaderRegistry {
   }
 }
 
-/** Writes `values` into a new buffer laid out as `layout` says; every field must be given, and nothing else. */
+/**
+ * Writes `values` into a new buffer laid out as `layout` says. Members that are not given are 0
+ * (a wrapper names only what its entry reads, as webgpu-utils' structured views allow); a name
+ * that is not a member is an error, and so is a value with the wrong number of components.
+ */
 export function packUniforms(layout: UniformLayout, values: Readonly<Record<string, number | readonly number[]>>, where: string): ArrayBuffer {
   const buffer = new ArrayBuffer(layout.size);
   const f32 = new Float32Array(buffer);
@@ -166,7 +170,7 @@ export function packUniforms(layout: UniformLayout, values: Readonly<Record<stri
   }
   for (const field of layout.fields) {
     const v = values[field.name];
-    if (v === undefined) throw new BayesError('INVALID_ARGUMENT', `${where}: uniform member '${layout.variable}.${field.name}' was not given`);
+    if (v === undefined) continue; // the buffer starts zeroed
     const arr = typeof v === 'number' ? [v] : v;
     if (arr.length !== field.components) throw new BayesError('INVALID_ARGUMENT', `${where}: uniform member '${field.name}' expected ${field.components} values, got ${arr.length}`);
     const view = field.scalar === 'f32' ? f32 : field.scalar === 'u32' ? u32 : i32;

@@ -114,7 +114,13 @@ describe('context', () => {
     expect(new Float32Array(bytes, 4, 1)[0]).toBe(0.5);
     expect(Array.from(new Uint32Array(bytes, 16, 4))).toEqual([1, 2, 3, 4]);
     expect(Array.from(new Int32Array(bytes, 32, 2))).toEqual([-1, -2]);
-    expect(() => packUniforms(entry.uniform!, { a: 7, b: 0.5, c: [1, 2, 3, 4] }, 'test')).toThrow(/'params.d' was not given/);
+    // Members not given are zero; unknown names are errors.
+    const partial = packUniforms(entry.uniform!, { b: 2.5, d: [3, 4] }, 'test');
+    expect(new Uint32Array(partial, 0, 1)[0]).toBe(0);
+    expect(new Float32Array(partial, 4, 1)[0]).toBe(2.5);
+    expect(Array.from(new Uint32Array(partial, 16, 4))).toEqual([0, 0, 0, 0]);
+    expect(Array.from(new Int32Array(partial, 32, 2))).toEqual([3, 4]);
+    expect(() => packUniforms(entry.uniform!, { a: 7, e: 1 }, 'test')).toThrow(/uniform value 'e' is not a member of params \(members: a, b, c, d\)/);
     expect(() => packUniforms(entry.uniform!, { a: 7, b: 0.5, c: [1, 2, 3], d: [0, 0] }, 'test')).toThrow(/'c' expected 4 values, got 3/);
   });
 });
