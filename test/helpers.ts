@@ -61,3 +61,24 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
+
+// ------------------------------------------------------------------ GEMM variants
+
+import { GEMM_VARIANTS } from '../src/gpu/gemm_variants.js';
+
+/** Every tiling of the GEMM core: each GEMM-based op is tested once under each. */
+export const GEMM_VARIANT_NAMES: readonly string[] = GEMM_VARIANTS.map((v) => v.name);
+
+const forced = new Map<string, Promise<Context>>();
+
+/** A context of this test file whose every GEMM op runs `variant` (destroyed after the file). */
+export function variantContext(variant: string): Promise<Context> {
+  let c = forced.get(variant);
+  if (!c) {
+    c = createContext({ gemm: { variant } });
+    forced.set(variant, c);
+    const made = c;
+    afterAll(async () => (await made).destroy());
+  }
+  return c;
+}

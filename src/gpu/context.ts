@@ -14,6 +14,7 @@ import { type AdapterDescription, type DeviceOptions, describeAdapter, openDevic
 import { type EntryInfo, ShaderRegistry, packUniforms } from './shaders.js';
 import { type DType, Tensor, type TypedArrayFor, sizeOf } from './tensor.js';
 import { loadShaderFiles } from './shader_files.js';
+import { type GemmOptions, type TuningTable, Tuner } from './tuning.js';
 
 export interface Kernel {
   /** File name in `shaders/`, e.g. 'conv2d.wgsl'. */
@@ -25,6 +26,11 @@ export interface Kernel {
   uniforms?: Readonly<Record<string, number | readonly number[]>>;
   /** Tensors by the WGSL variable name they bind to. */
   bindings: Readonly<Record<string, Tensor>>;
+  /**
+   * Bindings the entry declares that this dispatch never reads or writes (a branch its override
+   * constants switch off); each gets a small placeholder buffer of its own.
+   */
+  unbound?: readonly string[];
   /** Workgroup counts; see `grid` for 1-D work larger than 65535 groups. */
   workgroups: readonly [number, number?, number?];
   /** Name used in error messages; defaults to `shader:entry`. */
@@ -49,6 +55,8 @@ export interface ContextOptions extends DeviceOptions {
   shaderFiles?: Record<string, string>;
   /** Dispatches recorded before an automatic submit. */
   maxDispatchesPerSubmit?: number;
+  /** GEMM variant choice: a forced variant, tuning 'auto' | 'off', an imported table (src/gpu/tuning.ts). */
+  gemm?: GemmOptions;
 }
 
 const UNIFORM_ARENA_BYTES = 64 * 1024;
@@ -73,6 +81,8 @@ export class Context {
   readonly adapter: AdapterDescription;
   readonly shaders: ShaderRegistry;
   readonly limits: GPUSupportedLimits;
+  /** @internal the GEMM variant choices of this adapter; see tune() and tuningTable(). */
+  readonly tuner: Tuner;
 
   private readonly pool = new Map<number, GPUBuffer[]>();
   private readonly refs = new Map<GPUBuffer, number>();
@@ -97,6 +107,8 @@ export class Context {
   private arenaUsed = 0;
   private uniformAlign: number;
   private lostError: string | null = null;
+  private placeholders = new Map<number, GPUBuffer>();
+  private tuning = false;
   private destroyed = false;
 
   /** @internal use createContext. */
@@ -105,6 +117,7 @@ export class Context {
     this.adapter = adapter;
     this.limits = device.limits;
     this.shaders = new ShaderRegistry(files);
+    this.tuner = new Tuner(adapter, options.gemm);
     this.maxDispatches = options.maxDispatchesPerSubmit ?? 512;
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.arena = device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'bayesgpu uniform arena' });
@@ -384,9 +397,17 @@ export class Context {
     this.assertUsable(label);
     const p = this.pipeline(k);
     const entries: GPUBindGroupEntry[] = [];
+    for (const name of k.unbound ?? []) {
+      if (!p.entry.bindings.some((b) => b.name === name && b.kind !== 'uniform')) throw new BayesError('INVALID_ARGUMENT', `${label}: unbound '${name}' is not a buffer binding of entry '${k.entry}' (have: ${p.entry.bindings.map((b) => b.name).join(', ')})`);
+      if (k.bindings[name]) throw new BayesError('INVALID_ARGUMENT', `${label}: '${name}' is both bound and listed as unbound`);
+    }
     for (const b of p.entry.bindings) {
       if (b.kind === 'uniform') continue;
       const t = k.bindings[b.name];
+      if (!t && k.unbound?.includes(b.name)) {
+        entries.push({ binding: b.binding, resource: { buffer: this.placeholder(b.binding) } });
+        continue;
+      }
       if (!t) throw new BayesError('INVALID_ARGUMENT', `${label}: binding '${b.name}' was not given`);
       this.own(label, b.name, t);
       entries.push({ binding: b.binding, resource: { buffer: t.buffer, offset: 0, size: Math.max(4, t.size * 4) } });
@@ -418,6 +439,70 @@ export class Context {
     if (this.pending >= this.maxDispatches) this.flush();
   }
 
+  /** A 16-byte buffer for binding slot `binding` of entries that never touch it (one per slot, so two never alias). */
+  private placeholder(binding: number): GPUBuffer {
+    let b = this.placeholders.get(binding);
+    if (!b) {
+      b = this.device.createBuffer({ size: 16, usage: STORAGE_USAGE, label: `bayesgpu placeholder ${binding}` });
+      this.placeholders.set(binding, b);
+    }
+    return b;
+  }
+
+  // ------------------------------------------------------------------ tuning
+
+  /**
+   * Measures the GEMM variants for every shape class `fn` uses (run it once: e.g. one training
+   * step or one prediction), keeps the fastest per class and returns the whole table. With
+   * `retune` false (the default) classes that already have a choice are not measured again.
+   */
+  async tune(fn: () => unknown, opts: { retune?: boolean } = {}): Promise<TuningTable> {
+    if (typeof fn !== 'function') throw new BayesError('INVALID_ARGUMENT', `tune: argument 'fn' expected a function that runs the ops to tune, got ${fn === null ? 'null' : typeof fn}`);
+    if (opts === null || typeof opts !== 'object' || (opts.retune !== undefined && typeof opts.retune !== 'boolean')) throw new BayesError('INVALID_ARGUMENT', `tune: argument 'opts' expected { retune?: boolean }, got ${JSON.stringify(opts)}`);
+    this.assertUsable('tune');
+    return this.tuner.tune(fn, async (run) => {
+      await this.scope(async () => {
+        await run();
+      });
+      await this.sync();
+    }, opts.retune === true);
+  }
+
+  /** The tuning table of this adapter (JSON-ready): ship it and pass it as `gemm.table` to skip tuning. */
+  tuningTable(): TuningTable {
+    return this.tuner.export();
+  }
+
+  /** Adds the choices of a table exported on this same adapter (object or JSON text). */
+  importTuning(table: TuningTable | string): void {
+    this.tuner.import(table);
+  }
+
+  /** @internal times work in isolation for the tuner: everything recorded before is finished first. */
+  async timeIt(run: () => void, reps: number): Promise<number> {
+    await this.sync();
+    const times: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      run();
+      await this.sync();
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return times[Math.floor(times.length / 2)];
+  }
+
+  /** Measures shape classes first used since the last sync point (tuning 'auto'). */
+  private async tunePending(): Promise<void> {
+    if (this.tuning || !this.tuner.hasPending) return;
+    this.tuning = true;
+    try {
+      await this.tuner.runPending();
+    } finally {
+      this.tuning = false;
+    }
+  }
+
   /** Records a buffer copy of `src` into `dst` (same element count). */
   copy(src: Tensor, dst: Tensor): void {
     this.own('copy', 'src', src);
@@ -442,6 +527,7 @@ export class Context {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.reportErrors();
+    await this.tunePending();
   }
 
   private check(p: Promise<void>): void {
@@ -470,7 +556,9 @@ export class Context {
       staging.unmap();
       await this.reportErrors();
       const Typed = t.dtype === 'f32' ? Float32Array : t.dtype === 'u32' ? Uint32Array : Int32Array;
-      return new Typed(copy) as TypedArrayFor<D>;
+      const result = new Typed(copy) as TypedArrayFor<D>;
+      await this.tunePending();
+      return result;
     } finally {
       staging.destroy();
     }
@@ -486,6 +574,7 @@ export class Context {
     }
     this.destroyed = true;
     this.trimPool();
+    for (const b of this.placeholders.values()) b.destroy();
     this.arena.destroy();
     this.device.destroy();
   }

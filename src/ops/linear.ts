@@ -8,18 +8,15 @@
  * sample s, all in one dispatch. The local reparameterization trick (Kingma et
  * al. 2015) samples the pre-activations instead of the weights.
  */
-import type { Context, Kernel } from '../gpu/context.js';
-import { grid } from '../gpu/context.js';
+import type { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, shapeError } from '../errors.js';
+import { dispatchGemm } from './gemm.js';
+import { lrtDvar } from './lrt.js';
 import { type RandomKey, keyOffset, keyUniforms } from './random.js';
+import { sumAxes } from './reduce.js';
 
 const SHADER = 'matmul.wgsl';
-/** Invocations per workgroup along the columns and rows of C; each owns a 4 x 4 tile. */
-const WG_X = 8;
-const WG_Y = 8;
-/** Workgroup size of the one-dimensional kernels (lrt_dvar, sum_rows). */
-const WG = 64;
 const MAX_GROUPS = 65535;
 
 export interface MatmulOptions {
@@ -48,37 +45,35 @@ interface Product {
   transposeB?: boolean;
 }
 
-/** The LRT noise key as matmul.wgsl's uniforms take it. */
-type LrtKey = { key: [number, number]; stream: number; offset: number };
+/** matmul.wgsl's MODE: which product and epilogue (see the shader's header). */
+const MODE = { plain: 0, lrtForward: 1, lrtBackwardInput: 2, lrtBackwardWeight: 3 } as const;
+const MODE_OP = ['matmul', 'lrt_linear_forward', 'lrt_linear_backward_input', 'lrt_linear_backward_weight'] as const;
+const ALL = ['a', 'b', 'c', 'bias', 'a2', 'b2', 'c2', 'bias2', 'layer_x'] as const;
 
-/** Every member of matmul.wgsl's Params; the random key only matters to the LRT entries. */
-function uniforms(p: Product, key: LrtKey = { key: [0, 0], stream: 0, offset: 0 }) {
-  return {
-    key: key.key, stream: key.stream, offset: key.offset, m: p.m, n: p.n, k: p.k,
-    batch_a: p.batchA ?? 0, batch_b: p.batchB ?? 0, batch_c: p.batchC ?? 0, batch_bias: p.batchBias ?? 0,
-  };
-}
-
-/** A tiled kernel over C: one invocation per 4 x 4 tile, folded under 65535 groups (the shader loops over the rest). */
-function tiled(entry: string, p: Product, bindings: Kernel['bindings'], key?: LrtKey): Kernel {
-  const groupsX = Math.min(Math.ceil(Math.ceil(p.n / 4) / WG_X), MAX_GROUPS);
-  const groupsY = Math.min(Math.ceil(Math.ceil(p.m / 4) / WG_Y), MAX_GROUPS);
-  return {
-    shader: SHADER, entry,
-    constants: { WG_X, WG_Y, TRANS_A: p.transposeA ?? false, TRANS_B: p.transposeB ?? false },
-    uniforms: uniforms(p, key), bindings, workgroups: [groupsX, groupsY, p.batch ?? 1],
-  };
+/**
+ * One product on the GEMM core. `extra` holds the uniforms beyond the shape (bias flags, noise
+ * key); bindings the mode does not touch are bound to placeholders.
+ */
+function product(ctx: Context, mode: number, p: Product, bindings: Record<string, Tensor>, extra: Record<string, number | readonly number[]> = {}): void {
+  const ta = p.transposeA ?? false;
+  const tb = p.transposeB ?? false;
+  dispatchGemm(ctx, {
+    op: `${MODE_OP[mode]}${ta ? '_ta' : ''}${tb ? '_tb' : ''}`,
+    shader: SHADER,
+    problem: { m: p.m, n: p.n, k: p.k, batches: p.batch ?? 1 },
+    constants: { MODE: mode, TRANS_A: ta, TRANS_B: tb, DUAL: mode !== MODE.plain },
+    uniforms: {
+      m: p.m, n: p.n, k: p.k, batches: p.batch ?? 1,
+      batch_a: p.batchA ?? 0, batch_b: p.batchB ?? 0, batch_c: p.batchC ?? 0, batch_bias: p.batchBias ?? 0, ...extra,
+    },
+    bindings,
+    unbound: ALL.filter((name) => !(name in bindings)),
+  });
 }
 
 /** db[z, col] = sum of the rows of group z of `src` ([batch * rows, cols]). */
 function sumRows(ctx: Context, src: Tensor, rows: number, cols: number, batch: number, shape: readonly number[]): Tensor {
-  const out = ctx.empty(shape);
-  ctx.dispatch({
-    shader: SHADER, entry: 'sum_rows', constants: { WG },
-    uniforms: uniforms({ m: rows, n: cols, k: 0, batchA: rows * cols, batchC: cols }),
-    bindings: { a: src, c: out }, workgroups: [Math.min(Math.ceil(cols / WG), MAX_GROUPS), batch],
-  });
-  return out;
+  return sumAxes(ctx, src, { outer: batch, reduceA: rows, kept: cols }, { shape });
 }
 
 function checkMatrix(ctx: Context, op: string, argument: string, t: Tensor, rank: number | readonly number[] = 2): void {
@@ -121,7 +116,7 @@ export function matmul(ctx: Context, a: Tensor, b: Tensor, opts: MatmulOptions =
     throw shapeError(op, 'b', expected, b.shape);
   }
   const out = ctx.empty([m, n]);
-  ctx.dispatch(tiled('matmul', { m, n, k, transposeA, transposeB }, { a, b, c: out }));
+  product(ctx, MODE.plain, { m, n, k, transposeA, transposeB }, { a, b, c: out });
   return out;
 }
 
@@ -166,12 +161,12 @@ export function linearForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor |
     if (bias.shape.some((d, i) => d !== want[i])) throw shapeError(op, 'bias', `[${want.join(', ')}] (matching w [${w.shape.join(', ')}])`, bias.shape);
   }
   const y = ctx.empty([s.rows, s.outF]);
-  const product: Product = {
+  const p: Product = {
     m: s.group, n: s.outF, k: s.inF, transposeB: true,
     batch: s.samples, batchA: s.group * s.inF, batchB: s.outF * s.inF, batchC: s.group * s.outF, batchBias: s.outF,
   };
-  if (bias) ctx.dispatch(tiled('matmul_bias', product, { a: x, b: w, bias, c: y }));
-  else ctx.dispatch(tiled('matmul', product, { a: x, b: w, c: y }));
+  if (bias) product(ctx, MODE.plain, p, { a: x, b: w, bias, c: y }, { has_bias: 1 });
+  else product(ctx, MODE.plain, p, { a: x, b: w, c: y });
   return y;
 }
 
@@ -189,16 +184,16 @@ export function linearBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, n
   let dx: Tensor | null = null;
   if (wants.input) {
     dx = ctx.empty(x.shape);
-    ctx.dispatch(tiled('matmul', {
+    product(ctx, MODE.plain, {
       m: s.group, n: s.inF, k: s.outF,
       batch: s.samples, batchA: s.group * s.outF, batchB: s.outF * s.inF, batchC: s.group * s.inF,
-    }, { a: dy, b: w, c: dx }));
+    }, { a: dy, b: w, c: dx });
   }
   const dw = ctx.empty(w.shape);
-  ctx.dispatch(tiled('matmul', {
+  product(ctx, MODE.plain, {
     m: s.outF, n: s.inF, k: s.group, transposeA: true,
     batch: s.samples, batchA: s.group * s.outF, batchB: s.group * s.inF, batchC: s.outF * s.inF,
-  }, { a: dy, b: x, c: dw }));
+  }, { a: dy, b: x, c: dw });
   const db = wants.bias ? sumRows(ctx, dy, s.group, s.outF, s.samples, w.shape.length === 3 ? [s.samples, s.outF] : [s.outF]) : null;
   return { dx, dw, db };
 }
@@ -235,16 +230,10 @@ export function lrtLinearForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
   const random = { ...keyUniforms(op, key), offset: keyOffset(op, key, rows * outF) };
   const y = ctx.empty([rows, outF]);
   const std = ctx.empty([rows, outF]);
-  const product: Product = { m: rows, n: outF, k: inF, transposeB: true };
-  if (bMu === null && bSigma2 === null) {
-    ctx.dispatch(tiled('lrt_forward', product, { a: x, b: wMu, b2: wSigma2, c: y, c2: std }, random));
-    return { y, std };
-  }
-  // One entry serves both biases; a missing one is a zero vector for this dispatch.
-  // Releasing it right after recording is safe: later work on its pooled buffer is queued after this.
-  const zero = bMu === null || bSigma2 === null ? ctx.zeros([outF]) : null;
-  ctx.dispatch(tiled('lrt_forward_bias', product, { a: x, b: wMu, b2: wSigma2, bias: bMu ?? zero!, bias2: bSigma2 ?? zero!, c: y, c2: std }, random));
-  zero?.dispose();
+  const bindings: Record<string, Tensor> = { a: x, b: wMu, b2: wSigma2, c: y, c2: std };
+  if (bMu) bindings.bias = bMu;
+  if (bSigma2) bindings.bias2 = bSigma2;
+  product(ctx, MODE.lrtForward, { m: rows, n: outF, k: inF, transposeB: true }, bindings, { ...random, has_bias: bMu ? 1 : 0, has_bias2: bSigma2 ? 1 : 0 });
   return { y, std };
 }
 
@@ -264,23 +253,17 @@ export function lrtLinearBackward(
     checkMatrix(ctx, op, name, t);
     if (t.shape[0] !== rows || t.shape[1] !== outF) throw shapeError(op, name, `[${rows}, ${outF}] (rows of x, outputs of wMu)`, t.shape);
   }
-  const random = { ...keyUniforms(op, key), offset: keyOffset(op, key, rows * outF) };
   const wants = checkNeed(op, need);
 
-  const dVar = ctx.empty([rows, outF]);
-  ctx.dispatch({
-    shader: SHADER, entry: 'lrt_dvar', constants: { WG },
-    uniforms: uniforms({ m: rows, n: outF, k: 0 }, random),
-    bindings: { a: dy, b: std, c: dVar }, workgroups: grid(Math.ceil((rows * outF) / WG)),
-  });
+  const dVar = lrtDvar(ctx, op, dy, std, key);
   let dx: Tensor | null = null;
   if (wants.input) {
     dx = ctx.empty([rows, inF]);
-    ctx.dispatch(tiled('lrt_backward_input', { m: rows, n: inF, k: outF }, { a: dy, a2: dVar, b: wMu, b2: wSigma2, layer_x: x, c: dx }));
+    product(ctx, MODE.lrtBackwardInput, { m: rows, n: inF, k: outF }, { a: dy, a2: dVar, b: wMu, b2: wSigma2, layer_x: x, c: dx });
   }
   const dwMu = ctx.empty([outF, inF]);
   const dwSigma2 = ctx.empty([outF, inF]);
-  ctx.dispatch(tiled('lrt_backward_weight', { m: outF, n: inF, k: rows, transposeA: true }, { a: dy, a2: dVar, b: x, c: dwMu, c2: dwSigma2 }));
+  product(ctx, MODE.lrtBackwardWeight, { m: outF, n: inF, k: rows, transposeA: true }, { a: dy, a2: dVar, b: x, c: dwMu, c2: dwSigma2 });
   let dbMu: Tensor | null = null;
   let dbSigma2: Tensor | null = null;
   if (wants.bias) {

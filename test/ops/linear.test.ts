@@ -3,7 +3,7 @@ import { createContext } from '../../src/node.js';
 import type { Context } from '../../src/gpu/context.js';
 import { linearBackward, linearForward, lrtLinearBackward, lrtLinearForward, matmul } from '../../src/ops/linear.js';
 import type { RandomKey } from '../../src/ops/random.js';
-import { context, dot, expectClose, numericGradient, randomArray } from '../helpers.js';
+import { GEMM_VARIANT_NAMES, context as sharedContext, dot, expectClose, numericGradient, randomArray, variantContext } from '../helpers.js';
 import { type LinearDims, linearBackwardRef, linearRef, lrtBackwardRef, lrtForwardRef, lrtMomentsRef, matmulRef } from '../reference/linear.js';
 
 /** Test inputs already rounded to f32, so the reference sees exactly what the GPU sees. */
@@ -13,8 +13,11 @@ const f32 = (n: number, seed: number, lo = -1, hi = 1) => Float32Array.from(rand
 // relative to the output's magnitude (worst case K * 2^-24 ~ 4e-6), so 1e-5 of the largest |output|.
 const SUM_RTOL = 1e-5;
 
-describe('matmul', () => {
-  const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [33, 17, 65], [64, 64, 64]];
+for (const variant of GEMM_VARIANT_NAMES) {
+const context = () => variantContext(variant);
+
+describe(`matmul [${variant}]`, () => {
+  const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [33, 17, 65], [64, 64, 64], [131, 70, 97]];
   for (const [m, k, n] of shapes) {
     for (const transposeA of [false, true]) {
       for (const transposeB of [false, true]) {
@@ -32,26 +35,6 @@ describe('matmul', () => {
       }
     }
   }
-
-  it('the grid-stride loops cover every tile when fewer workgroups are dispatched than tiles exist', async () => {
-    // Past 65535 workgroups per dimension the wrapper caps the dispatch and the shader loops over the
-    // remaining tiles. Testing that at full size takes millions of invocations, so dispatch the shader
-    // directly as one 8 x 8 workgroup over a 37 x 45 product (10 x 12 tiles of 4 x 4).
-    const ctx = await context();
-    const [m, k, n] = [37, 5, 45];
-    const av = f32(m * k, 5);
-    const bv = f32(k * n, 6);
-    const a = ctx.tensor(av, [m, k]);
-    const b = ctx.tensor(bv, [k, n]);
-    const c = ctx.empty([m, n]);
-    ctx.dispatch({
-      shader: 'matmul.wgsl', entry: 'matmul', constants: { WG_X: 8, WG_Y: 8, TRANS_A: false, TRANS_B: false },
-      uniforms: { key: [0, 0], stream: 0, offset: 0, m, n, k, batch_a: 0, batch_b: 0, batch_c: 0, batch_bias: 0 },
-      bindings: { a, b, c }, workgroups: [1, 1, 1],
-    });
-    expectClose(await c.read(), matmulRef(av, bv, m, k, n), SUM_RTOL, 'C');
-    for (const t of [a, b, c]) t.dispose();
-  });
 });
 
 function linearCase(rows: number, inF: number, outF: number, samples: number, seed: number) {
@@ -65,7 +48,7 @@ function linearCase(rows: number, inF: number, outF: number, samples: number, se
   return { d, x, w, bias, dy, wShape, bShape };
 }
 
-describe('linear', () => {
+describe(`linear [${variant}]`, () => {
   const cases: [number, number, number, number][] = [
     // rows, in, out, samples
     [1, 7, 3, 1],
@@ -130,15 +113,17 @@ describe('linear', () => {
       await y.read();
       for (const t of [x, dy, y, g.dx!, g.dw, g.db!]) t.dispose();
     };
+    // 3 rows sum the bias gradient serially, 128 in a workgroup tree (src/ops/reduce.ts); compile both.
     await run(3);
+    await run(128);
     const compiled = ctx.pipelineCount;
     await run(17);
-    await run(128);
+    await run(100);
     expect(ctx.pipelineCount).toBe(compiled);
   });
 });
 
-describe('local reparameterization (LRT)', () => {
+describe(`local reparameterization (LRT) [${variant}]`, () => {
   const key: RandomKey = { seed: 1234, step: 7, stream: 3 };
 
   function lrtCase(rows: number, inF: number, outF: number, seed: number) {
@@ -272,6 +257,8 @@ describe('local reparameterization (LRT)', () => {
   });
 });
 
+}
+
 describe('bad input throws before any GPU work', () => {
   /** Runs `fn`, expects it to throw `message`, and checks that no tensor was allocated. */
   function rejects(ctx: Context, fn: () => unknown, message: RegExp): void {
@@ -281,7 +268,7 @@ describe('bad input throws before any GPU work', () => {
   }
 
   it('inner-dimension mismatch', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const a = ctx.zeros([3, 4]);
     const b = ctx.zeros([5, 2]);
     rejects(ctx, () => matmul(ctx, a, b), /matmul: argument 'b' expected shape \[4, N\].*got \[5, 2\]/);
@@ -300,7 +287,7 @@ describe('bad input throws before any GPU work', () => {
   });
 
   it('bias length and per-sample shapes', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const x = ctx.zeros([6, 4]);
     const w = ctx.zeros([3, 4]);
     const t4 = ctx.zeros([4]);
@@ -317,7 +304,7 @@ describe('bad input throws before any GPU work', () => {
   });
 
   it('N % S != 0', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const x = ctx.zeros([5, 4]);
     const w = ctx.zeros([2, 3, 4]);
     rejects(ctx, () => linearForward(ctx, x, w, null), /linearForward: argument 'x' expected a row count divisible by the 2 weight samples/);
@@ -326,7 +313,7 @@ describe('bad input throws before any GPU work', () => {
   });
 
   it('bad options, key and need', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const x = ctx.zeros([2, 4]);
     const w = ctx.zeros([3, 4]);
     rejects(ctx, () => matmul(ctx, x, x, { transposeB: 1 as unknown as boolean }), /matmul: argument 'opts.transposeB' expected a boolean, got 1/);
@@ -340,7 +327,7 @@ describe('bad input throws before any GPU work', () => {
   });
 
   it('disposed tensor', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const x = ctx.zeros([2, 4]);
     const w = ctx.zeros([3, 4]);
     const dy = ctx.zeros([2, 3]);
@@ -354,7 +341,7 @@ describe('bad input throws before any GPU work', () => {
   });
 
   it('tensor from another context', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const other = await createContext();
     try {
       const foreign = other.zeros([3, 4]);
