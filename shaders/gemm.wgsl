@@ -11,7 +11,9 @@
 //
 // Hooks (all defined by the including file; each reads the op's own uniforms and buffers):
 //   fn mm_m() -> u32, fn mm_n() -> u32, fn mm_batches() -> u32     the problem size
-//   fn mm_k_range(z: u32) -> vec2<u32>       [begin, end) of the reduction index k for entry z
+//   fn mm_k_range(z: u32, col0: u32, cols: u32) -> vec2<u32>
+//       [begin, end) of the reduction index k for entry z and the columns col0..col0+cols-1: an op
+//       may leave out the k that only meet padding for those columns (a convolution's borders)
 //   struct MMRows; fn mm_rows(z: u32, row0: u32) -> MMRows
 //       what reading rows row0..row0+3 of A needs, computed once per block (rows >= M must be
 //       clamped or masked by the hook so that every load stays in bounds)
@@ -133,7 +135,7 @@ fn gemm_registers(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   var acc2: MMBlocks;
   var a1 = MMPair(vec4<f32>(0.0), vec4<f32>(0.0));
   var b1 = a1;
-  let range = mm_k_range(z);
+  let range = mm_k_range(z, col0, tile_n);
   var cursor = mm_cursor(z, range.x);
   for (var k = range.x; k < range.y; k++) {
     let a0 = mm_a(rows0, cursor);
@@ -168,7 +170,7 @@ fn gemm_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   let threads = WG_M * WG_N;
   var acc: MMBlocks;
   var acc2: MMBlocks;
-  let range = mm_k_range(z);
+  let range = mm_k_range(z, col_base, 4u * quads_n);
   let zero = MMPair(vec4<f32>(0.0), vec4<f32>(0.0));
   for (var k0 = range.x; k0 < range.y; k0 += TK) {
     // Stage A: TK x quads_m vec4s, B: TK x quads_n, spread over the invocations.

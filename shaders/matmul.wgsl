@@ -63,7 +63,7 @@ struct Params {
 fn mm_m() -> u32 { return params.m; }
 fn mm_n() -> u32 { return params.n; }
 fn mm_batches() -> u32 { return params.batches; }
-fn mm_k_range(z: u32) -> vec2<u32> { return vec2<u32>(0u, params.k); }
+fn mm_k_range(z: u32, col0: u32, cols: u32) -> vec2<u32> { return vec2<u32>(0u, params.k); }
 
 const MM_LANES = vec4<u32>(0u, 1u, 2u, 3u);
 

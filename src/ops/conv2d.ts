@@ -11,7 +11,10 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import { type Tensor, sizeOf } from '../gpu/tensor.js';
 import { BayesError, argumentError, pair, shapeError } from '../errors.js';
+import { dispatchGemm } from './gemm.js';
+import { lrtDvar } from './lrt.js';
 import { type RandomKey, keyOffset, keyUniforms } from './random.js';
+import { sumAxes } from './reduce.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -19,36 +22,11 @@ export interface Conv2dOptions {
   dilation?: number | [number, number];
 }
 
-const SHADER = 'conv2d.wgsl';
-
-/** Invocations per workgroup (override WG of conv2d.wgsl). */
-const WG = 64;
-
 /**
- * Register tile of the implicit-GEMM entries: blocks of 4 channels x blocks of 4
- * columns (output positions, input positions or weight entries) per invocation.
- * Two blocks each (8 x 8) ran about twice as fast as 4 x 4 on SwiftShader for
- * LeNet's conv2 (bench/kernels.ts); a dimension at most 4 wide takes one block,
- * since a second would be pure padding. Each choice compiles one pipeline.
- */
-interface TileShape {
-  CHANNEL_BLOCKS: number;
-  POSITION_BLOCKS: number;
-}
-
-const blocks = (size: number) => (size <= 4 ? 1 : 2);
-const tileShape = (channels: number, columns: number): TileShape => ({ CHANNEL_BLOCKS: blocks(channels), POSITION_BLOCKS: blocks(columns) });
-
-/** Workgroups for `major` (images or chunks) x `channels` x `columns` split into tiles. */
-function tileGroups(tile: TileShape, major: number, channels: number, columns: number): [number, number] {
-  return groups(major * Math.ceil(channels / (4 * tile.CHANNEL_BLOCKS)) * Math.ceil(columns / (4 * tile.POSITION_BLOCKS)));
-}
-
-/**
- * The backward-weight pass splits each sample's images into chunks until about
- * this many invocations run (LeNet's [16, 6, 5, 5] weight is only 38 tiles of
- * 8x8), then adds the per-chunk partial sums. The partial sums then hold at most
- * about 64 values per invocation (2 MiB).
+ * The backward-weight pass splits each sample's images into chunks until about this many
+ * invocations' worth of 8 x 8 tiles run (LeNet's [16, 6, 5, 5] weight is only 38 such tiles), then
+ * adds the per-chunk partial sums. The partial sums then hold at most about 64 values per
+ * invocation (2 MiB).
  */
 const WEIGHT_GRAD_INVOCATIONS = 8192;
 
@@ -146,64 +124,42 @@ function checkNeed(op: string, need: unknown): { input: boolean; bias: boolean }
   return { input: n.input === true, bias: n.bias === true };
 }
 
-/** Every member of the shader's `params`; entries read the ones they need. */
-function uniforms(g: Geometry, extra: Partial<Record<'images_per_chunk' | 'chunks_per_sample' | 'has_bias' | 'has_bias_sigma2' | 'stream' | 'count' | 'offset', number>> & { key?: [number, number] } = {}) {
+/** The uniforms every conv2d GEMM file reads: the shapes and the convolution's options. */
+function shapeUniforms(g: Geometry) {
   return {
-    batch: g.batch,
-    cin: g.cin,
-    height: g.height,
-    width: g.width,
-    cout: g.cout,
-    kernel_h: g.kernelH,
-    kernel_w: g.kernelW,
-    out_h: g.outH,
-    out_w: g.outW,
-    images_per_sample: g.batch / g.samples,
-    images_per_chunk: 1,
-    chunks_per_sample: 1,
-    stride: g.stride,
-    pad: g.padding,
-    dilation: g.dilation,
-    has_bias: 0,
-    has_bias_sigma2: 0,
-    key: [0, 0] as [number, number],
-    stream: 0,
-    offset: 0,
-    count: 0,
-    ...extra,
+    batch: g.batch, cin: g.cin, height: g.height, width: g.width, cout: g.cout,
+    kernel_h: g.kernelH, kernel_w: g.kernelW, out_h: g.outH, out_w: g.outW,
+    images_per_sample: g.batch / g.samples, stride: g.stride, pad: g.padding, dilation: g.dilation,
   };
-}
-
-function groups(invocations: number): [number, number] {
-  return grid(Math.ceil(invocations / WG));
-}
-
-/** Constants and workgroups of a forward entry (tiles over Cout x OH*OW per image). */
-function forwardDispatch(g: Geometry) {
-  const tile = tileShape(g.cout, g.outH * g.outW);
-  return { constants: { WG, ...tile }, workgroups: tileGroups(tile, g.batch, g.cout, g.outH * g.outW) };
-}
-
-/** Constants and workgroups of a backward-input entry (tiles over Cin x H*W per image). */
-function inputGradDispatch(g: Geometry) {
-  const tile = tileShape(g.cin, g.height * g.width);
-  return { constants: { WG, ...tile }, workgroups: tileGroups(tile, g.batch, g.cin, g.height * g.width) };
 }
 
 // ------------------------------------------------------------------------------------ forward
 
+const FORWARD = 'conv2d_forward.wgsl';
+
 /**
- * The weights in tap-major order [S, Cin*KH*KW, 4*ceil(Cout/4)] (padding channels 0), which the
- * forward entries read as one vec4 per 4 channels and tap instead of 4 strided loads.
+ * The weights in tap-major order [S, KH*KW*Cin, 4*ceil(Cout/4)] (padding channels 0), which the
+ * forward reads as one vec4 per 4 channels and reduction index instead of 4 strided loads.
  */
 function tapMajor(ctx: Context, g: Geometry, w: Tensor): Tensor {
   const count = g.samples * kernelSize(g) * 4 * Math.ceil(g.cout / 4);
   const taps = ctx.empty([count]);
   ctx.dispatch({
-    shader: SHADER, entry: 'tap_major_weights', constants: { WG },
-    uniforms: uniforms(g, { count }), bindings: { w, tap_major: taps }, workgroups: groups(count),
+    shader: FORWARD, entry: 'tap_major_weights',
+    uniforms: { ...shapeUniforms(g), count }, bindings: { w, tap_major: taps }, workgroups: grid(Math.ceil(count / 64)),
   });
   return taps;
+}
+
+function forwardGemm(ctx: Context, g: Geometry, lrt: boolean, uniforms: Record<string, number | readonly number[]>, bindings: Record<string, Tensor>): void {
+  const all = ['input', 'w_taps', 'w_sigma2_taps', 'bias', 'bias_sigma2', 'y', 'stddev'];
+  dispatchGemm(ctx, {
+    op: lrt ? 'conv2d_forward_lrt' : 'conv2d_forward', shader: FORWARD,
+    problem: { m: g.cout, n: g.outH * g.outW, k: kernelSize(g), batches: g.batch },
+    constants: { DUAL: lrt },
+    uniforms: { ...shapeUniforms(g), ...uniforms }, bindings,
+    unbound: all.filter((name) => !(name in bindings)),
+  });
 }
 
 /** y = conv2d(x, w) + bias: x [N, Cin, H, W] -> y [N, Cout, OH, OW]. */
@@ -215,12 +171,9 @@ export function conv2dForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor |
   if (bias) checkBias(op, 'bias', bias, g, w.shape.length === 5);
   const y = ctx.empty(outputShape(g));
   const wTaps = tapMajor(ctx, g, w);
-  ctx.dispatch({
-    shader: SHADER, entry: 'forward', ...forwardDispatch(g),
-    uniforms: uniforms(g, { has_bias: bias ? 1 : 0 }),
-    // Without a bias the entry still declares the binding; w stands in (read-only, never read when has_bias = 0).
-    bindings: { input: x, w_taps: wTaps, bias: bias ?? w, y },
-  });
+  const bindings: Record<string, Tensor> = { input: x, w_taps: wTaps, y };
+  if (bias) bindings.bias = bias;
+  forwardGemm(ctx, g, false, { has_bias: bias ? 1 : 0 }, bindings);
   // Recorded work runs in order, so the pooled buffer may be reused by later dispatches.
   wTaps.dispose();
   return y;
@@ -250,12 +203,10 @@ export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
   const std = ctx.empty(outputShape(g));
   const muTaps = tapMajor(ctx, g, wMu);
   const sigma2Taps = tapMajor(ctx, g, wSigma2);
-  ctx.dispatch({
-    shader: SHADER, entry: 'lrt_forward', ...forwardDispatch(g),
-    uniforms: uniforms(g, { has_bias: bMu ? 1 : 0, has_bias_sigma2: bSigma2 ? 1 : 0, key: seedStep, stream, offset }),
-    // Absent biases: the weights stand in for the read-only bindings, which are then never read.
-    bindings: { input: x, w_taps: muTaps, w_sigma2_taps: sigma2Taps, bias: bMu ?? wMu, bias_sigma2: bSigma2 ?? wSigma2, y, stddev: std },
-  });
+  const bindings: Record<string, Tensor> = { input: x, w_taps: muTaps, w_sigma2_taps: sigma2Taps, y, stddev: std };
+  if (bMu) bindings.bias = bMu;
+  if (bSigma2) bindings.bias_sigma2 = bSigma2;
+  forwardGemm(ctx, g, true, { has_bias: bMu ? 1 : 0, has_bias_sigma2: bSigma2 ? 1 : 0, key: seedStep, stream, offset }, bindings);
   muTaps.dispose();
   sigma2Taps.dispose();
   return { y, std };
@@ -263,48 +214,63 @@ export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
 
 // ----------------------------------------------------------------------------------- backward
 
-/** Backward-weight tiles cover Cout x Cin*KH*KW. */
-const weightTile = (g: Geometry) => tileShape(g.cout, kernelSize(g));
+const BACKWARD_INPUT = 'conv2d_backward_input.wgsl';
+const BACKWARD_WEIGHT = 'conv2d_backward_weight.wgsl';
+
+/**
+ * dx as a gather over the input positions, split into stride phase classes (see
+ * conv2d_backward_input.wgsl); dilation > 1 keeps one class and masks per tap.
+ */
+function inputGrad(ctx: Context, g: Geometry, lrt: boolean, bindings: Record<string, Tensor>): Tensor {
+  const dilated = g.dilation[0] > 1 || g.dilation[1] > 1;
+  const phases: [number, number] = dilated ? [1, 1] : [g.stride[0], g.stride[1]];
+  const classSize: [number, number] = [Math.ceil(g.height / phases[0]), Math.ceil(g.width / phases[1])];
+  const dx = ctx.empty([g.batch, g.cin, g.height, g.width]);
+  const all = ['dy', 'dvar', 'w', 'w_sigma2', 'input', 'dx'];
+  const given: Record<string, Tensor> = { ...bindings, dx };
+  const taps = dilated ? g.kernelH * g.kernelW : Math.ceil(g.kernelH / phases[0]) * Math.ceil(g.kernelW / phases[1]);
+  dispatchGemm(ctx, {
+    op: lrt ? 'conv2d_backward_input_lrt' : 'conv2d_backward_input', shader: BACKWARD_INPUT,
+    problem: { m: g.cin, n: classSize[0] * classSize[1], k: taps * g.cout, batches: g.batch * phases[0] * phases[1] },
+    constants: { DUAL: lrt, DILATED: dilated },
+    uniforms: { ...shapeUniforms(g), phases, class_size: classSize }, bindings: given,
+    unbound: all.filter((name) => !(name in given)),
+  });
+  return dx;
+}
 
 /** How backward-weight splits each sample's images so that enough invocations run. */
 function weightChunks(g: Geometry): { imagesPerChunk: number; chunksPerSample: number } {
   const imagesPerSample = g.batch / g.samples;
-  const tile = weightTile(g);
-  const tiles = g.samples * Math.ceil(g.cout / (4 * tile.CHANNEL_BLOCKS)) * Math.ceil(kernelSize(g) / (4 * tile.POSITION_BLOCKS));
+  const tiles = g.samples * Math.ceil(g.cout / 8) * Math.ceil(kernelSize(g) / 8);
   const wanted = Math.min(imagesPerSample, Math.max(1, Math.ceil(WEIGHT_GRAD_INVOCATIONS / tiles)));
   const imagesPerChunk = Math.ceil(imagesPerSample / wanted);
   return { imagesPerChunk, chunksPerSample: Math.ceil(imagesPerSample / imagesPerChunk) };
 }
 
 /**
- * Runs a backward-weight entry (`outputs` are the binding names it writes, each
- * shaped like the weights) and, when the images were split into chunks, adds
- * the per-chunk partial sums.
+ * dw (and for LRT dw_sigma2), each shaped like the weights: per-chunk partial sums on the GEMM
+ * core, then the chunks of each sample added by the shared reduction.
  */
-function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], entry: 'backward_weight' | 'lrt_backward_weight', inputs: Record<string, Tensor>, outputs: readonly string[]): Tensor[] {
+function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], lrt: boolean, inputs: Record<string, Tensor>): Tensor[] {
   const { imagesPerChunk, chunksPerSample } = weightChunks(g);
   const chunks = g.samples * chunksPerSample;
   const ksize = kernelSize(g);
   const direct = chunksPerSample === 1;
+  const outputs = lrt ? ['dw', 'dw_sigma2'] : ['dw'];
   const targets = outputs.map(() => (direct ? ctx.empty(wShape) : ctx.empty([chunks, g.cout, ksize])));
   const bindings: Record<string, Tensor> = { ...inputs };
   outputs.forEach((name, i) => (bindings[name] = targets[i]));
-  ctx.dispatch({
-    shader: SHADER, entry, constants: { WG, ...weightTile(g) },
-    uniforms: uniforms(g, { images_per_chunk: imagesPerChunk, chunks_per_sample: chunksPerSample }),
-    bindings,
-    workgroups: tileGroups(weightTile(g), chunks, g.cout, ksize),
+  dispatchGemm(ctx, {
+    op: lrt ? 'conv2d_backward_weight_lrt' : 'conv2d_backward_weight', shader: BACKWARD_WEIGHT,
+    problem: { m: g.cout, n: ksize, k: imagesPerChunk * g.outH * g.outW, batches: chunks },
+    constants: { DUAL: lrt },
+    uniforms: { ...shapeUniforms(g), images_per_chunk: imagesPerChunk, chunks_per_sample: chunksPerSample },
+    bindings, unbound: ['dvar', 'dw_sigma2'].filter((name) => !(name in bindings)),
   });
   if (direct) return targets;
   return targets.map((partial) => {
-    const total = ctx.empty(wShape);
-    const count = g.samples * g.cout * ksize;
-    ctx.dispatch({
-      shader: SHADER, entry: 'sum_chunks', constants: { WG },
-      uniforms: uniforms(g, { chunks_per_sample: chunksPerSample, count }),
-      bindings: { partial, total },
-      workgroups: groups(count),
-    });
+    const total = sumAxes(ctx, partial, { outer: g.samples, reduceA: chunksPerSample, kept: g.cout * ksize }, { shape: wShape });
     // Recorded work runs in order, so the pooled buffer may be reused by later dispatches.
     partial.dispose();
     return total;
@@ -313,14 +279,7 @@ function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], entry:
 
 /** db[s, co] = sum of `grad` over the images of sample s and all positions ([Cout] when S = 1 and the weights are 4-D). */
 function biasGrad(ctx: Context, g: Geometry, perSample: boolean, grad: Tensor): Tensor {
-  const db = ctx.empty(perSample ? [g.samples, g.cout] : [g.cout]);
-  ctx.dispatch({
-    shader: SHADER, entry: 'bias_grad', constants: { WG },
-    uniforms: uniforms(g),
-    bindings: { dy: grad, db },
-    workgroups: grid(g.samples * g.cout),
-  });
-  return db;
+  return sumAxes(ctx, grad, { outer: g.samples, reduceA: g.batch / g.samples, kept: g.cout, reduceB: g.outH * g.outW }, { shape: perSample ? [g.samples, g.cout] : [g.cout] });
 }
 
 /**
@@ -334,15 +293,8 @@ export function conv2dBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, o
   const g = geometry(op, x.shape, w.shape, opts);
   checkSameShape(op, 'dy', dy, outputShape(g), 'the output shape');
   const wants = checkNeed(op, need);
-  let dx: Tensor | null = null;
-  if (wants.input) {
-    dx = ctx.empty(x.shape);
-    ctx.dispatch({
-      shader: SHADER, entry: 'backward_input', ...inputGradDispatch(g),
-      uniforms: uniforms(g), bindings: { dy, w, dx },
-    });
-  }
-  const [dw] = weightGrad(ctx, g, w.shape, 'backward_weight', { input: x, dy }, ['dw']);
+  const dx = wants.input ? inputGrad(ctx, g, false, { dy, w }) : null;
+  const [dw] = weightGrad(ctx, g, w.shape, false, { input: x, dy });
   const db = wants.bias ? biasGrad(ctx, g, w.shape.length === 5, dy) : null;
   return { dx, dw, db };
 }
@@ -362,25 +314,10 @@ export function lrtConv2dBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tens
   checkSameShape(op, 'dy', dy, outputShape(g), 'the output shape');
   checkSameShape(op, 'std', std, outputShape(g), 'the output shape');
   const wants = checkNeed(op, need);
-  const { key: seedStep, stream } = keyUniforms(op, key);
-  const offset = keyOffset(op, key, dy.size);
-
-  const dvar = ctx.empty(outputShape(g));
-  ctx.dispatch({
-    shader: SHADER, entry: 'lrt_dvar', constants: { WG },
-    uniforms: uniforms(g, { key: seedStep, stream, count: dy.size, offset }),
-    bindings: { dy, stddev: std, dvar },
-    workgroups: groups(dy.size),
-  });
-  let dx: Tensor | null = null;
-  if (wants.input) {
-    dx = ctx.empty(x.shape);
-    ctx.dispatch({
-      shader: SHADER, entry: 'lrt_backward_input', ...inputGradDispatch(g),
-      uniforms: uniforms(g), bindings: { input: x, dy, dvar, w: wMu, w_sigma2: wSigma2, dx },
-    });
-  }
-  const [dwMu, dwSigma2] = weightGrad(ctx, g, wMu.shape, 'lrt_backward_weight', { input: x, dy, dvar }, ['dw', 'dw_sigma2']);
+  keyUniforms(op, key);
+  const dvar = lrtDvar(ctx, op, dy, std, key);
+  const dx = wants.input ? inputGrad(ctx, g, true, { dy, dvar, w: wMu, w_sigma2: wSigma2, input: x }) : null;
+  const [dwMu, dwSigma2] = weightGrad(ctx, g, wMu.shape, true, { input: x, dy, dvar });
   const perSample = wMu.shape.length === 5;
   const dbMu = wants.bias ? biasGrad(ctx, g, perSample, dy) : null;
   const dbSigma2 = wants.bias ? biasGrad(ctx, g, perSample, dvar) : null;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createContext } from '../../src/node.js';
 import { type Conv2dOptions, conv2dBackward, conv2dForward, conv2dOutputShape, lrtConv2dBackward, lrtConv2dForward } from '../../src/ops/conv2d.js';
-import { context, dot, expectClose, numericGradient, randomArray } from '../helpers.js';
+import { GEMM_VARIANT_NAMES, context as sharedContext, dot, expectClose, numericGradient, randomArray, variantContext } from '../helpers.js';
 import { type ConvShape, conv2dBackwardRef, conv2dRef, geometryRef, lrtConv2dBackwardRef, lrtConv2dRef } from '../reference/conv2d.js';
 
 interface Case {
@@ -34,7 +34,10 @@ const shapeOf = (c: Case): ConvShape => ({ x: c.x, w: c.w, ...c.opts });
 const sizeOf = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const biasShape = (w: readonly number[]) => (w.length === 5 ? [w[0], w[1]] : [w[0]]);
 
-describe('conv2d forward', () => {
+for (const variant of GEMM_VARIANT_NAMES) {
+const context = () => variantContext(variant);
+
+describe(`conv2d forward [${variant}]`, () => {
   for (const c of cases) {
     it(`matches float64: ${c.name}`, async () => {
       const ctx = await context();
@@ -62,7 +65,7 @@ describe('conv2d forward', () => {
   });
 });
 
-describe('conv2d backward', () => {
+describe(`conv2d backward [${variant}]`, () => {
   it('reference backward equals central finite differences of the reference forward', () => {
     for (const c of [cases[1], cases[2], cases[3]]) {
       const s = shapeOf(c);
@@ -136,7 +139,7 @@ function lrtInputs(c: LrtCase, seed: number) {
   };
 }
 
-describe('LRT conv2d', () => {
+describe(`LRT conv2d [${variant}]`, () => {
   const key = { seed: 1234, step: 7, stream: 3 };
 
   for (const c of lrtCases) {
@@ -259,9 +262,11 @@ describe('LRT conv2d', () => {
 
 // ------------------------------------------------------------------------------- bad input
 
+}
+
 describe('conv2d rejects bad input before any GPU work', () => {
   it('shape mismatches', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const x = ctx.zeros([2, 3, 7, 9]);
     const w = ctx.zeros([5, 3, 3, 3]);
     expect(() => conv2dForward(ctx, x, ctx.zeros([5, 4, 3, 3]), null)).toThrow(/conv2dForward: argument 'w' expected shape \[Cout, 3, KH, KW\] \(Cin = x.shape\[1\] = 3\), got \[5, 4, 3, 3\]/);
@@ -276,7 +281,7 @@ describe('conv2d rejects bad input before any GPU work', () => {
   });
 
   it('non-integer or negative stride, padding, dilation and an output smaller than 1', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const x = ctx.zeros([1, 3, 7, 9]);
     const w = ctx.zeros([5, 3, 3, 3]);
     expect(() => conv2dForward(ctx, x, w, null, { stride: 1.5 })).toThrow(/conv2dForward: argument 'stride' expected an integer >= 1, got 1.5/);
@@ -292,7 +297,7 @@ describe('conv2d rejects bad input before any GPU work', () => {
   });
 
   it('a disposed tensor, a non-f32 tensor and a tensor from another context', async () => {
-    const ctx = await context();
+    const ctx = await sharedContext();
     const x = ctx.zeros([1, 3, 7, 9]);
     const w = ctx.zeros([5, 3, 3, 3]);
     const gone = ctx.zeros([5]);
