@@ -8,7 +8,9 @@
 // (key, index, stream): give dropout a stream of its own.
 //
 // Buffers (f32): x [n] -> y [n] (forward); dy [n] -> dx [n] (backward).
-// Dispatch: ceil(n / WG) workgroups of WG invocations, folded by grid().
+// Dispatch: ceil(ceil(n / 4) / WG) workgroups of WG invocations, folded by grid(); invocation t
+// handles elements 4t .. 4t + 3 (those < n) with one rand_uniform4 (one Philox call when offset is
+// a multiple of 4, two otherwise).
 
 //! include "common.wgsl"
 //! include "random.wgsl"
@@ -25,21 +27,24 @@ struct Params { n: u32, stream: u32, key: vec2<u32>, p: f32, scale: f32, offset:
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 
-fn kept(i: u32) -> bool {
-  return rand_uniform(params.key, params.offset + i, params.stream) >= params.p;
+// Whether elements j0 .. j0 + 3 are kept.
+fn kept4(j0: u32) -> vec4<bool> {
+  return rand_uniform4(params.key, params.offset + j0, params.stream) >= vec4<f32>(params.p);
 }
 
 @compute @workgroup_size(WG)
 fn dropout_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= params.n) { return; }
-  y[i] = select(0.0, x[i] * params.scale, kept(i));
+  let j0 = 4u * flat_index(gid, nwg, WG);
+  if (j0 >= params.n) { return; }
+  let kept = kept4(j0);
+  for (var k = 0u; k < min(params.n - j0, 4u); k = k + 1u) { y[j0 + k] = select(0.0, x[j0 + k] * params.scale, kept[k]); }
 }
 
 // dx = dy * dy/dx = dy * scale where kept, else 0.
 @compute @workgroup_size(WG)
 fn dropout_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= params.n) { return; }
-  dx[i] = select(0.0, dy[i] * params.scale, kept(i));
+  let j0 = 4u * flat_index(gid, nwg, WG);
+  if (j0 >= params.n) { return; }
+  let kept = kept4(j0);
+  for (var k = 0u; k < min(params.n - j0, 4u); k = k + 1u) { dx[j0 + k] = select(0.0, dy[j0 + k] * params.scale, kept[k]); }
 }

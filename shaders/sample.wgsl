@@ -11,16 +11,21 @@
 // which is also element s * n + i of draw_normal over S * n elements with the
 // same key and offset (offset = s0 * n makes them samples s0..s0+S-1 of a larger
 // draw). The backward pass regenerates eps instead of storing it.
+// random.wgsl makes four consecutive draws from one Philox call, so every entry
+// that draws takes four consecutive elements per invocation (rand_normal4).
 // rand_uniform and rand_normal at the same (key, index, stream) share Philox
 // words, so dropout masks and weight noise must use different streams.
 //
 // Buffers (f32 unless noted): mu [n], rho [n], w [S, n] (written), dw [S, n],
 // d_mu [n] and d_rho [n] (written), sigma2 [n] (written), d_sigma2 [n],
 // draws [n] (written). Test-only entries: counters [4m] and keys [2m] u32 ->
-// words [4m] u32 (philox_words); factors [2m] u32 -> words [2m] u32 (mul_hi_lo_words).
-// Dispatch: one invocation per output element, ceil(count / WG) workgroups
-// folded by grid(); sample_weights_backward has one invocation per element of
-// mu and loops over the S samples (no atomics needed).
+// words [4m] u32 (philox_words); factors [2m] u32 -> words [2m] u32 (mul_hi_lo_words);
+// draws [n] (normal_scalar, uniform_scalar) and [4n] (normal4_at, uniform4_at).
+// Dispatch: ceil(count / WG) workgroups folded by grid(), where count is the
+// number of invocations: ceil(S * n / 4) for sample_weights, ceil(n / 4) for
+// sample_weights_backward (which loops over the S samples, no atomics needed),
+// draw_normal and draw_uniform, n for the other entries. An invocation with
+// first element j0 = 4 * invocation handles j0 .. j0 + 3 and skips those >= its count.
 
 //! include "common.wgsl"
 //! include "random.wgsl"
@@ -46,29 +51,43 @@ struct Params { n: u32, samples: u32, stream: u32, key: vec2<u32>, offset: u32 }
 @group(0) @binding(12) var<storage, read_write> words: array<u32>;
 @group(0) @binding(13) var<storage, read> factors: array<u32>;
 
-// w[s, i] = mu[i] + softplus(rho[i]) * eps[s, i] over all S * n elements.
+// w[s, i] = mu[i] + softplus(rho[i]) * eps[s, i] over all S * n elements, four per invocation.
 @compute @workgroup_size(WG)
 fn sample_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = flat_index(gid, nwg, WG);
-  if (j >= params.n * params.samples) { return; }
-  let i = j % params.n;
-  w[j] = mu[i] + softplus(rho[i]) * rand_normal(params.key, params.offset + j, params.stream);
+  let j0 = 4u * flat_index(gid, nwg, WG);
+  let total = params.n * params.samples;
+  if (j0 >= total) { return; }
+  let eps = rand_normal4(params.key, params.offset + j0, params.stream);
+  var i = j0 % params.n;
+  for (var k = 0u; k < 4u; k = k + 1u) {
+    if (j0 + k >= total) { break; }
+    w[j0 + k] = mu[i] + softplus(rho[i]) * eps[k];
+    i = select(i + 1u, 0u, i + 1u == params.n);
+  }
 }
 
-// d_mu[i] = sum_s dw[s, i];  d_rho[i] = sigmoid(rho[i]) * sum_s dw[s, i] * eps[s, i].
+// d_mu[i] = sum_s dw[s, i];  d_rho[i] = sigmoid(rho[i]) * sum_s dw[s, i] * eps[s, i], for the four
+// elements i0 .. i0 + 3 of mu: one rand_normal4 per sample (one Philox call when offset + s * n + i0
+// is a multiple of 4, two otherwise).
 @compute @workgroup_size(WG)
 fn sample_weights_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= params.n) { return; }
-  var sum_dw = 0.0;
-  var sum_dw_eps = 0.0;
+  let i0 = 4u * flat_index(gid, nwg, WG);
+  if (i0 >= params.n) { return; }
+  let m = min(params.n - i0, 4u);
+  var sum_dw = vec4<f32>(0.0);
+  var sum_dw_eps = vec4<f32>(0.0);
   for (var s = 0u; s < params.samples; s = s + 1u) {
-    let j = s * params.n + i;
-    sum_dw = sum_dw + dw[j];
-    sum_dw_eps = sum_dw_eps + dw[j] * rand_normal(params.key, params.offset + j, params.stream);
+    let j = s * params.n + i0;
+    let eps = rand_normal4(params.key, params.offset + j, params.stream);
+    for (var k = 0u; k < m; k = k + 1u) {
+      sum_dw[k] = sum_dw[k] + dw[j + k];
+      sum_dw_eps[k] = sum_dw_eps[k] + dw[j + k] * eps[k];
+    }
   }
-  d_mu[i] = sum_dw;
-  d_rho[i] = sum_dw_eps * sigmoid(rho[i]);
+  for (var k = 0u; k < m; k = k + 1u) {
+    d_mu[i0 + k] = sum_dw[k];
+    d_rho[i0 + k] = sum_dw_eps[k] * sigmoid(rho[i0 + k]);
+  }
 }
 
 // sigma^2 = softplus(rho)^2: the weight variance that the local reparameterization
@@ -89,18 +108,56 @@ fn sigma_squared_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builti
   d_rho[i] = d_sigma2[i] * 2.0 * softplus(rho[i]) * sigmoid(rho[i]);
 }
 
+// Elements j0 .. j0 + 3 of draws = rand_normal(key, offset + j, stream).
 @compute @workgroup_size(WG)
 fn draw_normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j0 = 4u * flat_index(gid, nwg, WG);
+  if (j0 >= params.n) { return; }
+  let z = rand_normal4(params.key, params.offset + j0, params.stream);
+  for (var k = 0u; k < min(params.n - j0, 4u); k = k + 1u) { draws[j0 + k] = z[k]; }
+}
+
+// Elements j0 .. j0 + 3 of draws = rand_uniform(key, offset + j, stream).
+@compute @workgroup_size(WG)
+fn draw_uniform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j0 = 4u * flat_index(gid, nwg, WG);
+  if (j0 >= params.n) { return; }
+  let u = rand_uniform4(params.key, params.offset + j0, params.stream);
+  for (var k = 0u; k < min(params.n - j0, 4u); k = k + 1u) { draws[j0 + k] = u[k]; }
+}
+
+// Test-only: the scalar forms, one element per invocation: draws[j] = rand_normal / rand_uniform of
+// offset + j, so that tests can check them against the four-at-a-time entries above.
+@compute @workgroup_size(WG)
+fn normal_scalar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = flat_index(gid, nwg, WG);
   if (j >= params.n) { return; }
   draws[j] = rand_normal(params.key, params.offset + j, params.stream);
 }
 
 @compute @workgroup_size(WG)
-fn draw_uniform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn uniform_scalar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = flat_index(gid, nwg, WG);
   if (j >= params.n) { return; }
   draws[j] = rand_uniform(params.key, params.offset + j, params.stream);
+}
+
+// Test-only: the vector forms at every alignment: draws[4j .. 4j + 3] = rand_normal4 / rand_uniform4
+// of offset + j (elements offset + j .. offset + j + 3).
+@compute @workgroup_size(WG)
+fn normal4_at(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = flat_index(gid, nwg, WG);
+  if (j >= params.n) { return; }
+  let z = rand_normal4(params.key, params.offset + j, params.stream);
+  for (var k = 0u; k < 4u; k = k + 1u) { draws[4u * j + k] = z[k]; }
+}
+
+@compute @workgroup_size(WG)
+fn uniform4_at(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = flat_index(gid, nwg, WG);
+  if (j >= params.n) { return; }
+  let u = rand_uniform4(params.key, params.offset + j, params.stream);
+  for (var k = 0u; k < 4u; k = k + 1u) { draws[4u * j + k] = u[k]; }
 }
 
 // Test-only: the four Philox4x32-10 output words for arbitrary counters and keys,

@@ -23,7 +23,9 @@ function run(ctx: Context, op: string, entry: 'dropout_forward' | 'dropout_backw
   const bindings: Record<string, Tensor> = entry === 'dropout_forward' ? { x: input, y: output } : { dy: input, dx: output };
   ctx.dispatch({
     shader: 'dropout.wgsl', entry, constants: { WG },
-    uniforms: { n: input.size, ...k, offset, p, scale: 1 / (1 - p) }, bindings, workgroups: grid(Math.ceil(input.size / WG)),
+    uniforms: { n: input.size, ...k, offset, p, scale: 1 / (1 - p) }, bindings,
+    // Each invocation masks four consecutive elements with one rand_uniform4.
+    workgroups: grid(Math.ceil(input.size / 4 / WG)),
   });
   return output;
 }

@@ -6,6 +6,8 @@
  * parameter with n elements uses eps = rand_normal((seed, step), s * n + i,
  * stream) (plus key.offset): exactly element s * n + i of drawNormal(ctx, [S * n], key). The
  * backward pass regenerates the same eps from the key instead of storing it.
+ * One Philox call makes four consecutive draws (shaders/random.wgsl), so the entries that
+ * draw run one invocation per four elements.
  */
 import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
@@ -19,7 +21,8 @@ const SHADER = 'sample.wgsl';
 /** Draw indices are u32: S * n must stay below 2^32. */
 const MAX_DRAWS = 2 ** 32 - 1;
 
-
+/** Workgroups for entries whose invocations take four consecutive elements each. */
+const groupsOf4 = (elements: number) => grid(Math.ceil(elements / 4 / WG));
 
 function checkDrawShape(op: string, shape: readonly number[]): number {
   if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
@@ -48,7 +51,7 @@ export function sampleWeights(ctx: Context, mu: Tensor, rho: Tensor, key: Random
   const w = ctx.empty([samples, ...mu.shape]);
   ctx.dispatch({
     shader: SHADER, entry: 'sample_weights', constants: { WG },
-    uniforms: params(mu.size, samples, k, offset), bindings: { mu, rho, w }, workgroups: grid(Math.ceil(w.size / WG)),
+    uniforms: params(mu.size, samples, k, offset), bindings: { mu, rho, w }, workgroups: groupsOf4(w.size),
   });
   return w;
 }
@@ -73,7 +76,7 @@ export function sampleWeightsBackward(ctx: Context, mu: Tensor, rho: Tensor, dw:
   const dRho = ctx.empty(mu.shape);
   ctx.dispatch({
     shader: SHADER, entry: 'sample_weights_backward', constants: { WG },
-    uniforms: params(mu.size, dw.shape[0], k, offset), bindings: { rho, dw, d_mu: dMu, d_rho: dRho }, workgroups: grid(Math.ceil(mu.size / WG)),
+    uniforms: params(mu.size, dw.shape[0], k, offset), bindings: { rho, dw, d_mu: dMu, d_rho: dRho }, workgroups: groupsOf4(mu.size),
   });
   return { dMu, dRho };
 }
@@ -110,17 +113,20 @@ function draw(ctx: Context, op: string, entry: string, shape: readonly number[],
   const draws = ctx.empty(shape);
   ctx.dispatch({
     shader: SHADER, entry, constants: { WG },
-    uniforms: params(n, 1, k, offset), bindings: { draws }, workgroups: grid(Math.ceil(n / WG)),
+    uniforms: params(n, 1, k, offset), bindings: { draws }, workgroups: groupsOf4(n),
   });
   return draws;
 }
 
-/** Standard normal draws; element i is rand_normal(key, key.offset + i, stream) (Box-Muller on Philox4x32-10). */
+/**
+ * Standard normal draws; element i is rand_normal(key, key.offset + i, stream): lane (j & 3) of
+ * Box-Muller on the four words of Philox4x32-10 at counter (j >> 2, stream, 0, 0), j = key.offset + i.
+ */
 export function drawNormal(ctx: Context, shape: readonly number[], key: RandomKey): Tensor {
   return draw(ctx, 'drawNormal', 'draw_normal', shape, key);
 }
 
-/** Uniform draws in [0, 1) with 24 random bits; element i is rand_uniform(key, key.offset + i, stream). */
+/** Uniform draws in [0, 1) with 24 random bits; element i is rand_uniform(key, key.offset + i, stream) (the top 24 bits of word j & 3 of the same Philox call). */
 export function drawUniform(ctx: Context, shape: readonly number[], key: RandomKey): Tensor {
   return draw(ctx, 'drawUniform', 'draw_uniform', shape, key);
 }

@@ -27,13 +27,21 @@ describe('dropout (inverted, mask from the counter-based generator)', () => {
     });
   }
 
-  it('the mask is the BigInt Philox reference: kept where (word0 >> 8) / 2^24 >= p for counter (i, stream, 0, 0)', async () => {
+  it('the mask is the BigInt Philox reference: kept where (word[j & 3] >> 8) / 2^24 >= p for counter (j >> 2, stream, 0, 0), j = offset + i', async () => {
     const ctx = await context();
-    const n = 300;
+    const n = 301;
     const p = 0.45;
-    const key = { seed: 0xcafe, step: 3, stream: 11 };
-    const y = await dropoutForward(ctx, ctx.tensor(new Float32Array(n).fill(1), [n]), p, key).read();
-    for (let i = 0; i < n; i++) expect(y[i] !== 0, `element ${i}`).toBe(uniformRef(key.seed, key.step, i, key.stream) >= Math.fround(p));
+    // Offsets that are not multiples of 4 make each invocation's four elements straddle two Philox calls.
+    for (const offset of [0, 1, 2, 3, 1000]) {
+      const key = { seed: 0xcafe, step: 3, stream: 11, offset };
+      const y = await dropoutForward(ctx, ctx.tensor(new Float32Array(n).fill(1), [n]), p, key).read();
+      const dx = await dropoutBackward(ctx, ctx.tensor(new Float32Array(n).fill(1), [n]), p, key).read();
+      for (let i = 0; i < n; i++) {
+        const kept = uniformRef(key.seed, key.step, offset + i, key.stream) >= Math.fround(p);
+        expect(y[i] !== 0, `offset ${offset} element ${i}`).toBe(kept);
+        expect(dx[i] !== 0, `backward: offset ${offset} element ${i}`).toBe(kept);
+      }
+    }
   });
 
   for (const p of [0.1, 0.5, 0.9]) {

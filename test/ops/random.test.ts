@@ -1,14 +1,16 @@
 /**
  * The in-shader generator (shaders/random.wgsl): Philox4x32-10 against a BigInt
- * implementation and the Random123 known answers, then the statistics of its
- * normal and uniform draws (through drawNormal / drawUniform).
+ * implementation and the Random123 known answers, the four-draws-per-call index
+ * contract (element j is lane j & 3 of the call at counter (j >> 2, stream, 0, 0);
+ * scalar and vector forms agree bit for bit at every alignment), then the
+ * statistics of its normal and uniform draws, lane by lane and pooled.
  */
 import { describe, expect, it } from 'vitest';
 import { grid, type Context } from '../../src/gpu/context.js';
 import { drawNormal, drawUniform } from '../../src/ops/sample.js';
 import type { RandomKey } from '../../src/ops/random.js';
 import { context, rng } from '../helpers.js';
-import { erf, ksStatistic, mulHiLoRef, normalCdf, normalRef, philoxRef, uniformRef } from '../reference/sample.js';
+import { erf, ksStatistic, mulHiLoRef, normalCdf, normalRef, normalsRef, philoxRef, uniformRef } from '../reference/sample.js';
 
 /** Random123 kat_vectors for philox4x32_10: counter, key, expected output words. */
 const KAT: [number[], number[], number[]][] = [
@@ -32,6 +34,27 @@ async function gpuPhilox(ctx: Context, counters: number[][], keys: number[][]): 
   const out = await words.read();
   return counters.map((_, j) => Array.from(out.subarray(4 * j, 4 * j + 4)));
 }
+
+/**
+ * Runs a test-only entry of sample.wgsl that writes `per` draws per invocation for n invocations:
+ * normal_scalar / uniform_scalar (per = 1) or normal4_at / uniform4_at (per = 4). The offset
+ * may run past 2^32 - n: the shader's u32 index wraps.
+ */
+async function gpuDraws(ctx: Context, entry: string, per: 1 | 4, n: number, key: RandomKey): Promise<ArrayLike<number>> {
+  const draws = ctx.empty([n * per]);
+  ctx.dispatch({
+    shader: 'sample.wgsl', entry, constants: { WG: 64 },
+    uniforms: { n, stream: key.stream, key: [key.seed, key.step], offset: key.offset ?? 0 },
+    bindings: { draws }, workgroups: grid(Math.ceil(n / 64)),
+  });
+  return draws.read();
+}
+
+/** The f32 bit patterns of f32 values (Float32Array.from of f32 values is exact). */
+const bitsOf = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
+
+/** Lane k of draws made from offset 0: elements 4b + k. */
+const lane = (x: ArrayLike<number>, k: number) => Float32Array.from({ length: x.length >> 2 }, (_, b) => x[4 * b + k]);
 
 function meanVar(x: ArrayLike<number>): { mean: number; variance: number } {
   let s = 0;
@@ -94,25 +117,59 @@ describe('Philox4x32-10', () => {
     pairs.forEach(([a, b], j) => expect([got[2 * j], got[2 * j + 1]], `${a} * ${b}`).toEqual(mulHiLoRef(a, b)));
   });
 
-  it('drawUniform is bit-exactly the top 24 bits of Philox word 0 for counter (index, stream, 0, 0), key (seed, step)', async () => {
+  it('drawUniform is bit-exactly the top 24 bits of word j & 3 of Philox at counter (j >> 2, stream, 0, 0), key (seed, step)', async () => {
     const ctx = await context();
-    for (const key of [{ seed: 0, step: 0, stream: 0 }, { seed: 0xdeadbeef, step: 12345, stream: 7 }]) {
-      const got = await drawUniform(ctx, [300], key).read();
-      for (let i = 0; i < 300; i++) expect(got[i]).toBe(uniformRef(key.seed, key.step, i, key.stream));
+    for (const key of [{ seed: 0, step: 0, stream: 0 }, { seed: 0xdeadbeef, step: 12345, stream: 7 }, { seed: 9, step: 1, stream: 2, offset: 3 }]) {
+      const got = await drawUniform(ctx, [301], key).read();
+      for (let i = 0; i < 301; i++) expect(got[i], `${JSON.stringify(key)} element ${i}`).toBe(uniformRef(key.seed, key.step, (key.offset ?? 0) + i, key.stream));
     }
   });
 
-  it('drawNormal matches Box-Muller in float64 on the same Philox words', async () => {
+  it('drawNormal matches Box-Muller in float64 on the same Philox words (two pairs per call), at aligned and unaligned offsets', async () => {
     const ctx = await context();
-    const key = { seed: 99, step: 3, stream: 2 };
-    const n = 4096;
-    const got = await drawNormal(ctx, [n], key).read();
-    let worst = 0;
-    for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(got[i] - normalRef(key.seed, key.step, i, key.stream)));
-    // Tolerance: WGSL allows cos an absolute error of 2^-11 (on [-pi, pi]), times the Box-Muller
-    // radius sqrt(-2 log u1) <= sqrt(2 * 24 ln 2) = 5.77: 2.8e-3. A wrong word or bit shift is O(1)
-    // off. SwiftShader measured 6.4e-4: its cos is off by up to 1.9e-4 near cos = +-1.
-    expect(worst).toBeLessThan(5.77 * 2 ** -11);
+    const n = 4097;
+    for (const offset of [0, 1, 2, 3, 4096]) {
+      const key = { seed: 99, step: 3, stream: 2, offset };
+      const got = await drawNormal(ctx, [n], key).read();
+      const want = normalsRef(key.seed, key.step, key.stream, n, offset);
+      let worst = 0;
+      for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      // Tolerance: WGSL allows cos and sin an absolute error of 2^-11 on [-pi, pi] (the angle's range
+      // here), times the Box-Muller radius sqrt(-2 log u1) <= sqrt(2 * 24 ln 2) = 5.77: 2.8e-3. A wrong
+      // word, lane or bit shift is O(1) off. SwiftShader measured 6.4e-4 for cos alone: its cos is off
+      // by up to 1.9e-4 near cos = +-1.
+      expect(worst, `offset ${offset}`).toBeLessThan(5.77 * 2 ** -11);
+      expect(want[0]).toBe(normalRef(key.seed, key.step, offset, key.stream));
+    }
+  });
+
+  it('rand_normal(i) equals lane i % 4 of rand_normal4(i - i % 4), and rand_normal4 at any index equals the scalars, bit for bit', async () => {
+    const ctx = await context();
+    // Offsets 0..3 cover every alignment; 2^32 - 6 wraps the u32 index (block 2^30 is block 0).
+    for (const offset of [0, 1, 2, 3, 2 ** 32 - 6]) {
+      const key = { seed: 0x1234567, step: 89, stream: 5, offset };
+      const n = 1000;
+      const scalar = bitsOf(await gpuDraws(ctx, 'normal_scalar', 1, n + 3, key));
+      const vector = bitsOf(await gpuDraws(ctx, 'normal4_at', 4, n, key));
+      for (let j = 0; j < n; j++) expect(vector.slice(4 * j, 4 * j + 4), `normal4 at offset ${offset} + ${j}`).toEqual(scalar.slice(j, j + 4));
+      const uScalar = bitsOf(await gpuDraws(ctx, 'uniform_scalar', 1, n + 3, key));
+      const uVector = bitsOf(await gpuDraws(ctx, 'uniform4_at', 4, n, key));
+      for (let j = 0; j < n; j++) expect(uVector.slice(4 * j, 4 * j + 4), `uniform4 at offset ${offset} + ${j}`).toEqual(uScalar.slice(j, j + 4));
+      if (offset < 4) {
+        // drawNormal / drawUniform (four per invocation through rand_normal4 / rand_uniform4) give the same bits.
+        expect(bitsOf(await drawNormal(ctx, [n], key).read()), `drawNormal offset ${offset}`).toEqual(scalar.slice(0, n));
+        expect(bitsOf(await drawUniform(ctx, [n], key).read()), `drawUniform offset ${offset}`).toEqual(uScalar.slice(0, n));
+      }
+    }
+  });
+
+  it('an offset draw equals the tail of a longer draw bit for bit, whatever its alignment', async () => {
+    const ctx = await context();
+    const key = { seed: 4, step: 8, stream: 15 };
+    const whole = bitsOf(await drawNormal(ctx, [203], key).read());
+    for (const offset of [1, 2, 3, 4, 7]) {
+      expect(bitsOf(await drawNormal(ctx, [203 - offset], { ...key, offset }).read()), `offset ${offset}`).toEqual(whole.slice(offset));
+    }
   });
 });
 
@@ -126,35 +183,64 @@ describe('generator statistics', () => {
     }
   });
 
-  it(`${N} normal draws: mean, variance and Kolmogorov-Smirnov against N(0, 1)`, async () => {
-    const ctx = await context();
-    const z = await drawNormal(ctx, [N], { seed: 12345, step: 0, stream: 0 }).read();
+  /** Mean, variance (5 standard errors) and Kolmogorov-Smirnov (0.1% level) of one sample. */
+  function checkNormal(z: ArrayLike<number>, what: string) {
+    const n = z.length;
     const { mean, variance } = meanVar(z);
-    // 5 standard errors: se(mean) = 1 / sqrt(n), se(variance) = sqrt(2 / n) for a normal.
-    expect(Math.abs(mean)).toBeLessThan(5 / Math.sqrt(N));
-    expect(Math.abs(variance - 1)).toBeLessThan(5 * Math.sqrt(2 / N));
-    const d = ksStatistic(z, normalCdf);
-    expect(d * Math.sqrt(N)).toBeLessThan(KS_CRITICAL);
-  });
+    // se(mean) = 1 / sqrt(n), se(variance) = sqrt(2 / n) for a normal.
+    expect(Math.abs(mean), `${what} mean`).toBeLessThan(5 / Math.sqrt(n));
+    expect(Math.abs(variance - 1), `${what} variance`).toBeLessThan(5 * Math.sqrt(2 / n));
+    expect(ksStatistic(z, normalCdf) * Math.sqrt(n), `${what} KS`).toBeLessThan(KS_CRITICAL);
+  }
 
-  it(`${N} uniform draws: mean, variance and Kolmogorov-Smirnov against U(0, 1)`, async () => {
-    const ctx = await context();
-    const u = await drawUniform(ctx, [N], { seed: 777, step: 5, stream: 3 }).read();
+  function checkUniform(u: ArrayLike<number>, what: string) {
+    const n = u.length;
     let lo = Infinity;
     let hi = -Infinity;
-    for (const v of u) {
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
+    for (let i = 0; i < n; i++) {
+      lo = Math.min(lo, u[i]);
+      hi = Math.max(hi, u[i]);
     }
-    expect(lo).toBeGreaterThanOrEqual(0);
-    expect(hi).toBeLessThan(1);
+    expect(lo, `${what} min`).toBeGreaterThanOrEqual(0);
+    expect(hi, `${what} max`).toBeLessThan(1);
     const { mean, variance } = meanVar(u);
-    // 5 standard errors: se(mean) = sqrt(1/12 / n); se(variance) = sqrt((mu4 - sigma^4) / n) = sqrt((1/80 - 1/144) / n).
-    expect(Math.abs(mean - 0.5)).toBeLessThan(5 * Math.sqrt(1 / 12 / N));
-    expect(Math.abs(variance - 1 / 12)).toBeLessThan(5 * Math.sqrt((1 / 80 - 1 / 144) / N));
-    // The 24-bit grid shifts the CDF by at most 2^-24, far below the KS resolution 1.95 / sqrt(n) = 1.9e-3.
-    const d = ksStatistic(u, (x) => Math.min(Math.max(x, 0), 1));
-    expect(d * Math.sqrt(N)).toBeLessThan(KS_CRITICAL);
+    // se(mean) = sqrt(1/12 / n); se(variance) = sqrt((mu4 - sigma^4) / n) = sqrt((1/80 - 1/144) / n).
+    expect(Math.abs(mean - 0.5), `${what} mean`).toBeLessThan(5 * Math.sqrt(1 / 12 / n));
+    expect(Math.abs(variance - 1 / 12), `${what} variance`).toBeLessThan(5 * Math.sqrt((1 / 80 - 1 / 144) / n));
+    // The 24-bit grid shifts the CDF by at most 2^-24, far below the KS resolution 1.95 / sqrt(n).
+    expect(ksStatistic(u, (x) => Math.min(Math.max(x, 0), 1)) * Math.sqrt(n), `${what} KS`).toBeLessThan(KS_CRITICAL);
+  }
+
+  it(`${N} normal draws per lane (4 * ${N} pooled): mean, variance and Kolmogorov-Smirnov against N(0, 1)`, async () => {
+    const ctx = await context();
+    const z = await drawNormal(ctx, [4 * N], { seed: 12345, step: 0, stream: 0 }).read();
+    for (let k = 0; k < 4; k++) checkNormal(lane(z, k), `lane ${k}`);
+    checkNormal(z, 'pooled');
+  });
+
+  it(`${N} uniform draws per lane (4 * ${N} pooled): mean, variance and Kolmogorov-Smirnov against U(0, 1)`, async () => {
+    const ctx = await context();
+    const u = await drawUniform(ctx, [4 * N], { seed: 777, step: 5, stream: 3 }).read();
+    for (let k = 0; k < 4; k++) checkUniform(lane(u, k), `lane ${k}`);
+    checkUniform(u, 'pooled');
+  });
+
+  it('the four lanes of one Philox call are uncorrelated, and so are their squares (the Box-Muller pairs share a radius)', async () => {
+    const ctx = await context();
+    const z = await drawNormal(ctx, [4 * N], { seed: 31, step: 7, stream: 1 }).read();
+    const u = await drawUniform(ctx, [4 * N], { seed: 31, step: 7, stream: 2 }).read();
+    const lanes = [0, 1, 2, 3].map((k) => lane(z, k));
+    const squares = lanes.map((x) => x.map((v) => v * v));
+    const uLanes = [0, 1, 2, 3].map((k) => lane(u, k));
+    // Under independence a sample correlation has standard error 1 / sqrt(n); allow 5 of them.
+    const limit = 5 / Math.sqrt(N);
+    for (let a = 0; a < 4; a++) {
+      for (let b = a + 1; b < 4; b++) {
+        expect(Math.abs(correlation(lanes[a], lanes[b])), `normal lanes ${a}, ${b}`).toBeLessThan(limit);
+        expect(Math.abs(correlation(squares[a], squares[b])), `squared normal lanes ${a}, ${b}`).toBeLessThan(limit);
+        expect(Math.abs(correlation(uLanes[a], uLanes[b])), `uniform lanes ${a}, ${b}`).toBeLessThan(limit);
+      }
+    }
   });
 
   it('adjacent indices, neighbouring streams and neighbouring steps are uncorrelated', async () => {

@@ -2,13 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { drawNormal, sampleWeights, sampleWeightsBackward, sigmaSquared, sigmaSquaredBackward } from '../../src/ops/sample.js';
 import { context, dot, expectClose, numericGradient, randomArray } from '../helpers.js';
 import { softplusRef } from '../reference/activation.js';
-import { normalRef, sampleWeightsBackwardRef, sampleWeightsRef, sigmaSquaredBackwardRef, sigmaSquaredRef } from '../reference/sample.js';
+import { normalRef, normalsRef, sampleWeightsBackwardRef, sampleWeightsRef, sigmaSquaredBackwardRef, sigmaSquaredRef } from '../reference/sample.js';
 
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 // Parameter shapes: a vector, a dense weight, a 4-D conv weight with odd sizes, one element.
 const SHAPES = [[7], [3, 5], [4, 3, 3, 3], [1]];
+/** WGSL's cos / sin accuracy (2^-11 on [-pi, pi]) times the largest Box-Muller radius 5.77 (see random.test.ts). */
+const EPS_ERROR = 5.77 * 2 ** -11;
 
 describe('sampleWeights (w = mu + softplus(rho) * eps)', () => {
   for (const shape of SHAPES) {
@@ -68,19 +70,53 @@ describe('sampleWeights (w = mu + softplus(rho) * eps)', () => {
     expectClose(dRho, numericGradient((r) => dot(sampleWeightsRef(mus, r, eps), dws), Float64Array.from(rhos)), 1e-7, 'dRho fd');
   });
 
+  // Four draws per invocation: an offset that is not a multiple of 4 takes the two-Philox path,
+  // and n = 7 or 15 makes invocations straddle the boundary between samples.
+  for (const [shape, offset] of [[[7], 3], [[3, 5], 6], [[4, 3, 3, 3], 1], [[1], 2]] as [number[], number][]) {
+    it(`forward and backward follow the index contract at key.offset ${offset}, shape [${shape}], S=3`, async () => {
+      const ctx = await context();
+      const n = sizeOf(shape);
+      const samples = 3;
+      const mus = f32(randomArray(n, 3 * n, -0.5, 0.5));
+      const rhos = f32(randomArray(n, 3 * n + 1, -2, 1));
+      const dws = f32(randomArray(samples * n, 3 * n + 2));
+      const key = { seed: 123, step: 45, stream: 6, offset };
+      const eps = normalsRef(key.seed, key.step, key.stream, samples * n, offset);
+      const mu = ctx.tensor(mus, shape);
+      const rho = ctx.tensor(rhos, shape);
+      // eps on the GPU is off the float64 Box-Muller by at most EPS_ERROR (see random.test.ts), so w by
+      // sigma * EPS_ERROR and dRho by sum_s |dw| * EPS_ERROR * sigmoid; plus f32 rounding.
+      const w = await sampleWeights(ctx, mu, rho, key, samples).read();
+      const wantW = sampleWeightsRef(mus, rhos, eps);
+      const sigma = softplusRef(rhos);
+      for (let j = 0; j < w.length; j++) expect(Math.abs(w[j] - wantW[j]), `w[${j}]`).toBeLessThan(sigma[j % n] * EPS_ERROR + 1e-6);
+      const { dMu, dRho } = sampleWeightsBackward(ctx, mu, rho, ctx.tensor(dws, [samples, ...shape]), key);
+      const want = sampleWeightsBackwardRef(rhos, dws, eps);
+      expectClose(await dMu.read(), want.dMu, 1e-6, 'dMu');
+      const dRhos = await dRho.read();
+      for (let i = 0; i < n; i++) {
+        let bound = 1e-6;
+        for (let s = 0; s < samples; s++) bound += Math.abs(dws[s * n + i]) * EPS_ERROR;
+        expect(Math.abs(dRhos[i] - want.dRho[i]), `dRho[${i}]`).toBeLessThan(bound);
+      }
+      // And exactly the eps of drawNormal under the same key, offset included.
+      const gpuEps = await drawNormal(ctx, [samples * n], key).read();
+      expectClose(await sampleWeights(ctx, mu, rho, key, samples).read(), sampleWeightsRef(mus, rhos, gpuEps), 1e-6, 'w vs drawNormal');
+    });
+  }
+
   it('follows the index contract past 65535 workgroups: w[s, i] = mu + sigma * normal(seed, step, s * n + i, stream)', async () => {
     const ctx = await context();
     const n = 1 << 20;
-    const samples = 5; // 5.2M draws: 81920 workgroups, folded into an (x, y) grid
+    const samples = 17; // 17.8M draws, four per invocation: 69632 workgroups, folded into an (x, y) grid
     const rhoOne = Math.log(Math.E - 1); // softplus(rho) = 1
     const mu = ctx.zeros([n]);
     const rho = ctx.tensor(new Float32Array(n).fill(rhoOne), [n]);
     const key = { seed: 3, step: 4, stream: 5 };
     const w = await sampleWeights(ctx, mu, rho, key, samples).read();
-    for (const j of [0, 1, n - 1, n, 3 * n + 12345, samples * n - 1]) {
-      // 5.77 * 2^-11: WGSL's cos accuracy times the largest Box-Muller radius (see random.test.ts),
-      // plus f32 rounding of softplus(rho) = 1.
-      expect(Math.abs(w[j] - normalRef(key.seed, key.step, j, key.stream)), `index ${j}`).toBeLessThan(5.77 * 2 ** -11 + 1e-6);
+    for (const j of [0, 1, n - 1, n, 3 * n + 12345, 16 * n + 5, samples * n - 1]) {
+      // EPS_ERROR: the generator against its float64 reference, plus f32 rounding of softplus(rho) = 1.
+      expect(Math.abs(w[j] - normalRef(key.seed, key.step, j, key.stream)), `index ${j}`).toBeLessThan(EPS_ERROR + 1e-6);
     }
   });
 });

@@ -34,22 +34,51 @@ export function philoxRef(counter: readonly number[], key: readonly number[]): [
   return [Number(c0), Number(c1), Number(c2), Number(c3)];
 }
 
-/** The words random.wgsl uses for element `index` of `stream` under key (seed, step). */
+/**
+ * The four words random.wgsl makes elements 4b .. 4b + 3 from, b = index >> 2 (one Philox call
+ * per four consecutive elements): counter (b, stream, 0, 0), key (seed, step).
+ */
 export function philoxDrawRef(seed: number, step: number, index: number, stream: number): [number, number, number, number] {
-  return philoxRef([index, stream, 0, 0], [seed, step]);
+  return philoxRef([Math.floor((index >>> 0) / 4), stream, 0, 0], [seed, step]);
 }
 
-/** rand_uniform: the top 24 bits of word 0 as a fraction in [0, 1) (exact in f32). */
+/** rand_uniform: the top 24 bits of word (index & 3) as a fraction in [0, 1) (exact in f32). */
 export function uniformRef(seed: number, step: number, index: number, stream: number): number {
-  return (philoxDrawRef(seed, step, index, stream)[0] >>> 8) / 2 ** 24;
+  return (philoxDrawRef(seed, step, index, stream)[index & 3] >>> 8) / 2 ** 24;
 }
 
-/** rand_normal in float64: Box-Muller (Box & Muller 1958) on u1 in (0, 1] from word 0 and u2 in [0, 1) from word 1. */
+/**
+ * Box-Muller (Box & Muller 1958) in float64 on one word pair: r = sqrt(-2 ln u1) with u1 in (0, 1]
+ * from word a, theta = 2 pi (u2 - 1/2) in [-pi, pi) with u2 in [0, 1) from word b; returns
+ * [r cos theta, r sin theta].
+ */
+export function boxMullerRef(a: number, b: number): [number, number] {
+  const r = Math.sqrt(-2 * Math.log(((a >>> 8) + 1) / 2 ** 24));
+  const theta = 2 * Math.PI * ((b >>> 8) / 2 ** 24 - 0.5);
+  return [r * Math.cos(theta), r * Math.sin(theta)];
+}
+
+/** The four normals of one Philox call: lanes 0, 1 from words 0, 1 and lanes 2, 3 from words 2, 3. */
+export function normalLanesRef(seed: number, step: number, index: number, stream: number): [number, number, number, number] {
+  const [w0, w1, w2, w3] = philoxDrawRef(seed, step, index, stream);
+  return [...boxMullerRef(w0, w1), ...boxMullerRef(w2, w3)];
+}
+
+/** rand_normal in float64: lane (index & 3) of the four normals of Philox call index >> 2. */
 export function normalRef(seed: number, step: number, index: number, stream: number): number {
-  const [x, y] = philoxDrawRef(seed, step, index, stream);
-  const u1 = ((x >>> 8) + 1) / 2 ** 24;
-  const u2 = (y >>> 8) / 2 ** 24;
-  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  return normalLanesRef(seed, step, index, stream)[index & 3];
+}
+
+/** Normals of elements offset .. offset + n - 1 (one Philox call per four, like the GPU). */
+export function normalsRef(seed: number, step: number, stream: number, n: number, offset = 0): Float64Array {
+  const out = new Float64Array(n);
+  let lanes: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const index = offset + i;
+    if (i === 0 || (index & 3) === 0) lanes = normalLanesRef(seed, step, index, stream);
+    out[i] = lanes[index & 3];
+  }
+  return out;
 }
 
 /**
