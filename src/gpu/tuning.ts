@@ -36,7 +36,10 @@ export type TuningMode = 'auto' | 'off';
 export interface GemmOptions {
   /** One variant for every GEMM op, or one per op name (e.g. { conv2d_forward: 'registers-8x8' }). */
   variant?: string | Readonly<Record<string, string>>;
-  /** 'auto' (default): measure a shape class on first use; 'off': use the table or the default. */
+  /**
+   * 'auto': measure a shape class on first use; 'off': use the table or the default. Default: 'auto'
+   * on GPUs, 'off' on software adapters (where tables shipped for them apply).
+   */
   tuning?: TuningMode;
   /** A table exported by `ctx.tuningTable()` on the same adapter (an object or its JSON text). */
   table?: TuningTable | string;
@@ -66,7 +69,7 @@ const variantNames = () => GEMM_VARIANTS.map((v) => v.name).join(', ');
 
 function variantNamed(name: unknown, where: string): GemmVariant {
   const v = GEMM_VARIANTS.find((x) => x.name === name);
-  if (!v) throw new BayesError('INVALID_ARGUMENT', `${where}: expected a GEMM variant name (${variantNames()}), got ${JSON.stringify(name)}`);
+  if (!v) throw new BayesError('INVALID_ARGUMENT', `${where} expected a GEMM variant name (${variantNames()}), got ${JSON.stringify(name)}`);
   return v;
 }
 
@@ -90,7 +93,7 @@ export function parseTuningTable(input: unknown, adapter: string, where: string)
   const choices: Record<string, string> = {};
   for (const [key, name] of Object.entries(t.choices as Record<string, unknown>)) {
     if (!/^[a-z0-9_]+\|m\d+\|n\d+\|k\d+\|z\d+$/.test(key)) throw new BayesError('INVALID_ARGUMENT', `${where}: expected shape class keys like 'conv2d_forward|m4|n10|k5|z8', got ${JSON.stringify(key)}`);
-    choices[key] = variantNamed(name, `${where}: choices['${key}']`).name;
+    choices[key] = variantNamed(name, `${where}: entry choices['${key}']`).name;
   }
   return { format: TUNING_FORMAT, version: TUNING_VERSION, adapter, choices, ...(t.times && typeof t.times === 'object' ? { times: t.times as TuningTable['times'] } : {}) };
 }
@@ -114,7 +117,10 @@ export class Tuner {
     if (options === null || typeof options !== 'object') throw new BayesError('INVALID_ARGUMENT', `${where}: argument 'gemm' expected an object { variant, tuning, table }, got ${JSON.stringify(options)}`);
     this.adapter = adapterId(adapter);
     this.fallback = adapter.isFallbackAdapter || /swiftshader/i.test(this.adapter);
-    const mode = options.tuning ?? 'auto';
+    // A software adapter (SwiftShader) runs a GEMM in tens of milliseconds to seconds, so timing
+    // every variant at first use would stall the first step for minutes: there the shipped table
+    // (measured on it) or the default applies unless tuning is asked for ('auto' or ctx.tune).
+    const mode = options.tuning ?? (this.fallback ? 'off' : 'auto');
     if (mode !== 'auto' && mode !== 'off') throw new BayesError('INVALID_ARGUMENT', `${where}: argument 'gemm.tuning' expected 'auto' or 'off', got ${JSON.stringify(mode)}`);
     this.mode = mode;
     this.forced = { all: null, byOp: new Map() };
@@ -157,7 +163,7 @@ export class Tuner {
     const key = shapeClass(op, p);
     if (this.collecting && !this.collecting.has(key)) this.collecting.set(key, measure);
     const chosen = this.choices.get(key);
-    if (chosen) return variantNamed(chosen, 'tuning table');
+    if (chosen) return variantNamed(chosen, 'tuning table:');
     if (this.mode === 'auto' && !this.pending.has(key)) this.pending.set(key, measure);
     return this.defaultVariant(p);
   }
@@ -168,8 +174,8 @@ export class Tuner {
    * the workgroup-memory tiling. Measurement replaces this as soon as it exists.
    */
   defaultVariant(p: GemmProblem): GemmVariant {
-    if (!this.fallback) return variantNamed(p.m <= 16 || p.n <= 16 ? 'workgroup-32x32' : 'workgroup-64x64', 'default');
-    return variantNamed(`registers-${p.m <= 4 ? 4 : 8}x${p.n <= 4 ? 4 : 8}`, 'default');
+    if (!this.fallback) return variantNamed(p.m <= 16 || p.n <= 16 ? 'workgroup-32x32' : 'workgroup-64x64', 'default:');
+    return variantNamed(`registers-${p.m <= 4 ? 4 : 8}x${p.n <= 4 ? 4 : 8}`, 'default:');
   }
 
   get hasPending(): boolean {
