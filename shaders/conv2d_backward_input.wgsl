@@ -25,36 +25,16 @@
 
 //! include "common.wgsl"
 //! include "gemm.wgsl"
+//! include "conv2d_params.wgsl"
 
 override DILATED: bool = false;
 
-struct Params {
-  batch: u32,
-  cin: u32,
-  height: u32,
-  width: u32,
-  cout: u32,
-  kernel_h: u32,
-  kernel_w: u32,
-  out_h: u32,
-  out_w: u32,
-  images_per_sample: u32,
-  stride: vec2<i32>,
-  pad: vec2<i32>,
-  dilation: vec2<i32>,
-  phases: vec2<u32>,     // phase classes per axis: the stride, or 1 when DILATED
-  class_size: vec2<u32>, // rows and columns of the largest class: ceil(H / phases.x), ceil(W / phases.y)
-};
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> dvar: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read> w_sigma2: array<f32>;
 @group(0) @binding(5) var<storage, read> input: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
-
-const CONV_LANES = vec4<u32>(0u, 1u, 2u, 3u);
 
 // One axis of a phase class: input positions first + phases * t for t < count; taps
 // first_tap + phases * u for u < taps; output position base + t - u (when not DILATED).

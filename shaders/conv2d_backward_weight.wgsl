@@ -19,36 +19,15 @@
 
 //! include "common.wgsl"
 //! include "gemm.wgsl"
+//! include "conv2d_params.wgsl"
 
-struct Params {
-  batch: u32,
-  cin: u32,
-  height: u32,
-  width: u32,
-  cout: u32,
-  kernel_h: u32,
-  kernel_w: u32,
-  out_h: u32,
-  out_w: u32,
-  images_per_sample: u32,
-  images_per_chunk: u32,
-  chunks_per_sample: u32,
-  stride: vec2<i32>,
-  pad: vec2<i32>,
-  dilation: vec2<i32>,
-};
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> dvar: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dw_sigma2: array<f32>;
 
-const CONV_LANES = vec4<u32>(0u, 1u, 2u, 3u);
-
 fn entries() -> u32 { return params.cin * params.kernel_h * params.kernel_w; }
-fn out_size() -> u32 { return params.out_h * params.out_w; }
 
 fn mm_m() -> u32 { return params.cout; }
 fn mm_n() -> u32 { return entries(); }

@@ -27,32 +27,10 @@
 //! include "common.wgsl"
 //! include "random.wgsl"
 //! include "gemm.wgsl"
+//! include "conv2d_params.wgsl"
 
 const VARIANCE_FLOOR: f32 = 1e-16;
 
-struct Params {
-  batch: u32,
-  cin: u32,
-  height: u32,
-  width: u32,
-  cout: u32,
-  kernel_h: u32,
-  kernel_w: u32,
-  out_h: u32,
-  out_w: u32,
-  images_per_sample: u32,
-  stride: vec2<i32>,
-  pad: vec2<i32>,
-  dilation: vec2<i32>,
-  has_bias: u32,
-  has_bias_sigma2: u32,
-  key: vec2<u32>,
-  stream: u32,
-  offset: u32,   // counter index of the LRT noise of output 0 (RandomKey.offset)
-  count: u32,    // tap_major_weights: elements of w_taps
-};
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read> w_taps: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> w_sigma2_taps: array<vec4<f32>>;
@@ -63,10 +41,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read> w: array<f32>;
 @group(0) @binding(9) var<storage, read_write> tap_major: array<f32>;
 
-const CONV_LANES = vec4<u32>(0u, 1u, 2u, 3u);
-
 fn reduction_size() -> u32 { return params.kernel_h * params.kernel_w * params.cin; }
-fn out_size() -> u32 { return params.out_h * params.out_w; }
 // Blocks of 4 channels in a tap-major weight row: ceil(Cout / 4).
 fn channel_quads() -> u32 { return (params.cout + 3u) / 4u; }
 
