@@ -17,14 +17,15 @@
 //                         log(sigma1 / sigma) + (sigma^2 + (mu - prior_mu)^2) / (2 sigma1^2) - 1/2
 //   kl_gaussian_backward  d_mu += scale * (mu - prior_mu) / sigma1^2
 //                         d_rho += scale * (sigma / sigma1^2 - 1 / sigma) * sigmoid(rho)
-//   kl_mc_terms           terms[s, i] = (log q(w_si) - log p(w_si)) / S: the Monte Carlo estimate
-//                         (Blundell et al. 2015, eq. 2) for samples w [S, n] of sample.wgsl
+//   kl_mc_terms           terms[s, i] = log q(w_si) - log p(w_si): the Monte Carlo estimate
+//                         (Blundell et al. 2015, eq. 2) is their sum times 1/S, for samples w [S, n] of sample.wgsl
 //   kl_mc_backward        the gradient of that estimate through w = mu + sigma * eps, eps
 //                         regenerated from the key with the index contract of sample.wgsl
 //                         (element s * n + i). Along the path, log q(mu + sigma eps | mu, sigma)
 //                         = -log sigma - eps^2 / 2, so log q contributes 0 to d/dmu and -1/sigma
 //                         to d/dsigma; log p contributes -p'(w)/p(w) * (1, eps).
-// The terms are summed by reduce.wgsl (src/ops/kl.ts); the backward entries add
+// The terms are summed by reduce.wgsl (src/ops/kl.ts; the 1/S of the Monte Carlo mean is the
+// sum's scale); the backward entries add
 // into d_mu and d_rho in place (data gradient + scale * KL gradient).
 //
 // Buffers (f32): mu [n], rho [n], w [S, n], terms [n] or [S, n] (written),
@@ -40,7 +41,7 @@ override WG: u32 = 64;
 
 // n: elements of mu; samples: S; key, stream: the generator key of the samples (kl_mc_backward);
 // prior_mu, log_coef1, log_coef2, inv_var1, inv_var2: the prior (see above); scale: gradient
-// factor of the backward entries; inv_samples: 1 / S.
+// factor of the backward entries; inv_samples: 1 / S (kl_mc_backward).
 struct Params {
   n: u32,
   samples: u32,
@@ -128,7 +129,7 @@ fn kl_mc_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let i = j % params.n;
   let z = (w[j] - mu[i]) / softplus(rho[i]);
   let log_q = -log_softplus(rho[i]) - 0.5 * z * z;
-  terms[j] = (log_q - log_prior(w[j])) * params.inv_samples;
+  terms[j] = log_q - log_prior(w[j]);
 }
 
 @compute @workgroup_size(WG)

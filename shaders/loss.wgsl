@@ -8,23 +8,24 @@
 //                          the Monte Carlo predictive log-probability of T weight samples (Shridhar et al. 2019,
 //                          PyTorch-BayesianCNN, combine the samples this way); logp is [T, B, C].
 //   log_mean_exp_backward  d_logp[t, b, c] = g[b, c] * exp(logp[t, b, c] - lme[b, c]) / T   (the samples' softmax weights)
-//   nll_loss               out[0] = (1/N) sum_n -logp[n, label_n]
+//   nll_terms              out[n] = -logp[n, label_n]                 (the loss is their mean)
 //   nll_loss_backward      d_logp[n, c] = -scale/N if c == label_n else 0
-//   correct_count          out[0] = #{n : argmax_c logp[n, c] == label_n} (first maximum wins ties), as f32
+//   correct_terms          out[n] = 1 if argmax_c logp[n, c] == label_n (first maximum wins ties), else 0
+//                          (the count is their sum)
 // A label >= C is a caller error the GPU cannot throw: it makes the loss and that row's gradient NaN,
 // and never counts as correct.
 //
 // Regression (n elements, any shape, mu/log_var/targets alike):
-//   mse_loss               out[0] = (1/n) sum (mu - y)^2;  mse_loss_backward d_mu = scale * 2 (mu - y) / n
-//   gaussian_nll           out[0] = (1/n) sum 0.5 (log 2 pi + s + (y - mu)^2 exp(-s)), s = log variance
+//   mse_terms              out[i] = (mu - y)^2 (the loss is their mean);  mse_loss_backward d_mu = scale * 2 (mu - y) / n
+//   gaussian_nll_terms     out[i] = 0.5 (log 2 pi + s + (y - mu)^2 exp(-s)), s = log variance (the loss is their mean)
 //                          (heteroscedastic regression, Nix & Weigend 1994; Kendall & Gal 2017, eq. 8)
 //   gaussian_nll_backward  d_mu = scale/n (mu - y) exp(-s);  d_log_var = scale/n * 0.5 (1 - (y - mu)^2 exp(-s))
 //
-// Dispatch: per-row kernels (log_softmax, log_softmax_backward) one invocation per row; log_mean_exp one per
-// (b, c); elementwise gradients one per element; ceil(count / WG) workgroups folded by grid().
-// The scalar losses and correct_count run as ONE workgroup of WG (a power of two) invocations: each sums a
-// strided share of the rows, then a tree in workgroup memory adds the WG partial sums (log2 WG barriers).
-// Batches are modest (thousands of rows), so one workgroup is enough and no second pass is needed.
+// The scalar losses and the count are the sums of those terms by reduce.wgsl (src/ops/loss.ts), a mean
+// with the sum's scale 1/N: this file sums nothing itself.
+// Dispatch: per-row kernels (log_softmax, log_softmax_backward, nll_terms, correct_terms) one invocation
+// per row; log_mean_exp one per (b, c); the other terms and gradients one per element; ceil(count / WG)
+// workgroups folded by grid().
 
 //! include "common.wgsl"
 
@@ -37,7 +38,7 @@ struct Params {
   cols: u32,     // C
   n: u32,        // elements: the output count of elementwise kernels, or the regression element count
   samples: u32,  // T (log_mean_exp)
-  coef: f32,     // scale factor of the kernel: 1/N, -scale/N, 1/T, 2 scale/n, scale/n (see the wrapper)
+  coef: f32,     // scale factor of the gradient kernels: -scale/N, 1/T, 2 scale/n, scale/n (see the wrapper)
 };
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -52,23 +53,10 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> out: array<f32>;
 @group(0) @binding(10) var<storage, read_write> d_log_var: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
 // A NaN made at run time: a NaN constant expression is a WGSL compile error, a `var` is not constant.
 fn quiet_nan() -> f32 {
   var bits = 0x7fc00000u;
   return bitcast<f32>(bits);
-}
-
-// Sum of `value` over the workgroup (WG a power of two); every invocation gets the total.
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var width = WG / 2u; width > 0u; width = width / 2u) {
-    if (lid < width) { partial[lid] += partial[lid + width]; }
-    workgroupBarrier();
-  }
-  return partial[0];
 }
 
 // ------------------------------------------------------------------ softmax
@@ -129,14 +117,11 @@ fn log_mean_exp_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 // -------------------------------------------------------------------- NLL
 
 @compute @workgroup_size(WG)
-fn nll_loss(@builtin(local_invocation_id) lid: vec3<u32>) {
-  var total = 0.0;
-  for (var row = lid.x; row < params.rows; row += WG) {
-    let label = labels[row];
-    total += select(quiet_nan(), -logp[row * params.cols + label], label < params.cols);
-  }
-  let grand_total = workgroup_sum(lid.x, total);
-  if (lid.x == 0u) { out[0] = grand_total * params.coef; }
+fn nll_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = flat_index(gid, nwg, WG);
+  if (row >= params.rows) { return; }
+  let label = labels[row];
+  out[row] = select(quiet_nan(), -logp[row * params.cols + min(label, params.cols - 1u)], label < params.cols);
 }
 
 @compute @workgroup_size(WG)
@@ -149,36 +134,30 @@ fn nll_loss_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 }
 
 @compute @workgroup_size(WG)
-fn correct_count(@builtin(local_invocation_id) lid: vec3<u32>) {
-  var count = 0.0;
-  for (var row = lid.x; row < params.rows; row += WG) {
-    let base = row * params.cols;
-    var best = logp[base];
-    var best_class = 0u;
-    for (var c = 1u; c < params.cols; c++) {
-      let v = logp[base + c];
-      if (v > best) {
-        best = v;
-        best_class = c;
-      }
+fn correct_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = flat_index(gid, nwg, WG);
+  if (row >= params.rows) { return; }
+  let base = row * params.cols;
+  var best = logp[base];
+  var best_class = 0u;
+  for (var c = 1u; c < params.cols; c++) {
+    let v = logp[base + c];
+    if (v > best) {
+      best = v;
+      best_class = c;
     }
-    count += select(0.0, 1.0, best_class == labels[row]);
   }
-  let grand_total = workgroup_sum(lid.x, count);  // exact: integers below 2^24
-  if (lid.x == 0u) { out[0] = grand_total; }
+  out[row] = select(0.0, 1.0, best_class == labels[row]);
 }
 
 // ------------------------------------------------------------- regression
 
 @compute @workgroup_size(WG)
-fn mse_loss(@builtin(local_invocation_id) lid: vec3<u32>) {
-  var total = 0.0;
-  for (var i = lid.x; i < params.n; i += WG) {
-    let r = mu[i] - targets[i];
-    total += r * r;
-  }
-  let grand_total = workgroup_sum(lid.x, total);
-  if (lid.x == 0u) { out[0] = grand_total * params.coef; }
+fn mse_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.n) { return; }
+  let r = mu[i] - targets[i];
+  out[i] = r * r;
 }
 
 @compute @workgroup_size(WG)
@@ -189,15 +168,12 @@ fn mse_loss_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 }
 
 @compute @workgroup_size(WG)
-fn gaussian_nll(@builtin(local_invocation_id) lid: vec3<u32>) {
-  var total = 0.0;
-  for (var i = lid.x; i < params.n; i += WG) {
-    let r = targets[i] - mu[i];
-    let s = log_var[i];
-    total += 0.5 * (LOG_2PI + s + r * r * exp(-s));
-  }
-  let grand_total = workgroup_sum(lid.x, total);
-  if (lid.x == 0u) { out[0] = grand_total * params.coef; }
+fn gaussian_nll_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.n) { return; }
+  let r = targets[i] - mu[i];
+  let s = log_var[i];
+  out[i] = 0.5 * (LOG_2PI + s + r * r * exp(-s));
 }
 
 @compute @workgroup_size(WG)

@@ -8,6 +8,8 @@ export { BayesError, type BayesErrorCode } from './errors.js';
 export { Context, createContext, grid, type Kernel, type MemoryInfo, type ContextOptions } from './gpu/context.js';
 export { Tensor, type DType } from './gpu/tensor.js';
 export { type AdapterDescription, describeAdapter, setGpuProvider } from './gpu/device.js';
+export { type TuningTable, type GemmOptions, type TuningMode } from './gpu/tuning.js';
+export { GEMM_VARIANTS, type GemmVariant } from './gpu/gemm_variants.js';
 
 // Ops: one typed wrapper per shader family, for user-defined layers.
 export * as ops from './ops/index.js';

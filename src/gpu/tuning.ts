@@ -15,21 +15,9 @@
 import { BayesError } from '../errors.js';
 import { type AdapterDescription } from './device.js';
 import { GEMM_VARIANTS, type GemmVariant } from './gemm_variants.js';
-import { SHIPPED_TABLES } from './gemm_tables.js';
+import { SHIPPED_TABLES, TUNING_FORMAT, TUNING_VERSION, type TuningTable } from './gemm_tables.js';
 
-export const TUNING_FORMAT = 'bayesgpu-gemm-tuning';
-export const TUNING_VERSION = 1;
-
-export interface TuningTable {
-  format: typeof TUNING_FORMAT;
-  version: typeof TUNING_VERSION;
-  /** The adapter the times were measured on (`adapterId`); a table is never applied to another. */
-  adapter: string;
-  /** Winning variant name by shape class key (`op|m..|n..|k..|z..`). */
-  choices: Record<string, string>;
-  /** Median milliseconds of each variant measured, by shape class key (informative). */
-  times?: Record<string, Record<string, number>>;
-}
+export { TUNING_FORMAT, TUNING_VERSION, type TuningTable };
 
 export type TuningMode = 'auto' | 'off';
 

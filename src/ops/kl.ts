@@ -1,7 +1,7 @@
 /**
  * KL(q || p) between the Gaussian weight posterior q = N(mu, sigma^2), sigma = softplus(rho),
- * and the prior p, summed over all elements on the GPU (shaders/kl.wgsl, then the tree
- * reduction of shaders/reduce.wgsl), and its gradients with respect to mu and rho.
+ * and the prior p, summed over all elements on the GPU (shaders/kl.wgsl, then the sum of
+ * shaders/reduce.wgsl), and its gradients with respect to mu and rho.
  *
  * Direction: we compute KL(q || p), posterior against prior, as the ELBO needs
  * (Blundell et al. 2015, eq. 1). PyTorch-BayesianCNN's calculate_kl(prior_mu, prior_sigma,
@@ -147,7 +147,7 @@ export function klMonteCarlo(ctx: Context, w: Tensor, mu: Tensor, rho: Tensor, p
     shader: SHADER, entry: 'kl_mc_terms', constants: { WG },
     uniforms: params(mu.size, samples, p, 0), bindings: { w, mu, rho, terms }, workgroups: grid(Math.ceil(w.size / WG)),
   });
-  const kl = sum(ctx, terms);
+  const kl = sum(ctx, terms, { scale: 1 / samples });
   terms.dispose();
   return kl;
 }

@@ -3,31 +3,37 @@
  * log-mean-exp over weight samples, negative log-likelihood with u32 labels,
  * the count of correct predictions, mean squared error and the heteroscedastic
  * Gaussian negative log-likelihood. Scalar results are [1] tensors that stay on
- * the GPU; read them when you need them.
+ * the GPU; read them when you need them. loss.wgsl computes the per-row or
+ * per-element terms, and the sum of src/ops/reduce.ts adds them (times 1/N for
+ * a mean) in the same recorded batch.
  */
 import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, checkNumber, shapeError } from '../errors.js';
+import { sum } from './reduce.js';
 
 const SHADER = 'loss.wgsl';
-/** Invocations per workgroup of the per-row and per-element kernels. */
+/** Invocations per workgroup. */
 const WG = 64;
-/** Invocations of the single workgroup that reduces a loss to [1] (a power of two). */
-const REDUCE_WG = 256;
 
 const showShape = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 interface Uniforms { rows?: number; cols?: number; n?: number; samples?: number; coef?: number }
 
-function run(ctx: Context, entry: string, bindings: Record<string, Tensor>, u: Uniforms, invocations: number | 'reduce'): void {
-  const reduce = invocations === 'reduce';
-  ctx.dispatch({
-    shader: SHADER, entry, constants: { WG: reduce ? REDUCE_WG : WG },
-    uniforms: { rows: u.rows ?? 0, cols: u.cols ?? 0, n: u.n ?? 0, samples: u.samples ?? 0, coef: u.coef ?? 0 },
-    bindings, workgroups: reduce ? [1] : grid(Math.ceil(invocations / WG)),
-  });
+function run(ctx: Context, entry: string, bindings: Record<string, Tensor>, u: Uniforms, invocations: number): void {
+  ctx.dispatch({ shader: SHADER, entry, constants: { WG }, uniforms: { ...u }, bindings, workgroups: grid(Math.ceil(invocations / WG)) });
+}
+
+/** scale * the sum of the `count` terms that `entry` writes: a [1] tensor (the terms are freed). */
+function sumOfTerms(ctx: Context, entry: string, bindings: Record<string, Tensor>, u: Uniforms, count: number, scale: number): Tensor {
+  const terms = ctx.empty([count]);
+  run(ctx, entry, { ...bindings, out: terms }, u, count);
+  const total = sum(ctx, terms, { scale });
+  // Recorded work runs in order, so the pooled buffer may be reused by later dispatches.
+  terms.dispose();
+  return total;
 }
 
 function checkTensor(ctx: Context, op: string, argument: string, t: Tensor, dtype: 'f32' | 'u32' = 'f32'): void {
@@ -117,9 +123,7 @@ export function logMeanExpBackward(ctx: Context, logp: Tensor, out: Tensor, dOut
 export function nllLoss(ctx: Context, logp: Tensor, labels: Tensor): Tensor {
   const [N, C] = checkMatrix(ctx, 'nllLoss', 'logp', logp);
   checkLabels(ctx, 'nllLoss', labels, N);
-  const loss = ctx.empty([1]);
-  run(ctx, 'nll_loss', { logp, labels, out: loss }, { rows: N, cols: C, coef: 1 / N }, 'reduce');
-  return loss;
+  return sumOfTerms(ctx, 'nll_terms', { logp, labels }, { rows: N, cols: C }, N, 1 / N);
 }
 
 /** [N, C]: scale * d(mean NLL)/d logp, i.e. -scale/N at each row's label and 0 elsewhere. */
@@ -136,9 +140,8 @@ export function nllLossBackward(ctx: Context, logp: Tensor, labels: Tensor, scal
 export function correctCount(ctx: Context, logp: Tensor, labels: Tensor): Tensor {
   const [N, C] = checkMatrix(ctx, 'correctCount', 'logp', logp);
   checkLabels(ctx, 'correctCount', labels, N);
-  const count = ctx.empty([1]);
-  run(ctx, 'correct_count', { logp, labels, out: count }, { rows: N, cols: C }, 'reduce');
-  return count;
+  // Exact: every partial sum is an integer below 2^24.
+  return sumOfTerms(ctx, 'correct_terms', { logp, labels }, { rows: N, cols: C }, N, 1);
 }
 
 // ------------------------------------------------------------- regression
@@ -146,9 +149,7 @@ export function correctCount(ctx: Context, logp: Tensor, labels: Tensor): Tensor
 /** [1]: mean over all elements of (pred - target)^2. */
 export function mseLoss(ctx: Context, pred: Tensor, target: Tensor): Tensor {
   checkSameShape(ctx, 'mseLoss', ['pred', pred], [['target', target]]);
-  const loss = ctx.empty([1]);
-  run(ctx, 'mse_loss', { mu: pred, targets: target, out: loss }, { n: pred.size, coef: 1 / pred.size }, 'reduce');
-  return loss;
+  return sumOfTerms(ctx, 'mse_terms', { mu: pred, targets: target }, { n: pred.size }, pred.size, 1 / pred.size);
 }
 
 /** scale * d(mean squared error)/d pred = scale * 2 (pred - target) / n. */
@@ -163,9 +164,7 @@ export function mseLossBackward(ctx: Context, pred: Tensor, target: Tensor, scal
 /** [1]: mean over all elements of 0.5 (log 2 pi + logVar + (target - mean)^2 / exp(logVar)). */
 export function gaussianNll(ctx: Context, mean: Tensor, logVar: Tensor, target: Tensor): Tensor {
   checkSameShape(ctx, 'gaussianNll', ['mean', mean], [['logVar', logVar], ['target', target]]);
-  const loss = ctx.empty([1]);
-  run(ctx, 'gaussian_nll', { mu: mean, log_var: logVar, targets: target, out: loss }, { n: mean.size, coef: 1 / mean.size }, 'reduce');
-  return loss;
+  return sumOfTerms(ctx, 'gaussian_nll_terms', { mu: mean, log_var: logVar, targets: target }, { n: mean.size }, mean.size, 1 / mean.size);
 }
 
 /** scale * the gradients of the mean Gaussian NLL with respect to mean and logVar. */

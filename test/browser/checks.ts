@@ -25,7 +25,7 @@ import { type Conv2dOptions, conv2dBackward, conv2dForward } from '../../src/ops
 import { type GaussianPrior, klGaussian, klGaussianBackwardInto } from '../../src/ops/kl.js';
 import { lrtLinearForward } from '../../src/ops/linear.js';
 import { logMeanExp, logSoftmax, logSoftmaxBackward, nllLoss, nllLossBackward } from '../../src/ops/loss.js';
-import { SUM_BLOCK, SUM_ITEMS, SUM_WORKGROUP } from '../../src/ops/reduce.js';
+import { sumRoundingDepth } from '../../src/ops/reduce.js';
 import { drawNormal } from '../../src/ops/sample.js';
 import { Adam } from '../../src/train/adam.js';
 import { trainStep } from '../../src/train/step.js';
@@ -225,9 +225,7 @@ const U = 2 ** -24;
 
 /** Rounding bound of the GPU sum of n terms relative to sum |term| (as kl.test.ts and reduce.test.ts). */
 function reductionBound(n: number): number {
-  let levels = 1;
-  for (let m = n; m > SUM_BLOCK; m = Math.ceil(m / SUM_BLOCK)) levels++;
-  return levels * (SUM_ITEMS / 4 + 1 + Math.log2(SUM_WORKGROUP)) * U;
+  return sumRoundingDepth({ reduceA: n }) * U;
 }
 
 /** Closed-form KL(q || p) of a Gaussian posterior against a Gaussian prior, and its gradient. */

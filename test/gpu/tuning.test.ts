@@ -12,13 +12,13 @@ describe('GEMM variant choice', () => {
   it('every variant gives the same bits for a convolution (same order of accumulation)', async () => {
     const xs = randomArray(2 * 3 * 11 * 9, 1);
     const ws = randomArray(5 * 3 * 3 * 3, 2);
-    let first: Float32Array | null = null;
+    let first: ArrayLike<number> | null = null;
     for (const variant of names) {
       const ctx = await createContext({ gemm: { variant } });
       try {
         const y = await conv2dForward(ctx, ctx.tensor(xs, [2, 3, 11, 9]), ctx.tensor(ws, [5, 3, 3, 3]), null, { padding: 1 }).read();
         if (first === null) first = y;
-        else expect(Array.from(y), variant).toEqual(Array.from(first));
+        else expect(Array.from(y), variant).toEqual(Array.from(first as ArrayLike<number>));
       } finally {
         ctx.destroy();
       }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Context } from '../../src/gpu/context.js';
 import { type GaussianPrior, type MixturePrior, klGaussian, klGaussianBackwardInto, klMonteCarlo, klMonteCarloBackwardInto } from '../../src/ops/kl.js';
-import { SUM_BLOCK, SUM_ITEMS, SUM_WORKGROUP } from '../../src/ops/reduce.js';
+import { SUM_SPLIT_ABOVE, sumRoundingDepth } from '../../src/ops/reduce.js';
 import { drawNormal, sampleWeights } from '../../src/ops/sample.js';
 import { context, expectClose, numericGradient, randomArray } from '../helpers.js';
 import { softplusRef } from '../reference/activation.js';
@@ -13,11 +13,9 @@ import {
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
 const U = 2 ** -24;
 
-/** Rounding bound of the GPU sum of n terms relative to sum |term| (see reduce.test.ts). */
-function reductionBound(n: number): number {
-  let levels = 1;
-  for (let m = n; m > SUM_BLOCK; m = Math.ceil(m / SUM_BLOCK)) levels++;
-  return levels * (SUM_ITEMS / 4 + 1 + Math.log2(SUM_WORKGROUP)) * U;
+/** Rounding bound of the GPU sum of n terms (times `scale`) relative to sum |term| (see reduce.test.ts). */
+function reductionBound(n: number, scale = 1): number {
+  return sumRoundingDepth({ reduceA: n }, { scale }) * U;
 }
 
 /**
@@ -146,7 +144,7 @@ describe('klMonteCarlo (any prior, from weight samples)', () => {
       for (let j = 0; j < ws.length; j++) scale += (Math.abs(Math.log(softplusRef([rhos[j % n]])[0])) + Math.abs(logPriorRef(ws[j], prior)) + ((ws[j] - mus[j % n]) / softplusRef([rhos[j % n]])[0]) ** 2) / samples;
       // Tolerance relative to the sum of the parts' magnitudes (|log sigma|, z^2, |log p|): each part is a
       // handful of f32 operations on f32 inputs (<= 16 ulp), plus the reduction bound. Measured <= 4e-8.
-      expect(Math.abs(got - want)).toBeLessThanOrEqual((16 * U + reductionBound(ws.length)) * scale);
+      expect(Math.abs(got - want)).toBeLessThanOrEqual((16 * U + reductionBound(ws.length, 1 / samples)) * scale);
     });
   }
 
@@ -271,7 +269,7 @@ describe('KL: bad input is rejected before GPU work', () => {
 
   it('klGaussian and klMonteCarlo free their per-element terms', async () => {
     const ctx = await context();
-    const n = 3 * SUM_BLOCK + 1;
+    const n = 3 * SUM_SPLIT_ABOVE + 1;
     const mu = ctx.zeros([n]);
     const rho = ctx.zeros([n]);
     const w = ctx.zeros([2, n]);

@@ -3,6 +3,7 @@ import {
   correctCount, gaussianNll, gaussianNllBackward, logMeanExp, logMeanExpBackward, logSoftmax, logSoftmaxBackward,
   mseLoss, mseLossBackward, nllLoss, nllLossBackward,
 } from '../../src/ops/loss.js';
+import { sumRoundingDepth } from '../../src/ops/reduce.js';
 import { context, dot, expectClose, numericGradient, randomArray, rng } from '../helpers.js';
 import {
   correctCountRef, gaussianNllBackwardRef, gaussianNllRef, logMeanExpBackwardRef, logMeanExpRef, logSoftmaxBackwardRef,
@@ -10,6 +11,21 @@ import {
 } from '../reference/loss.js';
 
 const f32 = (a: ArrayLike<number>) => Float64Array.from(Float32Array.from(a));
+
+/**
+ * Relative rounding bound of the GPU mean of these terms (src/ops/reduce.ts, a sum with scale 1/n):
+ * gamma_D * sum |t| / |sum t| with D = sumRoundingDepth (see reduce.test.ts).
+ */
+function meanBound(terms: ArrayLike<number>): number {
+  const d = sumRoundingDepth({ reduceA: terms.length }, { scale: 1 / terms.length });
+  let abs = 0;
+  let total = 0;
+  for (let i = 0; i < terms.length; i++) {
+    abs += Math.abs(terms[i]);
+    total += terms[i];
+  }
+  return ((d * 2 ** -24) / (1 - d * 2 ** -24)) * (abs / Math.abs(total));
+}
 
 /** Logits in [-5, 5], or (extreme) a mix of +-80 and values near them, the range where a naive softmax overflows. */
 function makeLogits(n: number, seed: number, extreme: boolean): Float64Array {
@@ -24,7 +40,7 @@ function makeLabels(n: number, cols: number, seed: number): Uint32Array {
 }
 
 describe('logSoftmax and NLL', () => {
-  for (const [N, C, extreme] of [[1, 3, false], [7, 10, false], [1000, 5, false], [9, 10, true]] as const) {
+  for (const [N, C, extreme] of [[1, 3, false], [7, 10, false], [1000, 5, false], [5000, 3, false], [9, 10, true]] as const) {
     it(`forward and backward match float64: N=${N}, C=${C}${extreme ? ', logits +-80' : ''}`, async () => {
       const ctx = await context();
       const xs = makeLogits(N * C, N + C, extreme);
@@ -38,8 +54,9 @@ describe('logSoftmax and NLL', () => {
       expectClose(await logp.read(), wantLogp, 1e-6, 'logp');
       // Tolerance 1e-6: the f32 exp of logp (whose own error is ~1e-7 |logp|) times an f32 row sum.
       expectClose(await logSoftmaxBackward(ctx, logp, ctx.tensor(gs, [N, C])).read(), logSoftmaxBackwardRef(xs, gs, N, C), 1e-6, 'dlogits');
-      // Tolerance 1e-6: a strided f32 sum of N values, then a tree; relative to the loss.
-      expectClose(await nllLoss(ctx, logp, labels).read(), [nllRef(wantLogp, labelValues, C)], 1e-6, 'nll');
+      // Tolerance 1e-6 (logp's own error, ~1e-7 |logp|) plus the rounding bound of the mean of the N terms.
+      const nllTerms = Float64Array.from(labelValues, (label, n) => -wantLogp[n * C + label]);
+      expectClose(await nllLoss(ctx, logp, labels).read(), [nllRef(wantLogp, labelValues, C)], 1e-6 + meanBound(nllTerms), 'nll');
       // Tolerance 1e-7: one f32 rounding of -scale/N.
       expectClose(await nllLossBackward(ctx, logp, labels, 0.75).read(), nllBackwardRef(labelValues, C, 0.75), 1e-7, 'dnll');
     });
@@ -73,7 +90,7 @@ describe('logSoftmax and NLL', () => {
 });
 
 describe('correctCount', () => {
-  for (const [N, C] of [[1, 2], [37, 10], [1000, 3]] as const) {
+  for (const [N, C] of [[1, 2], [37, 10], [1000, 3], [5000, 3]] as const) {
     it(`counts argmax == label exactly, N=${N}, C=${C}`, async () => {
       const ctx = await context();
       const xs = makeLogits(N * C, 2 * N + C, false);
@@ -137,12 +154,13 @@ describe('regression losses', () => {
       const ys = f32(randomArray(n, n + 1, -2, 2));
       const ss = f32(randomArray(n, n + 2, -3, 3));
       const [mu, y, s] = [ctx.tensor(mus, shape), ctx.tensor(ys, shape), ctx.tensor(ss, shape)];
-      // Tolerance 1e-6: a strided f32 sum then a tree, relative to the loss.
-      expectClose(await mseLoss(ctx, mu, y).read(), [mseRef(mus, ys)], 1e-6, 'mse');
+      // Tolerance 1e-6 (a few f32 roundings per term) plus the rounding bound of the mean of the n terms.
+      expectClose(await mseLoss(ctx, mu, y).read(), [mseRef(mus, ys)], 1e-6 + meanBound(Float64Array.from(mus, (m, i) => (m - ys[i]) ** 2)), 'mse');
       // Tolerance 1e-7: one f32 subtraction and multiply per element.
       expectClose(await mseLossBackward(ctx, mu, y, 3).read(), mseBackwardRef(mus, ys, 3), 1e-7, 'dmse');
-      // Tolerance 1e-6: f32 exp per element then the same sum as above.
-      expectClose(await gaussianNll(ctx, mu, s, y).read(), [gaussianNllRef(mus, ss, ys)], 1e-6, 'gaussian nll');
+      // Tolerance 1e-6: f32 exp per element, plus the rounding bound of the mean of the n terms.
+      const nllTerms = Float64Array.from(mus, (m, i) => 0.5 * (Math.log(2 * Math.PI) + ss[i] + (ys[i] - m) ** 2 / Math.exp(ss[i])));
+      expectClose(await gaussianNll(ctx, mu, s, y).read(), [gaussianNllRef(mus, ss, ys)], 1e-6 + meanBound(nllTerms), 'gaussian nll');
       const { dMean, dLogVar } = gaussianNllBackward(ctx, mu, s, y, 3);
       const want = gaussianNllBackwardRef(mus, ss, ys, 3);
       // Tolerance 1e-6: f32 exp(-s) (|s| <= 3) times f32 products.
