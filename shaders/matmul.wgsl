@@ -114,6 +114,9 @@ fn mm_b(q: MMCols, cursor: MMCursor) -> MMPair {
 
 fn mm_write(z: u32, row: u32, col0: u32, value: vec4<f32>, second: vec4<f32>) {
   let base = z * params.batch_c + row * params.n;
+  // The LRT noise of the 4 columns: one Philox call when they are 4-aligned (random.wgsl).
+  var eps = vec4<f32>(0.0);
+  if (MODE == 1u) { eps = rand_normal4(params.key, params.offset + base + col0, params.stream); }
   for (var j = 0u; j < 4u; j++) {
     let col = col0 + j;
     if (col >= params.n) { return; }
@@ -124,7 +127,7 @@ fn mm_write(z: u32, row: u32, col0: u32, value: vec4<f32>, second: vec4<f32>) {
       var v2 = second[j];
       if (params.has_bias2 != 0u) { v2 += bias2[col]; }
       let sd = sqrt(v2 + VAR_FLOOR);
-      c[o] = v + sd * rand_normal(params.key, params.offset + o, params.stream);
+      c[o] = v + sd * eps[j];
       c2[o] = sd;
     } else if (MODE == 2u) {
       c[o] = v + 2.0 * layer_x[o] * second[j];

@@ -45,24 +45,37 @@ export function gemmKernel(call: GemmCall, v: GemmVariant): Kernel {
   };
 }
 
-/** Times every candidate that fits on scratch copies of the call's tensors; median ms by name. */
+/**
+ * Times every candidate that fits on scratch copies of the call's tensors; median ms by name.
+ * The default variant goes first, so that the best time so far is known early: a candidate whose
+ * warm-up run (which includes compiling its pipeline) takes over 10 times the best, or whose first
+ * timed run takes over twice the best, is not timed further (a slow variant on a software adapter
+ * can take seconds per run).
+ */
 function measurer(ctx: Context, call: GemmCall) {
   const shapes = Object.entries(call.bindings).map(([name, t]) => [name, t.shape, t.dtype] as const);
   const uniforms = { ...call.uniforms };
   return async (variants: readonly GemmVariant[]): Promise<Record<string, number>> => {
     const times: Record<string, number> = {};
     const maxDim = Math.min(ctx.limits.maxComputeWorkgroupsPerDimension, MAX_GROUPS);
+    const first = ctx.tuner.defaultVariant(call.problem);
+    const order = [first, ...variants.filter((v) => v.name !== first.name)];
     await ctx.scope(async () => {
       const bindings: Record<string, Tensor> = {};
       for (const [name, shape, dtype] of shapes) bindings[name] = ctx.zeros(shape, dtype);
       const scratch: GemmCall = { ...call, uniforms, bindings };
       let best = Infinity;
-      for (const v of variants) {
+      for (const v of order) {
         if (!fits(v, call.problem, maxDim)) continue;
         const k = gemmKernel(scratch, v);
-        // The first run compiles the pipeline; a variant far behind the best is not timed again.
-        const first = await ctx.timeIt(() => ctx.dispatch(k), 1);
-        const ms = first > 4 * best ? first : await ctx.timeIt(() => ctx.dispatch(k), 3);
+        const run = () => ctx.dispatch(k);
+        const warm = await ctx.timeIt(run, 1);
+        if (warm > 10 * best) {
+          times[v.name] = warm;
+          continue;
+        }
+        const once = await ctx.timeIt(run, 1);
+        const ms = once > 2 * best ? once : await ctx.timeIt(run, 3);
         times[v.name] = ms;
         best = Math.min(best, ms);
       }
