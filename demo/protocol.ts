@@ -2,7 +2,8 @@
  * Messages between the page (main.ts and its tabs) and the training worker
  * (worker.ts). The page sends one job per worker; the worker answers with
  * progress messages and one final message ('digits-done', 'regression-done'
- * or 'error'). 'stop' ends a running job after its current step.
+ * or 'error'). 'stop' ends a running job at its next progress report (the digits
+ * job reports at most about four times a second, see worker.ts).
  */
 import type { RegressionHead } from '../src/index.js';
 

@@ -5,8 +5,16 @@
  * messages, and the trained LeNet as safetensors bytes (transferred, no copy).
  *
  * Digits: a fresh BBB-LRT LeNet trained by the ELBO on the 2,000 shipped MNIST
- * images, one trainStep (src/train/step.ts) at a time so that every step can be
- * reported and a 'stop' message takes effect after the current one.
+ * images, one trainStep (src/train/step.ts) at a time, every step reported.
+ * A readback stalls the GPU (a submit and a full wait, longer than a LeNet step
+ * on a GPU), so steps are not read one by one: each step's NLL, KL and correct
+ * count go into its slots of one small per-epoch tensor on the GPU, and a
+ * report reads that tensor once and posts a 'digits-step' for every step since
+ * the last report. Reports come about four times a second at most (ReportPacer
+ * picks the stride in steps from the pace it measures; on SwiftShader, where a
+ * step takes longer, that is every step), before each held-out evaluation, at
+ * each epoch's end and at the end, so the page gets every step's exact figures,
+ * in bursts. A 'stop' message takes effect at the next report.
  * Regression: the seed tutorial's noisy sine with trainRegression, its
  * predictive distribution on a grid re-evaluated every few epochs.
  */
@@ -14,6 +22,9 @@ import {
   Adam, BBBLeNet, type Context, type FloatDataset, Rng, bayesianRegressor, createContext, evaluate, permutation,
   predictWithUncertainty, saveCheckpoint, trainRegression, trainStep,
 } from '../src/index.js';
+// Internal pieces (not in the package entry): the one-slot copy into a tensor and the report pacing of fit.
+import { sumInto } from '../src/ops/reduce.js';
+import { ReportPacer } from '../src/train/fit.js';
 import { firstImages, loadDataSet } from './data.js';
 import type { FromWorker, ToWorker, TrainDigitsJob, TrainRegressionJob } from './protocol.js';
 
@@ -89,8 +100,26 @@ async function trainDigits(job: TrainDigitsJob): Promise<void> {
   const hl = new Uint32Array(B);
   // Whole batches only: one batch shape, so the step's kernels and buffers are reused.
   const batches = Math.floor(train.count / B);
+  // Step b of the epoch: NLL in slot b, KL in batches + b, correct count in 2 * batches + b.
+  const stats = ctx.keep(ctx.empty([3, Math.max(batches, 1)]));
+  const pacer = new ReportPacer(1, 0.25);
   let step = 0;
+  let epoch = 0;
+  let done = 0; // steps of this epoch run
+  let posted = 0; // ... and posted
   let lastEval = -1;
+  let started = 0;
+  /** One readback; a 'digits-step' for each step of this epoch not posted yet, with its own figures. */
+  const report = async () => {
+    if (posted === done) return;
+    const v = await stats.read();
+    const now = performance.now();
+    pacer.read(done, now);
+    const imagesPerSecond = (step * B) / ((now - started) / 1000);
+    for (; posted < done; posted++) {
+      post({ type: 'digits-step', step: step - done + posted + 1, epoch: epoch + 1, nll: v[posted], kl: v[batches + posted], accuracy: v[2 * batches + posted] / B, imagesPerSecond });
+    }
+  };
   const evaluateHeldOut = async () => {
     const r = await evaluate(ctx, model, heldOut, { batchSize: 100, samples: 1, seed: job.seed + 7 });
     lastEval = step;
@@ -98,31 +127,37 @@ async function trainDigits(job: TrainDigitsJob): Promise<void> {
   };
   try {
     post({ type: 'status', text: `training on ${train.count} images, ${batches} steps per epoch…` });
-    const started = performance.now();
-    training: for (let epoch = 0; epoch < job.epochs; epoch++) {
+    started = performance.now();
+    training: for (epoch = 0; epoch < job.epochs; epoch++) {
       const order = permutation(train.count, job.seed + 1000 + epoch);
+      done = 0;
+      posted = 0;
+      pacer.restart(performance.now());
       for (let b = 0; b < batches; b++) {
+        // stopRequested changes only while this loop awaits, i.e. at a report or an evaluation.
         if (stopRequested) break training;
         gather(train, order, b * B, B, hx, hl);
         ctx.write(x, hx);
         ctx.write(labels, hl);
-        const r = trainStep(ctx, model, adam, x, labels, { samples: 1, beta: job.beta, trainSize: train.count, seed: job.seed, step });
+        ctx.scope(() => {
+          const r = trainStep(ctx, model, adam, x, labels, { samples: 1, beta: job.beta, trainSize: train.count, seed: job.seed, step });
+          sumInto(ctx, r.nll, stats, b);
+          sumInto(ctx, r.kl, stats, batches + b);
+          sumInto(ctx, r.correct, stats, 2 * batches + b);
+        });
         step++;
-        try {
-          const nll = (await r.nll.read())[0];
-          const kl = (await r.kl.read())[0];
-          const correct = (await r.correct.read())[0];
-          post({ type: 'digits-step', step, epoch: epoch + 1, nll, kl, accuracy: correct / B, imagesPerSecond: (step * B) / ((performance.now() - started) / 1000) });
-        } finally {
-          for (const t of Object.values(r)) t.dispose();
-        }
-        if (step % job.evalEvery === 0) await evaluateHeldOut();
+        done = b + 1;
+        const evaluating = step % job.evalEvery === 0;
+        if (evaluating || pacer.due(done) || done === batches) await report();
+        if (evaluating) await evaluateHeldOut();
       }
     }
+    await report();
     if (step > 0 && lastEval !== step) await evaluateHeldOut();
     const checkpoint = await saveCheckpoint(model, { extra: { trainedBy: 'bayesgpu demo (browser worker)', steps: String(step), trainImages: String(train.count) } });
     post({ type: 'digits-done', checkpoint, steps: step, stopped: stopRequested }, [checkpoint.buffer]);
   } finally {
+    stats.dispose();
     x.dispose();
     labels.dispose();
     adam.dispose();
