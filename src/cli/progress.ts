@@ -6,6 +6,14 @@ export function formatSeconds(s: number): string {
   return m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
+/** The bar whose line is unfinished on a terminal (a message must start on a new line). */
+let openBar: ProgressBar | null = null;
+
+/** Ends an unfinished progress line, so that the next message starts a line of its own. */
+export function endProgressLine(): void {
+  openBar?.done();
+}
+
 export class ProgressBar {
   private readonly tty: boolean;
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr, private readonly width = 24) {
@@ -16,11 +24,18 @@ export class ProgressBar {
     const filled = Math.round((done / total) * this.width);
     const bar = '#'.repeat(filled) + '.'.repeat(this.width - filled);
     const text = `${label} [${bar}] ${done}/${total} ${Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('  ')}  ETA ${formatSeconds(etaSeconds)}`;
-    if (this.tty) this.stream.write(`\r\x1b[K${text}`);
-    else this.stream.write(`${text}\n`);
+    if (this.tty) {
+      this.stream.write(`\r\x1b[K${text}`);
+      openBar = this;
+    } else {
+      this.stream.write(`${text}\n`);
+    }
   }
 
+  /** Ends the bar's line (a no-op when it has none open). */
   done(): void {
-    if (this.tty) this.stream.write('\n');
+    if (openBar !== this) return;
+    openBar = null;
+    this.stream.write('\n');
   }
 }

