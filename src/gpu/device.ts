@@ -119,6 +119,8 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Ask for the fallback (software) adapter where the runtime offers one. */
   forceFallbackAdapter?: boolean;
+  /** Ask for the optional 'timestamp-query' feature where the adapter has it (GPU-side timing in bench/). */
+  timestampQuery?: boolean;
 }
 
 export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDevice> {
@@ -158,7 +160,8 @@ export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDev
     );
   }
   if (typeof limits.maxBufferSize === 'number') requiredLimits.maxBufferSize = limits.maxBufferSize;
-  const device = await adapter.requestDevice({ requiredLimits });
+  const requiredFeatures: GPUFeatureName[] = options.timestampQuery && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   return { device, adapter: description };
 }
 
