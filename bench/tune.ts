@@ -45,7 +45,7 @@ export async function main(args: string[]): Promise<void> {
         table = await ctx.tune(async () => {
           trainStep(ctx, model, adam, x, labels, { samples: 1, beta: 0.1, trainSize: 50000, seed: 1, step: 0 });
           if (layerType !== 'frequentist') await predict(ctx, model, x, { samples: batch <= 32 ? 25 : 4 });
-        });
+        }, { onClass: (key, times) => console.error(`  ${key}: ${Object.entries(times).map(([v, ms]) => `${v} ${ms.toFixed(1)}`).join(', ')}`) });
         console.error(`${name} ${layerType} ${inChannels} channel(s), batch ${batch}: ${Object.keys(table.choices).length} classes so far, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
         x.dispose();
         labels.dispose();

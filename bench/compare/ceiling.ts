@@ -2,11 +2,12 @@
  * The ceiling the kernel cases are read against: the best GFLOP/s any of bayesgpu's GEMM
  * variants reaches on this adapter, over a few large square products C = op(A) op(B).
  *
- * `gemmVariants` lists what is measured: today ops.matmul with each transpose combination.
- * When the GEMM variant system lands (per-adapter tile shapes), add its variants to that list,
- * or pass them in `measureCeiling(ctx, timer, { variants })`; nothing else changes.
+ * `gemmVariants` lists what is measured: every tiling of the GEMM core (src/gpu/gemm_variants.ts),
+ * forced in turn on the bench's context, with B stored transposed ([N, K], as a linear layer's
+ * weights) and not.
  */
 import type { Context, Tensor } from '../../src/node.js';
+import { GEMM_VARIANTS } from '../../src/gpu/gemm_variants.js';
 import { matmul } from '../../src/ops/linear.js';
 import { uniformData } from './implementations.js';
 import { type GpuTimer, type Measurement, summarize } from './timing.js';
@@ -19,10 +20,19 @@ export interface GemmVariant {
 
 export function gemmVariants(): GemmVariant[] {
   const variants: GemmVariant[] = [];
-  for (const transposeA of [false, true]) {
+  for (const v of GEMM_VARIANTS) {
     for (const transposeB of [false, true]) {
-      const name = `matmul${transposeA ? ' A^T' : ''}${transposeB ? ' B^T' : ''}`;
-      variants.push({ name, run: (ctx, a, b) => matmul(ctx, a, b, { transposeA, transposeB }) });
+      variants.push({
+        name: `matmul${transposeB ? ' B^T' : ''} [${v.name}]`,
+        run: (ctx, a, b) => {
+          ctx.tuner.forceAll(v.name);
+          try {
+            return matmul(ctx, a, b, { transposeB });
+          } finally {
+            ctx.tuner.forceAll(null);
+          }
+        },
+      });
     }
   }
   return variants;

@@ -2,12 +2,19 @@
  * The runtime: a device, a buffer pool, a pipeline cache and a command
  * recorder. Four nouns carry everything: Context, Tensor, Kernel, dispatch.
  *
- * - Buffers are pooled by size class (four classes per octave) and reused.
+ * - Buffers are pooled by size class (four classes per octave) and reused. The
+ *   pool is bounded (`maxPooledBytes`): beyond it, the least recently used
+ *   classes are freed first, so changing shapes cannot grow it without end.
  * - A Kernel is plain data: shader file, entry point, override constants,
  *   uniform values by name, tensors by binding name, workgroup counts.
  *   Each (file, entry, constants) compiles once; shapes travel as uniforms.
  * - Dispatches are recorded into one command encoder and submitted together
  *   at the next readback, upload or explicit flush.
+ * - Device loss (a driver reset, a GPU removed, `device.destroy()`): every pending
+ *   readback and sync rejects at once with a BayesError naming the loss, and every
+ *   later call throws one. Nothing on the lost device can be saved: recover by
+ *   opening a new context and restoring a checkpoint or a CPU copy
+ *   (src/train/recovery.ts).
  */
 import { BayesError } from '../errors.js';
 import { type AdapterDescription, type DeviceOptions, describeAdapter, openDevice } from './device.js';
@@ -48,6 +55,8 @@ export interface MemoryInfo {
   pooledBytes: number;
   /** The most bytes live buffers held at once since the context was made or `resetPeak()` was called. */
   peakLiveBytes: number;
+  /** The pool's bound in bytes now (ContextOptions.maxPooledBytes); `pooledBytes` never stays above it. */
+  poolLimitBytes: number;
 }
 
 export interface ContextOptions extends DeviceOptions {
@@ -57,9 +66,23 @@ export interface ContextOptions extends DeviceOptions {
   maxDispatchesPerSubmit?: number;
   /** GEMM variant choice: a forced variant, tuning 'auto' | 'off', an imported table (src/gpu/tuning.ts). */
   gemm?: GemmOptions;
+  /**
+   * Most bytes the pool of free buffers keeps for reuse; beyond it the least recently used size
+   * classes are freed. Default: the larger of 256 MiB and the most bytes ever live at once (a
+   * working set that fitted on the device once also fits in the pool, so a steady training loop
+   * never frees and re-creates buffers). Without a bound, a loop whose shapes keep changing
+   * (growing batches, new image sizes) would keep one set of buffers per shape forever.
+   */
+  maxPooledBytes?: number;
 }
 
 const UNIFORM_ARENA_BYTES = 64 * 1024;
+const DEFAULT_POOL_FLOOR_BYTES = 256 * 1024 * 1024;
+/**
+ * How long a failed readback waits for `device.lost` to explain it: the platform's error (Dawn:
+ * an AbortError with an empty message) can arrive a few milliseconds before the lost promise.
+ */
+const LOST_GRACE_MS = 2000;
 const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 
 /** Smallest size class >= bytes: 256 B minimum, then four steps per octave. */
@@ -84,6 +107,7 @@ export class Context {
   /** @internal the GEMM variant choices of this adapter; see tune() and tuningTable(). */
   readonly tuner: Tuner;
 
+  /** Free buffers by size class; the Map's order is least recently used first (see touch). */
   private readonly pool = new Map<number, GPUBuffer[]>();
   private readonly refs = new Map<GPUBuffer, number>();
   private readonly pipelines = new Map<string, Pipeline>();
@@ -97,6 +121,9 @@ export class Context {
   private liveBuffers = 0;
   private liveBytes = 0;
   private peakBytes = 0;
+  /** The most bytes ever live at once (never reset): the default pool bound follows it. */
+  private highWaterBytes = 0;
+  private readonly maxPooled: number | undefined;
   private pooledBuffers = 0;
   private pooledBytes = 0;
   private encoder: GPUCommandEncoder | null = null;
@@ -107,6 +134,10 @@ export class Context {
   private arenaUsed = 0;
   private uniformAlign: number;
   private lostError: string | null = null;
+  /** Resolves with the loss's message when the device is lost (or destroyed by `destroy()`). */
+  private readonly lostMessage: Promise<string>;
+  /** Rejecters of the readbacks and syncs in flight, called at once when the device is lost. */
+  private readonly waiters = new Set<() => void>();
   private placeholders = new Map<number, GPUBuffer>();
   private tuning = false;
   private destroyed = false;
@@ -119,10 +150,13 @@ export class Context {
     this.shaders = new ShaderRegistry(files);
     this.tuner = new Tuner(adapter, options.gemm);
     this.maxDispatches = options.maxDispatchesPerSubmit ?? 512;
+    this.maxPooled = options.maxPooledBytes;
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.arena = device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'bayesgpu uniform arena' });
-    device.lost.then((info) => {
-      if (!this.destroyed) this.lostError = `the GPU device was lost (${info.reason}): ${info.message}`;
+    this.lostMessage = device.lost.then((info) => {
+      const message = `the GPU device was lost (reason '${info.reason}'${info.message ? `: ${info.message}` : ''}); work recorded since the last readback is gone. Open a new context and restore the model from a checkpoint or a CPU copy (restoreSnapshot, or fit's recoverDeviceLoss)`;
+      if (!this.destroyed) this.onLost(message);
+      return message;
     });
     device.addEventListener?.('uncapturederror', (ev: Event) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
@@ -144,6 +178,7 @@ export class Context {
     if (buffer) {
       this.pooledBuffers--;
       this.pooledBytes -= cls;
+      this.touch(cls, free!);
     } else {
       if (cls > this.limits.maxStorageBufferBindingSize) {
         throw new BayesError('ADAPTER_LIMIT', `${label}: a tensor of ${bytes} bytes exceeds the adapter's limit 'maxStorageBufferBindingSize' (${this.limits.maxStorageBufferBindingSize})`);
@@ -153,6 +188,7 @@ export class Context {
     this.liveBuffers++;
     this.liveBytes += cls;
     if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
+    if (this.liveBytes > this.highWaterBytes) this.highWaterBytes = this.liveBytes;
     this.refs.set(buffer, 1);
     return buffer;
   }
@@ -196,6 +232,7 @@ export class Context {
 
   /** Overwrites a tensor's contents from the CPU. */
   write(t: Tensor, data: ArrayLike<number>): void {
+    this.assertUsable('write');
     this.own('write', 'tensor', t);
     if (data.length !== t.size) throw new BayesError('SHAPE_MISMATCH', `write: argument 'data' expected ${t.size} values, got ${data.length}`);
     const Typed = t.dtype === 'f32' ? Float32Array : t.dtype === 'u32' ? Uint32Array : Int32Array;
@@ -225,12 +262,41 @@ export class Context {
     const cls = t.buffer.size;
     this.liveBuffers--;
     this.liveBytes -= cls;
-    if (this.destroyed) return;
-    let free = this.pool.get(cls);
-    if (!free) this.pool.set(cls, (free = []));
+    // A destroyed or lost device's buffers are dead: nothing to keep for reuse.
+    if (this.destroyed || this.lostError) return;
+    const free = this.pool.get(cls) ?? [];
+    this.touch(cls, free);
     free.push(t.buffer);
     this.pooledBuffers++;
     this.pooledBytes += cls;
+    if (this.pooledBytes > this.poolLimit()) this.evict(this.poolLimit());
+  }
+
+  /** Marks size class `cls` as the most recently used: the Map keeps insertion order, so re-insert it last. */
+  private touch(cls: number, list: GPUBuffer[]): void {
+    this.pool.delete(cls);
+    this.pool.set(cls, list);
+  }
+
+  private poolLimit(): number {
+    return this.maxPooled ?? Math.max(DEFAULT_POOL_FLOOR_BYTES, this.highWaterBytes);
+  }
+
+  /** Frees pooled buffers, least recently used size classes first, until at most `limit` bytes stay pooled. */
+  private evict(limit: number): void {
+    if (this.pooledBytes <= limit) return;
+    // Recorded but unsubmitted work may still use a freed tensor's buffer: submit it first
+    // (a buffer destroyed after its submit stays alive until that work is done).
+    if (this.encoder && !this.lostError && !this.destroyed) this.flush();
+    for (const [cls, list] of this.pool) {
+      while (list.length > 0 && this.pooledBytes > limit) {
+        list.pop()!.destroy();
+        this.pooledBuffers--;
+        this.pooledBytes -= cls;
+      }
+      if (list.length === 0) this.pool.delete(cls);
+      if (this.pooledBytes <= limit) break;
+    }
   }
 
   /** Throws unless `t` is a live tensor of this context. */
@@ -241,7 +307,10 @@ export class Context {
   }
 
   memory(): MemoryInfo {
-    return { liveTensors: this.live.size, liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, pooledBuffers: this.pooledBuffers, pooledBytes: this.pooledBytes, peakLiveBytes: this.peakBytes };
+    return {
+      liveTensors: this.live.size, liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, pooledBuffers: this.pooledBuffers, pooledBytes: this.pooledBytes,
+      peakLiveBytes: this.peakBytes, poolLimitBytes: this.poolLimit(),
+    };
   }
 
   /** Restarts `memory().peakLiveBytes` from the bytes live now. */
@@ -251,10 +320,8 @@ export class Context {
 
   /** Frees every pooled (unused) buffer. */
   trimPool(): void {
-    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.evict(0);
     this.pool.clear();
-    this.pooledBuffers = 0;
-    this.pooledBytes = 0;
   }
 
   /**
@@ -369,7 +436,83 @@ export class Context {
 
   private assertUsable(op: string): void {
     if (this.destroyed) throw new BayesError('GPU_ERROR', `${op}: the context was destroyed`);
-    if (this.lostError) throw new BayesError('GPU_ERROR', `${op}: ${this.lostError}`);
+    if (this.lostError) throw this.lostErrorFor(op);
+  }
+
+  // ------------------------------------------------------------ device loss
+
+  /** True once the device is lost (not after `destroy()`): every call then fails; see `lostErrorFor`. */
+  get isLost(): boolean {
+    return this.lostError !== null;
+  }
+
+  private lostErrorFor(op: string): BayesError {
+    return new BayesError('GPU_ERROR', `${op}: ${this.lostError}`);
+  }
+
+  /** The device is gone: reject what waits on it, drop the recording and the pool (their buffers died with it). */
+  private onLost(message: string): void {
+    this.lostError = message;
+    this.encoder = null;
+    this.pass = null;
+    this.pending = 0;
+    this.arenaUsed = 0;
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+    this.pooledBuffers = 0;
+    this.pooledBytes = 0;
+    this.rejectWaiters();
+  }
+
+  private rejectWaiters(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const reject of waiters) reject();
+  }
+
+  /** Why nothing can run any more (`destroy()` or a lost device), naming `op`; null while usable. */
+  private deadError(op: string, pending: boolean): BayesError | null {
+    if (this.destroyed) return new BayesError('GPU_ERROR', `${op}: the context was destroyed${pending ? ' while the call was pending' : ''}`);
+    return this.lostError ? this.lostErrorFor(op) : null;
+  }
+
+  /**
+   * `p` (a map, a work-done promise), settled at once with the loss's BayesError if the device
+   * is lost first. The platform's own rejection is translated the same way when the device turns
+   * out to be lost. (A Set of rejecters rather than Promise.race on device.lost, which would keep
+   * one reaction per call on that promise for the context's lifetime.)
+   */
+  private untilLost<T>(op: string, p: Promise<T>): Promise<T> {
+    const dead = this.deadError(op, false);
+    if (dead) return Promise.reject(dead);
+    return new Promise<T>((resolve, reject) => {
+      const onLost = () => reject(this.deadError(op, true));
+      this.waiters.add(onLost);
+      p.then(
+        (v) => {
+          this.waiters.delete(onLost);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.waiters.delete(onLost);
+          this.explainFailure(op, e).then(reject, reject);
+        },
+      );
+    });
+  }
+
+  /** A readback that failed: a BayesError naming the loss if the device is (or within LOST_GRACE_MS turns out) lost. */
+  private async explainFailure(op: string, e: unknown): Promise<BayesError> {
+    if (e instanceof BayesError) return e;
+    if (!this.lostError && !this.destroyed) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.lostMessage, new Promise<void>((r) => (timer = setTimeout(r, LOST_GRACE_MS)))]);
+      clearTimeout(timer);
+    }
+    const dead = this.deadError(op, true);
+    if (dead) return dead;
+    const err = e as { name?: string; message?: string };
+    return new BayesError('GPU_ERROR', `${op}: ${err?.name ?? 'Error'}: ${err?.message || String(e)}`);
   }
 
   private ensureEncoder(): GPUCommandEncoder {
@@ -454,9 +597,10 @@ export class Context {
   /**
    * Measures the GEMM variants for every shape class `fn` uses (run it once: e.g. one training
    * step or one prediction), keeps the fastest per class and returns the whole table. With
-   * `retune` false (the default) classes that already have a choice are not measured again.
+   * `retune` false (the default) classes that already have a choice are not measured again;
+   * `onClass` hears each class's times as they come.
    */
-  async tune(fn: () => unknown, opts: { retune?: boolean } = {}): Promise<TuningTable> {
+  async tune(fn: () => unknown, opts: { retune?: boolean; onClass?: (key: string, msByVariant: Record<string, number>) => void } = {}): Promise<TuningTable> {
     if (typeof fn !== 'function') throw new BayesError('INVALID_ARGUMENT', `tune: argument 'fn' expected a function that runs the ops to tune, got ${fn === null ? 'null' : typeof fn}`);
     if (opts === null || typeof opts !== 'object' || (opts.retune !== undefined && typeof opts.retune !== 'boolean')) throw new BayesError('INVALID_ARGUMENT', `tune: argument 'opts' expected { retune?: boolean }, got ${JSON.stringify(opts)}`);
     this.assertUsable('tune');
@@ -465,7 +609,7 @@ export class Context {
         await run();
       });
       await this.sync();
-    }, opts.retune === true);
+    }, opts.retune === true, opts.onClass);
   }
 
   /** The tuning table of this adapter (JSON-ready): ship it and pass it as `gemm.table` to skip tuning. */
@@ -513,7 +657,7 @@ export class Context {
 
   /** Submits everything recorded so far. */
   flush(): void {
-    if (!this.encoder) return;
+    if (!this.encoder || this.lostError) return;
     this.endPass();
     if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaData.buffer, 0, this.arenaUsed);
     this.device.queue.submit([this.encoder.finish()]);
@@ -524,9 +668,10 @@ export class Context {
 
   /** Waits for submitted work and reports any shader or validation error so far. */
   async sync(): Promise<void> {
+    this.assertUsable('sync');
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    await this.reportErrors();
+    await this.untilLost('sync', this.device.queue.onSubmittedWorkDone());
+    await this.reportErrors('sync');
     await this.tunePending();
   }
 
@@ -535,9 +680,9 @@ export class Context {
   }
 
   /** Throws the first error recorded since the last report (shader compile errors first: they explain the rest). */
-  private async reportErrors(): Promise<void> {
+  private async reportErrors(op: string): Promise<void> {
     await Promise.all(this.checks.splice(0));
-    if (this.lostError) throw new BayesError('GPU_ERROR', this.lostError);
+    if (this.lostError) throw this.lostErrorFor(op);
     if (this.errors.length === 0) return;
     const errors = this.errors.splice(0);
     const first = errors.find((e) => e.code === 'SHADER_COMPILE') ?? errors[0];
@@ -546,19 +691,38 @@ export class Context {
 
   async read<D extends DType>(t: Tensor<D>): Promise<TypedArrayFor<D>> {
     this.own('read', 'tensor', t);
-    const bytes = t.size * 4;
-    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
-    this.recordPassless((enc) => enc.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes));
-    this.flush();
+    return (await this.readback('read', [t]))[0] as TypedArrayFor<D>;
+  }
+
+  /** Reads several tensors with one submit and one wait (one staging buffer), in order. */
+  async readMany(tensors: readonly Tensor[]): Promise<(Float32Array | Uint32Array | Int32Array)[]> {
+    if (!Array.isArray(tensors)) throw new BayesError('INVALID_ARGUMENT', `readMany: argument 'tensors' expected an array of tensors, got ${tensors === null ? 'null' : typeof tensors}`);
+    tensors.forEach((t, i) => this.own('readMany', `tensors[${i}]`, t));
+    return tensors.length === 0 ? [] : this.readback('readMany', tensors);
+  }
+
+  private async readback(op: string, tensors: readonly Tensor[]): Promise<(Float32Array | Uint32Array | Int32Array)[]> {
+    this.assertUsable(op);
+    const offsets: number[] = [];
+    let total = 0;
+    for (const t of tensors) {
+      offsets.push(total);
+      total += t.size * 4;
+    }
+    const staging = this.device.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
     try {
-      await staging.mapAsync(GPUMapMode.READ);
-      const copy = staging.getMappedRange().slice(0);
+      this.recordPassless((enc) => tensors.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, 0, staging, offsets[i], t.size * 4)));
+      this.flush();
+      await this.untilLost(op, staging.mapAsync(GPUMapMode.READ));
+      const mapped = staging.getMappedRange();
+      const results = tensors.map((t, i) => {
+        const Typed = t.dtype === 'f32' ? Float32Array : t.dtype === 'u32' ? Uint32Array : Int32Array;
+        return new Typed(mapped.slice(offsets[i], offsets[i] + t.size * 4));
+      });
       staging.unmap();
-      await this.reportErrors();
-      const Typed = t.dtype === 'f32' ? Float32Array : t.dtype === 'u32' ? Uint32Array : Int32Array;
-      const result = new Typed(copy) as TypedArrayFor<D>;
+      await this.reportErrors(op);
       await this.tunePending();
-      return result;
+      return results;
     } finally {
       staging.destroy();
     }
@@ -574,6 +738,7 @@ export class Context {
     }
     this.destroyed = true;
     this.trimPool();
+    this.rejectWaiters();
     for (const b of this.placeholders.values()) b.destroy();
     this.arena.destroy();
     this.device.destroy();
@@ -604,6 +769,11 @@ export function grid(count: number): [number, number] {
 }
 
 export async function createContext(options: ContextOptions = {}): Promise<Context> {
+  // Checked before a device is opened: an open device would keep a Node process alive.
+  const maxPooled = options.maxPooledBytes;
+  if (maxPooled !== undefined && !(typeof maxPooled === 'number' && maxPooled >= 0 && Number.isFinite(maxPooled))) {
+    throw new BayesError('INVALID_ARGUMENT', `createContext: argument 'maxPooledBytes' expected a number of bytes >= 0, got ${JSON.stringify(maxPooled)}`);
+  }
   const files = options.shaderFiles ?? (await loadShaderFiles());
   const opened = await openDevice(options);
   return new Context(opened.device, opened.adapter, files, options);

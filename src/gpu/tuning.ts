@@ -93,7 +93,7 @@ export class Tuner {
   readonly adapter: string;
   readonly mode: TuningMode;
   private readonly fallback: boolean;
-  private readonly forced: { all: GemmVariant | null; byOp: Map<string, GemmVariant> };
+  private forced: { all: GemmVariant | null; byOp: Map<string, GemmVariant> };
   private readonly choices = new Map<string, string>();
   private readonly times = new Map<string, Record<string, number>>();
   private readonly pending = new Map<string, Measure>();
@@ -139,6 +139,11 @@ export class Tuner {
     const times: Record<string, Record<string, number>> = {};
     for (const k of [...this.times.keys()].sort()) times[k] = this.times.get(k)!;
     return { format: TUNING_FORMAT, version: TUNING_VERSION, adapter: this.adapter, choices, times };
+  }
+
+  /** @internal forces one variant for every op until called again with null (bench/compare/ceiling.ts). */
+  forceAll(name: string | null): void {
+    this.forced.all = name === null ? null : variantNamed(name, 'forceAll: argument \'name\'');
   }
 
   /**
@@ -191,7 +196,7 @@ export class Tuner {
    * Runs `fn` (which records the GEMM ops to tune, e.g. one training step) and measures every
    * shape class it used; with `retune` false, only those without a choice yet.
    */
-  async tune(fn: () => unknown, run: (fn: () => unknown) => Promise<void>, retune: boolean): Promise<TuningTable> {
+  async tune(fn: () => unknown, run: (fn: () => unknown) => Promise<void>, retune: boolean, onClass?: (key: string, times: Record<string, number>) => void): Promise<TuningTable> {
     this.collecting = new Map();
     let seen: Map<string, Measure>;
     try {
@@ -202,7 +207,10 @@ export class Tuner {
     }
     for (const [key, measure] of seen) {
       this.pending.delete(key);
-      if (retune || !this.choices.has(key)) await this.measureClass(key, measure);
+      if (retune || !this.choices.has(key)) {
+        await this.measureClass(key, measure);
+        onClass?.(key, this.times.get(key) ?? {});
+      }
     }
     return this.export();
   }

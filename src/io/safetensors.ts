@@ -45,6 +45,7 @@ export interface TensorEntry {
  * A decoded tensor. `data` is always a Float32Array: F32 as stored; F64, F16 and
  * BF16 converted to float32 (F64 rounds to nearest; F16 and BF16 convert
  * exactly); integer and BOOL tensors as float32 values (exact up to 2^24).
+ * Conversions happen when `data` is first read, so decoding allocates no more than the file.
  * `converted` says whether `data` differs in type from the file; `raw` holds
  * the file's exact little-endian bytes (for F32 it shares memory with `data`),
  * and rawValues() gives them as the dtype's own typed array.
@@ -223,6 +224,26 @@ export function safetensorsBlob(tensors: Record<string, TensorEntry>, metadata?:
 // ---------------------------------------------------------------------------
 // decoding
 
+/**
+ * What a header may hold. Every size in a header is checked against these and
+ * against the file before anything is allocated from it, so decoding a file of
+ * n bytes allocates the n-byte copy of its data plus at most a bounded amount
+ * for the header (its text and parsed values: fixed by these limits).
+ */
+export const SAFETENSORS_LIMITS = Object.freeze({
+  /** Header bytes. The Rust reader allows 100 MB; the header of a 10,000-tensor file is about 1 MB. */
+  headerBytes: 16 * 1024 * 1024,
+  /**
+   * JSON values in the header (every object, array, string and number): 7 to 10 per tensor, so about
+   * 30,000 tensors. It keeps the worst header well under a second to parse on a slow, loaded machine.
+   */
+  headerValues: 250_000,
+  /** Nesting of the header JSON: a valid header needs 3 (header, entry, shape). */
+  depth: 16,
+  /** Dimensions of one tensor. */
+  rank: 64,
+});
+
 function toFloat32(dtype: SafetensorsDType, raw: Uint8Array): Float32Array {
   const buf = raw.buffer as ArrayBuffer; // raw is a fresh copy starting at offset 0, so every view is aligned
   const n = raw.length / DTYPE_SIZE[dtype];
@@ -270,65 +291,280 @@ export function rawValues(tensor: DecodedTensor): TensorData {
   return rawArray(tensor.dtype, tensor.raw);
 }
 
+/** A JSON number that is not a small non-negative integer, kept as its text so that messages print it exactly. */
+class JsonNumberText {
+  constructor(readonly text: string) {}
+}
+type Json = null | boolean | number | string | JsonNumberText | Json[] | JsonObject;
+type JsonObject = Map<string, Json>;
+
+const MAX_SHOWN = 120;
+
+/** A value for a message: JSON as written in the file (numbers exactly), cut after about 120 characters. */
+function jsonText(value: Json | undefined, spaced = false): string {
+  let out = '';
+  const put = (v: Json | undefined): boolean => {
+    if (out.length > MAX_SHOWN) return false;
+    if (v === undefined) out += 'undefined';
+    else if (v instanceof JsonNumberText) out += v.text;
+    else if (v instanceof Map) {
+      out += '{';
+      let first = true;
+      for (const [k, x] of v) {
+        if (!first) out += ',';
+        first = false;
+        out += `${JSON.stringify(k)}:`;
+        if (!put(x)) return false;
+      }
+      out += '}';
+    } else if (Array.isArray(v)) {
+      out += '[';
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) out += spaced ? ', ' : ',';
+        if (!put(v[i])) return false;
+      }
+      out += ']';
+    } else out += JSON.stringify(v);
+    return true;
+  };
+  put(value);
+  return out.length > MAX_SHOWN ? `${out.slice(0, MAX_SHOWN)}…` : out;
+}
+
+/** A tensor or key name for a message, quoted; a very long one is cut (its length is given). */
+export function quoteName(name: string): string {
+  return name.length <= MAX_SHOWN ? `'${name}'` : `'${name.slice(0, MAX_SHOWN)}…' (a name of ${name.length} characters)`;
+}
+
+/**
+ * A strict JSON parser for the header (RFC 8259). Unlike JSON.parse it refuses
+ * a key given twice in one object (JSON.parse keeps the last silently, which
+ * would let two entries claim one name), stops at SAFETENSORS_LIMITS, and keeps
+ * numbers that are not small non-negative integers as their text. Objects
+ * become Maps, so no key (not even "__proto__") is special.
+ */
+function parseHeader(text: string, fail: (what: string) => BayesError, invalid: (what: string) => BayesError): JsonObject {
+  const n = text.length;
+  let pos = 0;
+  let values = 0;
+  const error = (what: string, at = pos) => invalid(`${what} at character ${at}`);
+  const space = () => {
+    for (; pos < n; pos++) {
+      const c = text.charCodeAt(pos);
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    }
+  };
+  const found = () => (pos >= n ? 'the end of the header' : `${JSON.stringify(text[pos])}`);
+  const string = (): string => {
+    const start = pos++;
+    let escapes = false;
+    for (;;) {
+      if (pos >= n) throw error('an unterminated string', start);
+      const c = text.charCodeAt(pos);
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        escapes = true;
+        pos += 2;
+      } else if (c < 0x20) {
+        throw error('a control character inside a string');
+      } else pos++;
+    }
+    pos++;
+    if (!escapes) return text.slice(start + 1, pos - 1);
+    try {
+      return JSON.parse(text.slice(start, pos)) as string; // the escapes, decoded and checked natively
+    } catch {
+      throw error('an invalid escape in a string', start);
+    }
+  };
+  const digits = (): number => {
+    const start = pos;
+    while (pos < n && text.charCodeAt(pos) >= 0x30 && text.charCodeAt(pos) <= 0x39) pos++;
+    if (pos === start) throw error(`a digit expected, found ${found()}`);
+    return pos - start;
+  };
+  const number = (): number | JsonNumberText => {
+    const start = pos;
+    const negative = text.charCodeAt(pos) === 0x2d;
+    if (negative) pos++;
+    const length = text.charCodeAt(pos) === 0x30 ? (pos++, 1) : digits();
+    let integer = !negative;
+    if (text.charCodeAt(pos) === 0x2e) {
+      pos++;
+      digits();
+      integer = false;
+    }
+    if ((text.charCodeAt(pos) | 0x20) === 0x65) {
+      pos++;
+      if (text.charCodeAt(pos) === 0x2b || text.charCodeAt(pos) === 0x2d) pos++;
+      digits();
+      integer = false;
+    }
+    const token = text.slice(start, pos);
+    return integer && length <= 15 ? Number(token) : new JsonNumberText(token);
+  };
+  const value = (depth: number, owner: string): Json => {
+    if (++values > SAFETENSORS_LIMITS.headerValues) throw fail(`the header holds more than ${SAFETENSORS_LIMITS.headerValues} JSON values (the limit)`);
+    const c = text.charCodeAt(pos);
+    if (c === 0x7b || c === 0x5b) {
+      if (depth >= SAFETENSORS_LIMITS.depth) throw fail(`the header nests deeper than ${SAFETENSORS_LIMITS.depth} levels (in ${quoteName(owner)})`);
+      return c === 0x7b ? object(depth + 1, owner) : array(depth + 1, owner);
+    }
+    if (c === 0x22) return string();
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return number();
+    for (const [word, v] of [['true', true], ['false', false], ['null', null]] as const) {
+      if (text.startsWith(word, pos)) {
+        pos += word.length;
+        return v;
+      }
+    }
+    throw error(`a value expected, found ${found()}`);
+  };
+  const array = (depth: number, owner: string): Json[] => {
+    pos++;
+    const out: Json[] = [];
+    space();
+    if (text.charCodeAt(pos) === 0x5d) {
+      pos++;
+      return out;
+    }
+    for (;;) {
+      space();
+      out.push(value(depth, owner));
+      space();
+      const c = text.charCodeAt(pos++);
+      if (c === 0x5d) return out;
+      if (c !== 0x2c) throw error(`',' or ']' expected, found ${(pos--, found())}`);
+    }
+  };
+  const object = (depth: number, owner: string): JsonObject => {
+    pos++;
+    const out: JsonObject = new Map();
+    space();
+    if (text.charCodeAt(pos) === 0x7d) {
+      pos++;
+      return out;
+    }
+    for (;;) {
+      space();
+      if (text.charCodeAt(pos) !== 0x22) throw error(`a key (a string) expected, found ${found()}`);
+      const at = pos;
+      const key = string();
+      if (out.has(key)) {
+        throw fail(depth === 1
+          ? `the name ${quoteName(key)} appears twice in the header (again at character ${at})`
+          : `the key ${quoteName(key)} appears twice in the entry of ${quoteName(owner)} (again at character ${at})`);
+      }
+      space();
+      if (text.charCodeAt(pos) !== 0x3a) throw error(`':' expected, found ${found()}`);
+      pos++;
+      space();
+      out.set(key, value(depth, depth === 1 ? key : owner));
+      space();
+      const c = text.charCodeAt(pos++);
+      if (c === 0x7d) return out;
+      if (c !== 0x2c) throw error(`',' or '}' expected, found ${(pos--, found())}`);
+    }
+  };
+
+  if (text.charCodeAt(0) !== 0x7b) throw invalid(`it starts with ${JSON.stringify(text.slice(0, 8))}, not '{'`);
+  values++;
+  const header = object(1, '');
+  space(); // the writer pads with spaces
+  if (pos < n) throw error(`trailing ${found()} after the header object`);
+  return header;
+}
+
+/** A JSON value that is an integer >= 0, exactly (BigInt), or null. */
+function uint(v: Json): bigint | null {
+  if (typeof v === 'number') return BigInt(v); // the parser makes numbers only of small non-negative integers
+  if (v instanceof JsonNumberText && /^[0-9]+$/.test(v.text)) return BigInt(v.text);
+  return null;
+}
+
+const ENTRY_KEYS = ['dtype', 'shape', 'data_offsets'];
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * Decodes a safetensors file, validating it completely first: the header
- * length, the JSON, every tensor's dtype, shape and offsets, and that the
- * tensors tile the data section exactly. Every problem is a BayesError
- * 'BAD_FILE' naming the tensor concerned. The result shares no memory with `bytes`.
+ * length, the JSON (strictly: no key twice, within SAFETENSORS_LIMITS), every
+ * tensor's dtype, shape and offsets, and that the tensors tile the data
+ * section exactly. Every size is checked against the file before anything is
+ * allocated from it. Every problem is a BayesError 'BAD_FILE' naming the
+ * tensor concerned, with the file's numbers printed exactly. The result
+ * shares no memory with `bytes`; non-F32 tensors convert to float32 when
+ * `data` is first read. Values are not judged: NaN and infinities decode as
+ * stored (loadCheckpoint refuses them in parameters).
  */
 export function decodeSafetensors(bytes: Uint8Array | ArrayBuffer): DecodedSafetensors {
   const op = 'decodeSafetensors';
   requireLittleEndian(op);
   if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
   if (!(bytes instanceof Uint8Array)) throw argumentError(op, 'bytes', 'a Uint8Array or ArrayBuffer', bytes);
+  // A plain view: subclasses such as Node's Buffer have a slice() that shares memory.
+  bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (what: string) => new BayesError('BAD_FILE', `${op}: ${what}`);
 
   if (bytes.length < 8) throw bad(`truncated: ${bytes.length} bytes, less than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const low = view.getUint32(0, true);
-  const high = view.getUint32(4, true);
-  const headerLength = high * 4294967296 + low;
-  if (headerLength > bytes.length - 8) {
-    throw bad(`header length ${headerLength} is beyond the file: only ${bytes.length - 8} bytes follow the length field (truncated file?)`);
+  const headerLength64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (headerLength64 > BigInt(bytes.length - 8)) {
+    throw bad(`header length ${headerLength64} is beyond the file: only ${bytes.length - 8} bytes follow the length field (truncated file?)`);
   }
-  let header: unknown;
+  if (headerLength64 > BigInt(SAFETENSORS_LIMITS.headerBytes)) {
+    throw bad(`header length ${headerLength64} is over the limit of ${SAFETENSORS_LIMITS.headerBytes} bytes`);
+  }
+  const headerLength = Number(headerLength64);
+  const invalid = (what: string) => bad(`the ${headerLength}-byte header is not valid UTF-8 JSON (${what})`);
+  let text: string;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength));
-    if (!text.startsWith('{')) throw new Error(`it starts with ${JSON.stringify(text.slice(0, 8))}, not '{'`);
-    header = JSON.parse(text);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + headerLength)); // a BOM is kept, so refused: the header starts with '{'
   } catch (err) {
-    throw bad(`the ${headerLength}-byte header is not valid UTF-8 JSON (${(err as Error).message})`);
+    throw invalid((err as Error).message);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('the header is not a JSON object');
+  const header = parseHeader(text, bad, invalid);
 
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
   const layout: { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number }[] = [];
-  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+  for (const [name, entry] of header) {
     if (name === '__metadata__') {
-      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad(`'__metadata__' is not an object of strings`);
-      for (const [k, v] of Object.entries(entry)) {
-        if (typeof v !== 'string') throw bad(`'__metadata__' entry '${k}' is ${JSON.stringify(v)}, not a string`);
-        metadata[k] = v;
+      if (!(entry instanceof Map)) throw bad(`'__metadata__' is ${jsonText(entry)}, not an object of strings`);
+      for (const [k, v] of entry) {
+        if (typeof v !== 'string') throw bad(`'__metadata__' entry ${quoteName(k)} is ${jsonText(v)}, not a string`);
+        // defineProperty: an own property even for the key "__proto__"
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
-    const t = `tensor '${name}'`;
-    if (typeof entry !== 'object' || entry === null) throw bad(`${t}: entry is ${JSON.stringify(entry)}, not { dtype, shape, data_offsets }`);
-    const { dtype, shape, data_offsets: offsets } = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (!DTYPES.includes(dtype as SafetensorsDType)) throw bad(`${t}: unsupported dtype ${JSON.stringify(dtype)} (supported: ${DTYPES.join(', ')})`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${t}: shape ${JSON.stringify(shape)} is not an array of integers >= 0`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-      throw bad(`${t}: data_offsets ${JSON.stringify(offsets)} is not a pair [begin, end] of integers with 0 <= begin <= end`);
+    const t = `tensor ${quoteName(name)}`;
+    if (!(entry instanceof Map)) throw bad(`${t}: entry is ${jsonText(entry)}, not { dtype, shape, data_offsets }`);
+    for (const key of entry.keys()) {
+      if (!ENTRY_KEYS.includes(key)) throw bad(`${t}: unknown key ${quoteName(key)} in its entry (an entry holds only dtype, shape and data_offsets)`);
     }
-    const [begin, end] = offsets as [number, number];
-    if (end > dataLength) throw bad(`${t}: data_offsets [${begin}, ${end}] are out of range: the data section has ${dataLength} bytes (truncated file?)`);
-    const want = elementCount(shape) * DTYPE_SIZE[dtype as SafetensorsDType];
+    const dtype = entry.get('dtype');
+    const shape = entry.get('shape');
+    const offsets = entry.get('data_offsets');
+    if (!DTYPES.includes(dtype as SafetensorsDType)) throw bad(`${t}: unsupported dtype ${jsonText(dtype)} (supported: ${DTYPES.join(', ')})`);
+    const size = DTYPE_SIZE[dtype as SafetensorsDType];
+    const dims = Array.isArray(shape) ? shape.map(uint) : null;
+    if (!Array.isArray(shape) || !dims || dims.some((d) => d === null)) throw bad(`${t}: shape ${jsonText(shape)} is not an array of integers >= 0`);
+    if (dims.length > SAFETENSORS_LIMITS.rank) throw bad(`${t}: shape has ${dims.length} dimensions, more than the limit of ${SAFETENSORS_LIMITS.rank}`);
+    const pair = Array.isArray(offsets) && offsets.length === 2 ? offsets.map(uint) : null;
+    if (!pair || pair[0] === null || pair[1] === null || pair[0] > pair[1]) {
+      throw bad(`${t}: data_offsets ${jsonText(offsets)} is not a pair [begin, end] of integers with 0 <= begin <= end`);
+    }
+    const [begin, end] = pair as [bigint, bigint];
+    const span = `data_offsets ${jsonText(offsets, true)}`;
+    if (end > BigInt(dataLength)) throw bad(`${t}: ${span} are out of range: the data section has ${dataLength} bytes (truncated file?)`);
+    const want = (dims as bigint[]).reduce((a, d) => a * d, 1n) * BigInt(size);
     if (end - begin !== want) {
-      throw bad(`${t}: dtype ${dtype} x shape [${shape.join(', ')}] is ${want} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      throw bad(`${t}: dtype ${dtype} x shape ${jsonText(shape, true)} is ${want} bytes, but ${span} span ${end - begin}`);
     }
-    layout.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
+    // Only an empty tensor can get here with a huge dimension (another one is 0); a shape is plain numbers.
+    const huge = (dims as bigint[]).findIndex((d) => d > MAX_SAFE);
+    if (huge >= 0) throw bad(`${t}: shape ${jsonText(shape, true)}: dimension ${huge} is beyond 2^53 - 1`);
+    layout.push({ name, dtype: dtype as SafetensorsDType, shape: (dims as bigint[]).map(Number), begin: Number(begin), end: Number(end) });
   }
 
   // The tensors must tile [0, dataLength) exactly: sorted by offset, each starts where the previous ended.
@@ -336,23 +572,43 @@ export function decodeSafetensors(bytes: Uint8Array | ArrayBuffer): DecodedSafet
   let expected = 0;
   let previous: string | null = null;
   for (const t of layout) {
-    if (t.begin < expected) throw bad(`tensor '${t.name}': data_offsets [${t.begin}, ${t.end}] overlap tensor '${previous}' (which ends at ${expected})`);
+    const name = quoteName(t.name);
+    if (t.begin < expected) throw bad(`tensor ${name}: data_offsets [${t.begin}, ${t.end}] overlap tensor ${quoteName(previous!)} (which ends at ${expected})`);
     if (t.begin > expected) {
-      throw bad(`tensor '${t.name}': data is not contiguous: bytes [${expected}, ${t.begin}) before it${previous ? ` (after tensor '${previous}')` : ''} belong to no tensor`);
+      throw bad(`tensor ${name}: data is not contiguous: bytes [${expected}, ${t.begin}) before it${previous !== null ? ` (after tensor ${quoteName(previous)})` : ''} belong to no tensor`);
     }
     expected = t.end;
     previous = t.name;
   }
   if (expected !== dataLength) {
-    throw bad(`${dataLength - expected} bytes after ${previous ? `the last tensor '${previous}'` : 'the header (no tensors)'} belong to no tensor: the data section is ${dataLength} bytes, the tensors cover ${expected}`);
+    throw bad(`${dataLength - expected} bytes after ${previous !== null ? `the last tensor ${quoteName(previous)}` : 'the header (no tensors)'} belong to no tensor: the data section is ${dataLength} bytes, the tensors cover ${expected}`);
   }
 
+  // Everything is checked: copy. The copies tile the data section, so together they are its size.
   const tensors = new Map<string, DecodedTensor>();
   for (const t of layout) {
-    const raw = bytes.slice(dataStart + t.begin, dataStart + t.end);
-    tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: toFloat32(t.dtype, raw), converted: t.dtype !== 'F32', raw });
+    const raw = new Uint8Array(t.end - t.begin);
+    raw.set(bytes.subarray(dataStart + t.begin, dataStart + t.end));
+    tensors.set(t.name, decodedTensor(t.dtype, t.shape, raw));
   }
   return { tensors, metadata };
+}
+
+/** A DecodedTensor whose float32 `data` is made when first read (F32: a view of `raw`). */
+function decodedTensor(dtype: SafetensorsDType, shape: number[], raw: Uint8Array): DecodedTensor {
+  let data: Float32Array | null = dtype === 'F32' ? toFloat32(dtype, raw) : null;
+  return {
+    dtype,
+    shape,
+    get data(): Float32Array {
+      return (data ??= toFloat32(dtype, raw));
+    },
+    set data(value: Float32Array) {
+      data = value;
+    },
+    converted: dtype !== 'F32',
+    raw,
+  };
 }
 
 /** Decodes from an ArrayBuffer, Uint8Array or Blob (e.g. a File from an <input type="file">). */

@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { context, randomArray } from '../helpers.js';
-import { BBBLeNet, LeNet } from '../../src/nn/models.js';
-import { loadCheckpoint, loadStateDict, restoreOptimizer, saveCheckpoint } from '../../src/io/checkpoint.js';
+import { BBBLeNet, LeNet, buildModel, resolveConfig } from '../../src/nn/models.js';
+import { loadCheckpoint, loadStateDict, parameterCount, restoreOptimizer, saveCheckpoint } from '../../src/io/checkpoint.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../../src/io/checkpoint_files.js';
 import { decodeSafetensors } from '../../src/io/safetensors.js';
 import { Adam } from '../../src/train/adam.js';
@@ -136,5 +136,27 @@ describe('checkpoints', () => {
     await expect(loadCheckpointFile(ctx, join(dir, 'missing.safetensors'))).rejects.toThrow(/missing.safetensors/);
     model.dispose();
     loaded.model.dispose();
+  });
+
+  it('parameterCount, which bounds a model before it is built, matches the six built models', async () => {
+    const ctx = await context();
+    const configs: [string, boolean, { inChannels?: number; classes?: number; imageSize?: number }][] = [
+      ['lenet', true, {}], ['lenet', false, { inChannels: 3, classes: 7, imageSize: 20 }], ['lenet', true, { imageSize: 16, classes: 2 }],
+      ['alexnet', true, { inChannels: 3 }], ['alexnet', false, { imageSize: 40, classes: 3 }],
+      ['3conv3fc', true, {}], ['3conv3fc', false, { inChannels: 3, imageSize: 24, classes: 5 }],
+    ];
+    for (const [name, bayesian, o] of configs) {
+      const config = resolveConfig('test', name, bayesian, o);
+      const model = buildModel(ctx, config);
+      let built = 0;
+      for (const p of model.namedParameters().values()) built += p.value.size;
+      expect(parameterCount(config), JSON.stringify(config)).toBe(BigInt(built));
+      model.dispose();
+    }
+    // Too small for the architecture: null, and building fails too.
+    expect(parameterCount(resolveConfig('test', 'lenet', false, { imageSize: 15 }))).toBeNull();
+    expect(parameterCount(resolveConfig('test', 'alexnet', false, { imageSize: 16 }))).toBeNull();
+    expect(parameterCount(resolveConfig('test', '3conv3fc', true, { imageSize: 16 }))).toBeNull();
+    expect(parameterCount(resolveConfig('test', 'lenet', false, { imageSize: 16 }))).not.toBeNull();
   });
 });
