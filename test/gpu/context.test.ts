@@ -124,3 +124,55 @@ describe('context', () => {
     expect(() => packUniforms(entry.uniform!, { a: 7, b: 0.5, c: [1, 2, 3], d: [0, 0] }, 'test')).toThrow(/'c' expected 4 values, got 3/);
   });
 });
+
+describe('buffer pool bound', () => {
+  const relu = (v: Float32Array) => Array.from(v, (x) => Math.max(0, x));
+  const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7 + seed) % 11) - 5);
+
+  it('keeps at most maxPooledBytes, freeing the least recently used size classes first; freed buffers of recorded work stay valid', async () => {
+    const cap = 32 * 1024;
+    const ctx = await createContext({ maxPooledBytes: cap });
+    try {
+      expect(ctx.memory().poolLimitBytes).toBe(cap);
+      const hot = 1000; // a size used in every round: its class stays recent, so it is never evicted
+      let unbounded = 0; // what the pool would hold without the bound: every class ever freed
+      const seen = new Set<number>();
+      for (let i = 1; i <= 120; i++) {
+        const n = 16 * i; // 64 B .. 7.5 KiB: 21 size classes
+        const x = values(n, i);
+        // a and b are freed when the scope ends, while the recorded relus still read them; if the
+        // bound evicts (destroys) their buffers, the recorded work must be submitted first.
+        const y = ctx.scope(() => activationForward(ctx, 'relu', activationForward(ctx, 'relu', ctx.tensor(x, [n]))));
+        const h = ctx.empty([hot]);
+        h.dispose();
+        if (i % 20 === 0) expect(Array.from(await y.read()), `round ${i}`).toEqual(relu(x));
+        y.dispose();
+        const cls = sizeClass(n * 4);
+        if (!seen.has(cls)) unbounded += 3 * cls;
+        seen.add(cls);
+        const m = ctx.memory();
+        expect(m.pooledBytes, `pooled bytes after round ${i}`).toBeLessThanOrEqual(cap);
+      }
+      expect(unbounded).toBeGreaterThan(4 * cap);
+      // The hot class survived the evictions: taking a tensor of it re-uses a pooled buffer.
+      const pooled = ctx.memory().pooledBuffers;
+      const h = ctx.empty([hot]);
+      expect(ctx.memory().pooledBuffers).toBe(pooled - 1);
+      h.dispose();
+      // trimPool with recorded work pending (its inputs already freed) submits that work first.
+      const x = values(5000, 3);
+      const y = ctx.scope(() => activationForward(ctx, 'relu', ctx.tensor(x, [5000])));
+      ctx.trimPool();
+      expect(ctx.memory().pooledBuffers).toBe(0);
+      expect(Array.from(await y.read())).toEqual(relu(x));
+    } finally {
+      ctx.destroy();
+    }
+  });
+
+  it('defaults to the larger of 256 MiB and the most bytes ever live; rejects a bad bound before opening a device', async () => {
+    const ctx = await context();
+    expect(ctx.memory().poolLimitBytes).toBeGreaterThanOrEqual(256 * 1024 * 1024);
+    await expect(createContext({ maxPooledBytes: -1 })).rejects.toThrow(/createContext: argument 'maxPooledBytes' expected a number of bytes >= 0, got -1/);
+  });
+});
