@@ -12,7 +12,13 @@
 // relative terms; likewise the decay is applied as p - (lr wd) p, never as p * (1 - lr wd) with 1 - lr wd
 // rounded to f32.
 //
-// Buffers: param, grad, m, v: flat arrays of n f32 (any shape, all alike); grad is read-only.
+// adam_step_guarded is the same update, skipped as a whole (param, m and v left as they are) when
+// gate[0] >= gate_from: gate is the flag tensor of finite.wgsl, whose word 0 holds step + 1 of the
+// latest step that met a NaN or an infinity in its loss or gradients. gate_from = step + 1 skips this
+// step only if it is itself non-finite; gate_from = 1 skips it after any earlier non-finite step too.
+// Otherwise it computes exactly what adam_step computes.
+//
+// Buffers: param, grad, m, v: flat arrays of n f32 (any shape, all alike); grad is read-only; gate u32.
 // Dispatch: ceil(n / (WG * PER_THREAD)) workgroups folded by grid(); invocation l of workgroup w updates
 // elements w * WG * PER_THREAD + k * WG + l, k < PER_THREAD (coalesced; fewer invocations suit SwiftShader,
 // see elementwise.wgsl).
@@ -31,6 +37,7 @@ struct Params {
   lr_weight_decay: f32,  // lr * weight_decay
   inv_bias1: f32,   // 1 / (1 - beta1^t)
   inv_bias2: f32,   // 1 / (1 - beta2^t)
+  gate_from: u32,   // adam_step_guarded: skip when gate[0] >= gate_from
 };
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -38,6 +45,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read> gate: array<u32>;
 
 // Algorithm 1's loop body for element i.
 fn adam_update(i: u32) {
@@ -55,6 +63,17 @@ fn adam_update(i: u32) {
 
 @compute @workgroup_size(WG)
 fn adam_step(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = (wid.x + wid.y * nwg.x) * WG * PER_THREAD + lid.x;
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let i = first + k * WG;
+    if (i >= params.n) { return; }
+    adam_update(i);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn adam_step_guarded(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (gate[0] >= params.gate_from) { return; }
   let first = (wid.x + wid.y * nwg.x) * WG * PER_THREAD + lid.x;
   for (var k = 0u; k < PER_THREAD; k++) {
     let i = first + k * WG;

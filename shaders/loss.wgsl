@@ -1,8 +1,9 @@
 // loss.wgsl: classification and regression losses, their gradients, and the accuracy count.
 //
 // Classification (rows = N examples, cols = C classes, row-major [N, C]):
-//   log_softmax            logp[n, c] = (logits[n, c] - m) - log sum_k exp(logits[n, k] - m), m = max_k logits[n, k]
-//                          (subtracting the row maximum keeps exp in range for any logits).
+//   log_softmax            logp[n, c] = (logits[n, c] - m) - log1p(sum_{k != k*} exp(logits[n, k] - m)), m = logits[n, k*]
+//                          = max_k logits[n, k] (subtracting the row maximum keeps exp in range for any logits; log1p
+//                          of the other classes' sum keeps the maximum's logp accurate when it is near 0).
 //   log_softmax_backward   d_logits[n, c] = g[n, c] - exp(logp[n, c]) * sum_k g[n, k]   (g = dL/d logp)
 //   log_mean_exp           lme[b, c] = log((1/T) sum_t exp(logp[t, b, c])) = m + log sum_t exp(logp[t, b, c] - m) - log T,
 //                          the Monte Carlo predictive log-probability of T weight samples (Shridhar et al. 2019,
@@ -67,11 +68,24 @@ fn log_softmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   if (row >= params.rows) { return; }
   let base = row * params.cols;
   var m = logits[base];
-  for (var c = 1u; c < params.cols; c++) { m = max(m, logits[base + c]); }
-  var total = 0.0;
-  for (var c = 0u; c < params.cols; c++) { total += exp(logits[base + c] - m); }
-  // (x - m) - log(total) rather than x - (m + log(total)): keeps the small differences exact for large logits.
-  let log_total = log(total);
+  var top = 0u;
+  for (var c = 1u; c < params.cols; c++) {
+    let v = logits[base + c];
+    if (v > m) {
+      m = v;
+      top = c;
+    }
+  }
+  // total = 1 + rest, the 1 being the maximum's exp(0). log(total) would round rest away where the
+  // others are 16 or more below the maximum (1 + 1e-7 = 1 in f32), and make the maximum's logp
+  // exactly 0 rather than -rest: log1p(rest) keeps it to a few ulp relative (common.wgsl), and so does
+  // exp_accurate for those far terms (WGSL's exp may err by 2|x| ulp: 60 ulp at 30 below the maximum).
+  var rest = 0.0;
+  for (var c = 0u; c < params.cols; c++) {
+    if (c != top) { rest += exp_accurate(logits[base + c] - m); }
+  }
+  // (x - m) - log1p(rest) rather than x - (m + log(total)): keeps the small differences exact for large logits.
+  let log_total = log1p_pos(rest);
   for (var c = 0u; c < params.cols; c++) { out[base + c] = (logits[base + c] - m) - log_total; }
 }
 

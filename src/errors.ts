@@ -14,7 +14,8 @@ export type BayesErrorCode =
   | 'GPU_ERROR'
   | 'DATA_NOT_FOUND'
   | 'BAD_FILE'
-  | 'CHECKPOINT_MISMATCH';
+  | 'CHECKPOINT_MISMATCH'
+  | 'NON_FINITE';
 
 export class BayesError extends Error {
   readonly code: BayesErrorCode;

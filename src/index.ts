@@ -29,7 +29,8 @@ export {
 export { Adam, type AdamConfig } from './train/adam.js';
 export { beta, elbo, type BetaSchedule } from './train/elbo.js';
 export { trainStep, lossAndGradients, predictLogProbs, evalBatch, type StepOptions, type StepResult, type EvalOptions } from './train/step.js';
-export { fit, evaluate, type FloatDataset, type FitOptions, type FitResult, type EpochSummary, type BatchProgress } from './train/fit.js';
+export { fit, evaluate, type FloatDataset, type FitOptions, type FitResult, type EpochSummary, type BatchProgress, type FitProgress, type FitSnapshot } from './train/fit.js';
+export { takeSnapshot, restoreSnapshot, isDeviceLost, runRecovering, type TrainingSnapshot, type RecoveryOptions, type RecoveryEvent } from './train/recovery.js';
 
 // Data (pure decoders; Node file loaders are in the Node entry)
 export { parseIdx, decodeIdx, type IdxArray } from './data/idx.js';

@@ -1,7 +1,9 @@
 /**
  * The Adam optimiser step (shaders/adam.wgsl): Kingma & Ba 2015, Algorithm 1,
  * with bias correction, in place on the parameter and its two moment buffers;
- * optional decoupled weight decay as in AdamW.
+ * optional decoupled weight decay as in AdamW. With a gate (the flag tensor of
+ * src/ops/finite.ts) the whole update is skipped on the GPU when the step met a
+ * NaN or an infinity, without the CPU reading anything.
  */
 import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
@@ -25,8 +27,18 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
-/** Updates param, m and v in place for step `step` (1-based: the first step is 1). */
-export function adamStep(ctx: Context, param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: number, opts: AdamOptions): void {
+/**
+ * Holds an update back on the GPU: it is skipped (param, m and v unchanged) when word 0 of `flags`
+ * (the latest non-finite step's mark, src/ops/finite.ts) is >= `from`.
+ */
+export interface AdamGate {
+  flags: Tensor<'u32'>;
+  /** A mark >= 1: the step's own mark (step + 1) skips only a non-finite step; 1 skips after any. */
+  from: number;
+}
+
+/** Updates param, m and v in place for step `step` (1-based: the first step is 1); with `gate`, only if the gate is open. */
+export function adamStep(ctx: Context, param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: number, opts: AdamOptions, gate?: AdamGate): void {
   const op = 'adamStep';
   const tensors = { param, grad, m, v };
   for (const [name, t] of Object.entries(tensors)) {
@@ -52,14 +64,27 @@ export function adamStep(ctx: Context, param: Tensor, grad: Tensor, m: Tensor, v
   const eps = checkNumber(op, 'opts.eps', opts.eps ?? 1e-8, (x) => Number.isFinite(x) && x > 0, 'a finite number > 0');
   const weightDecay = checkNumber(op, 'opts.weightDecay', opts.weightDecay ?? 0, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
 
-  ctx.dispatch({
-    shader: 'adam.wgsl', entry: 'adam_step', constants: { WG, PER_THREAD },
-    uniforms: {
-      n: param.size, lr, beta1, beta2, eps,
-      // float64 here: 1 - beta2 (and 1 - beta2^t) are ~1e-3 and lose digits if formed from an f32 beta2.
-      one_minus_beta1: 1 - beta1, one_minus_beta2: 1 - beta2, lr_weight_decay: lr * weightDecay,
-      inv_bias1: 1 / (1 - beta1 ** step), inv_bias2: 1 / (1 - beta2 ** step),
-    },
-    bindings: { param, grad, m, v }, workgroups: grid(Math.ceil(param.size / (WG * PER_THREAD))),
-  });
+  if (gate !== undefined) {
+    if (gate === null || typeof gate !== 'object') throw argumentError(op, 'gate', '{ flags, from }', gate);
+    ctx.own(op, 'gate.flags', gate.flags);
+    if (gate.flags.dtype !== 'u32') throw argumentError(op, 'gate.flags', "a tensor of dtype 'u32'", `a tensor of dtype '${gate.flags.dtype}'`);
+    checkInt(op, 'gate.from', gate.from, 1);
+    if (gate.from > 0xffffffff) throw argumentError(op, 'gate.from', 'an integer <= 2^32 - 1', gate.from);
+  }
+
+  const uniforms = {
+    n: param.size, lr, beta1, beta2, eps,
+    // float64 here: 1 - beta2 (and 1 - beta2^t) are ~1e-3 and lose digits if formed from an f32 beta2.
+    one_minus_beta1: 1 - beta1, one_minus_beta2: 1 - beta2, lr_weight_decay: lr * weightDecay,
+    inv_bias1: 1 / (1 - beta1 ** step), inv_bias2: 1 / (1 - beta2 ** step),
+  };
+  const workgroups = grid(Math.ceil(param.size / (WG * PER_THREAD)));
+  if (gate) {
+    ctx.dispatch({
+      shader: 'adam.wgsl', entry: 'adam_step_guarded', constants: { WG, PER_THREAD },
+      uniforms: { ...uniforms, gate_from: gate.from }, bindings: { param, grad, m, v, gate: gate.flags }, workgroups,
+    });
+  } else {
+    ctx.dispatch({ shader: 'adam.wgsl', entry: 'adam_step', constants: { WG, PER_THREAD }, uniforms, bindings: { param, grad, m, v }, workgroups });
+  }
 }

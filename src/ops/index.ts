@@ -5,6 +5,7 @@ export * from './batchnorm.js';
 export * from './conv2d.js';
 export * from './dropout.js';
 export * from './elementwise.js';
+export * from './finite.js';
 export * from './kl.js';
 export * from './linear.js';
 export * from './loss.js';

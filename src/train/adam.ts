@@ -6,7 +6,7 @@
 import type { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, checkNumber } from '../errors.js';
-import { adamStep } from '../ops/adam.js';
+import { type AdamGate, adamStep } from '../ops/adam.js';
 import type { Parameter } from '../nn/module.js';
 
 export interface AdamConfig {
@@ -40,15 +40,23 @@ export class Adam {
     }
   }
 
-  /** Applies one update with the gradients of the last backward. */
-  update(ctx: Context): void {
+  /** The trainable parameters it updates, by state-dict name, in update order. */
+  get parameters(): ReadonlyMap<string, Parameter> {
+    return this.params;
+  }
+
+  /**
+   * Applies one update with the gradients of the last backward. With `gate` (fit's non-finite
+   * guard) the GPU skips the whole update when the gate's flag says so; `step` counts it either way.
+   */
+  update(ctx: Context, gate?: AdamGate): void {
     for (const [name, p] of this.params) {
       if (!p.grad) throw new BayesError('INVALID_ARGUMENT', `Adam.update: parameter '${name}' has no gradient; run backward first`);
     }
     this.step++;
     for (const [name, p] of this.params) {
       const s = this.state.get(name)!;
-      adamStep(ctx, p.value, p.grad!, s.m, s.v, this.step, { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay });
+      adamStep(ctx, p.value, p.grad!, s.m, s.v, this.step, { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay }, gate);
     }
   }
 

@@ -10,18 +10,35 @@
  * report, see ReportPacer, or the epoch's summary). Per epoch that is the reports
  * (or one read without onBatch) plus one for the validation figures; the best
  * epoch's parameters are kept as GPU copies, not read back.
+ *
+ * Device loss (src/train/recovery.ts): with `keepCpuCopyEvery` a CPU copy of the parameters, the
+ * Adam state and the loop's position is taken every N steps (one more readback each); with
+ * `recoverDeviceLoss` fit opens a new context when the device is lost, restores the last copy and
+ * carries on from its step, mid-epoch.
+ *
+ * Non-finite guard (`nonFinite`, default 'throw'): each step checks its loss and every gradient for NaN
+ * and infinities on the GPU into a small flag tensor (src/ops/finite.ts), and its Adam update reads the
+ * flag and is skipped there when the step was non-finite: the model never takes a non-finite update,
+ * and nothing is read per step. The flags travel in the tail of the epoch's figures, so fit learns of
+ * such a step at its next read of them (a report, the epoch's end, a CPU copy) or, with
+ * `nonFiniteCheckEvery`, at most that many steps later (one small read each). 'throw' then stops with
+ * a NON_FINITE BayesError before the epoch's validation and onEpoch; from the first non-finite step on
+ * no update is applied, so the model and the optimizer hold the values after the last finite step.
+ * 'skip' goes on, leaving out just the non-finite steps' updates, and counts them in the history.
  */
 import type { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { BayesError, argumentError, checkInt, checkNumber } from '../errors.js';
+import { BayesError, argumentError, checkInt, checkNumber, checkOneOf } from '../errors.js';
 import type { Sequential } from '../nn/sequential.js';
 import { Adam } from './adam.js';
 import { type BetaSchedule, beta as betaAt } from './elbo.js';
-import { evalBatch, trainStep } from './step.js';
+import { type StepGuard, evalBatch, trainStep } from './step.js';
 import { addInto } from '../ops/elementwise.js';
+import { decodeNonFiniteFlags, describeKinds, flagWordsFromF32, flagsIntoF32, nonFiniteFlags, type NonFiniteRecord } from '../ops/finite.js';
 import { sumInto } from '../ops/reduce.js';
 import { Rng } from '../data/random.js';
 import { permutation, splitTrainValid } from '../data/batches.js';
+import { type RecoveryOptions, type TrainingSnapshot, cloneRng, runRecovering, takeSnapshot } from './recovery.js';
 
 /** Images already as floats in [0, 1], NCHW, with integer labels. */
 export interface FloatDataset {
@@ -79,7 +96,65 @@ export interface FitOptions {
    */
   reportSeconds?: number;
   onEpoch?: (e: EpochSummary) => void | Promise<void>;
+  /**
+   * Take a CPU copy of the parameters, the Adam state and the loop's position after every
+   * multiple of this many steps (one readback each) and pass it to `onCpuCopy`; restore it with
+   * restoreSnapshot and continue with `resumeFrom`. Default: none, or 100 with recoverDeviceLoss.
+   */
+  keepCpuCopyEvery?: number;
+  onCpuCopy?: (copy: FitSnapshot) => void;
+  /**
+   * Continue from a CPU copy, mid-epoch: its epoch, batch, running figures, history and best
+   * epoch. Restore the model and optimizer from it first (restoreSnapshot) and pass that optimizer.
+   */
+  resumeFrom?: FitSnapshot;
+  /**
+   * Survive a lost device: open a new context with `createContext`, move the model and optimizer
+   * onto it from the last CPU copy and continue from there. The model then lives on
+   * `result.context`; progress callbacks of the steps replayed since the copy come again.
+   */
+  recoverDeviceLoss?: RecoveryOptions;
+  /**
+   * A step whose loss or any gradient holds a NaN or an infinity is never applied (the GPU skips its
+   * Adam update). 'throw' (default): fit stops with a NON_FINITE BayesError naming the step, the epoch
+   * and the first parameter affected, once it next reads its figures; no update is applied from that
+   * step on, so the model and the optimizer are left at the values after the last finite step (not the
+   * best epoch's) and no onEpoch sees the failed epoch. 'skip': such steps are skipped and training
+   * goes on; EpochSummary.skippedSteps counts them, and the epoch's figures leave out the steps whose
+   * loss was non-finite. 'off': no check, as before the guard (a non-finite step is applied).
+   */
+  nonFinite?: 'throw' | 'skip' | 'off';
+  /**
+   * With 'throw': also read the flags after every multiple of this many steps (one small readback each),
+   * bounding how many steps run after a non-finite one before fit stops. Default 0: only when fit reads
+   * its figures anyway (each onBatch report, each epoch's end, each CPU copy).
+   */
+  nonFiniteCheckEvery?: number;
 }
+
+/** Where fit was when it took a CPU copy (TrainingSnapshot.progress). */
+export interface FitProgress {
+  /** The epoch (from 0) and the number of its batches done. */
+  epoch: number;
+  batch: number;
+  /** The epoch's running sums over those batches, and the examples they saw. */
+  lossSum: number;
+  klSum: number;
+  correctSum: number;
+  seen: number;
+  history: EpochSummary[];
+  best: EpochSummary | null;
+  /** The best epoch's parameters, or null before the first improvement. */
+  bestParams: Map<string, Float32Array> | null;
+  /** The augmentation generator at that point. */
+  rng: Rng;
+  /** nonFinite 'skip': steps of the epoch skipped so far, and those left out of the sums (loss non-finite) with their examples. */
+  skippedSteps?: number;
+  droppedSteps?: number;
+  droppedExamples?: number;
+}
+
+export type FitSnapshot = TrainingSnapshot<FitProgress>;
 
 /** The epoch's running figures, exactly as reading every step would give them (float64 sums in step order). */
 export interface BatchProgress {
@@ -106,6 +181,11 @@ export interface EpochSummary {
   seconds: number;
   samplesPerSecond: number;
   improved: boolean;
+  /**
+   * Steps of the epoch whose update was not applied because their loss or a gradient was non-finite
+   * (nonFinite 'skip'; otherwise 0). The figures above leave out the steps whose loss was non-finite.
+   */
+  skippedSteps: number;
 }
 
 export interface FitResult {
@@ -114,6 +194,12 @@ export interface FitResult {
   optimizer: Adam;
   /** Training steps done (the random key's step counter). */
   steps: number;
+  /** The context the model lives on now: the one passed in, or the last one recoverDeviceLoss opened. */
+  context: Context;
+  /** Device losses survived (recoverDeviceLoss). */
+  recoveries: number;
+  /** Steps skipped as non-finite over the history (nonFinite 'skip'). */
+  skippedSteps: number;
 }
 
 /**
@@ -241,6 +327,22 @@ export async function evaluate(
 }
 
 export async function fit(ctx: Context, model: Sequential, data: FloatDataset, options: FitOptions): Promise<FitResult> {
+  if (!options?.recoverDeviceLoss) return fitFrom(ctx, model, data, options);
+  const optimizer = options.optimizer ?? new Adam(ctx, model.namedParameters(), { lr: checkNumber('fit', 'lr', options.lr ?? 1e-3, (v) => v > 0, 'a positive number') });
+  const first = options.resumeFrom ?? (await takeSnapshot<FitProgress>(ctx, model, optimizer));
+  const r = await runRecovering(ctx, model, optimizer, options.recoverDeviceLoss, first, (current, from, keep) =>
+    fitFrom(current, model, data, {
+      ...options, optimizer, resumeFrom: from, keepCpuCopyEvery: options.keepCpuCopyEvery ?? 100,
+      onCpuCopy: (copy) => {
+        keep(copy);
+        options.onCpuCopy?.(copy);
+      },
+    }),
+  );
+  return { ...r.value, recoveries: r.recoveries };
+}
+
+async function fitFrom(ctx: Context, model: Sequential, data: FloatDataset, options: FitOptions): Promise<FitResult> {
   const op = 'fit';
   checkDataset(op, 'data', model, data);
   const epochs = checkInt(op, 'epochs', options.epochs, 1);
@@ -257,6 +359,10 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
   const reportEvery = checkInt(op, 'reportEvery', options.reportEvery ?? 10, 1);
   const reportSeconds = checkNumber(op, 'reportSeconds', options.reportSeconds ?? 0.25, (v) => v >= 0 && Number.isFinite(v), 'a number of seconds >= 0');
   const bestValidLoss = checkNumber(op, 'bestValidLoss', options.bestValidLoss ?? Infinity, (v) => !Number.isNaN(v), 'a number');
+  const copyEvery = options.keepCpuCopyEvery === undefined ? 0 : checkInt(op, 'keepCpuCopyEvery', options.keepCpuCopyEvery, 1);
+  const resume = options.resumeFrom?.progress ?? null;
+  const nonFinite = checkOneOf(op, 'nonFinite', options.nonFinite ?? 'throw', ['throw', 'skip', 'off'] as const);
+  const checkEvery = checkInt(op, 'nonFiniteCheckEvery', options.nonFiniteCheckEvery ?? 0, 0);
 
   const { train, valid } = splitTrainValid(data.count, validFraction, seed);
   if (train.length === 0) throw new BayesError('INVALID_ARGUMENT', `${op}: no training examples left after holding out ${validFraction} for validation`);
@@ -264,38 +370,75 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
   const batches = Math.ceil(trainSize / batchSize);
   const optimizer = options.optimizer ?? new Adam(ctx, model.namedParameters(), { lr: lr0 });
   const slots = new BatchSlots(ctx, data.shape);
-  // Step b's loss, KL and correct count, in slots b, batches + b and 2 * batches + b, for one epoch.
-  const stats = ctx.keep(ctx.empty([3, batches]));
+  // The non-finite guard: slot 0 the loss, slot 1 + j the gradient of the optimizer's parameter j.
+  const slotNames = ['loss', ...optimizer.parameters.keys()];
+  const guard: StepGuard | null = nonFinite === 'off' ? null : { flags: ctx.keep(nonFiniteFlags(ctx, slotNames.length)), mode: nonFinite === 'skip' ? 'skip' : 'hold' };
+  const flagWords = guard ? guard.flags.size : 0;
+  // Step b's loss, KL and correct count, in slots b, batches + b and 2 * batches + b, for one epoch;
+  // then the guard's flags as 16-bit halves (flagsIntoF32), written just before each read.
+  const stats = ctx.keep(ctx.empty([3 * batches + 2 * flagWords]));
   // The parameters of the best epoch so far, as GPU copies (made lazily, on the first improvement).
   const bestParams = new Map<string, Tensor>();
   const pacer = new ReportPacer(reportEvery, reportSeconds);
-  const rng = new Rng(seed + 1);
-  const history: EpochSummary[] = [];
-  let best: EpochSummary | null = null;
+  const rng = resume ? cloneRng(resume.rng) : new Rng(seed + 1);
+  const history: EpochSummary[] = resume ? [...resume.history] : [];
+  let best: EpochSummary | null = resume?.best ?? null;
   let step = optimizer.step;
+  const firstStep = step;
+  // Steps found non-finite since this call began, as of the last read of the flags.
+  let nonFiniteCount = 0;
+  // The best epoch's parameters on the CPU too, for the copies (only with keepCpuCopyEvery).
+  let bestCpu = resume?.bestParams ?? null;
+  if (bestCpu) for (const [name, p] of model.namedParameters()) bestParams.set(name, ctx.keep(ctx.tensor(bestCpu.get(name)!, p.value.shape)));
 
   try {
-    for (let epoch = initialEpoch; epoch < epochs; epoch++) {
+    for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs; epoch++) {
+      const resumed = resume && epoch === resume.epoch ? resume : null;
       optimizer.lr = (options.lrSchedule ?? 'constant') === 'constant' ? lr0 : lr0 * (1 - (1 - lrFinal) * (epochs > 1 ? epoch / (epochs - 1) : 0));
       const order = permutation(trainSize, seed + 1000 + epoch).map((i) => train[i]);
       const started = performance.now();
       pacer.restart(started);
-      let lossSum = 0;
-      let klSum = 0;
-      let correctSum = 0;
-      let added = 0; // steps whose figures are in the sums
-      let seen = 0;
+      let lossSum = resumed?.lossSum ?? 0;
+      let klSum = resumed?.klSum ?? 0;
+      let correctSum = resumed?.correctSum ?? 0;
+      let added = resumed?.batch ?? 0; // steps whose figures are in the sums
+      let seen = resumed?.seen ?? 0;
+      // The epoch's first step (the key's counter), steps skipped before this call's flags began, and the
+      // steps left out of the sums because their loss was non-finite (nonFinite 'skip'), with their examples.
+      const epochFirstStep = step - (resumed?.batch ?? 0);
+      const skippedBase = nonFiniteCount - (resumed?.skippedSteps ?? 0);
+      let dropped = resumed?.droppedSteps ?? 0;
+      let droppedExamples = resumed?.droppedExamples ?? 0;
+      // What the flags say: count the skipped steps, and with 'throw' stop at the first non-finite step.
+      const inspect = (words: ArrayLike<number>) => {
+        const record = decodeNonFiniteFlags(words);
+        nonFiniteCount = record.count;
+        if (nonFinite === 'throw' && record.first !== null) {
+          // No update was applied from that step on (the gate is sticky): the optimizer's t is set back to match.
+          const after = step - 1 - record.first;
+          optimizer.step = record.first;
+          throw nonFiniteError(record, slotNames, { epoch, epochs, batch: record.first - epochFirstStep, batches, after, atStart: record.first === firstStep });
+        }
+      };
       // One readback of the epoch's slots; the steps not yet added are added in order, in float64, as
       // they were when every step's three scalars were read, so the figures are the same to the bit.
       const drain = async (done: number) => {
+        if (added >= done) return;
+        if (guard) flagsIntoF32(ctx, guard.flags, stats, 3 * batches);
         const v = await stats.read();
         for (; added < done; added++) {
+          if (guard && !Number.isFinite(v[added])) {
+            dropped++;
+            droppedExamples += Math.min(batchSize, trainSize - added * batchSize);
+            continue;
+          }
           lossSum += v[added];
           klSum += v[batches + added];
           correctSum += v[2 * batches + added];
         }
+        if (guard) inspect(flagWordsFromF32(v, 3 * batches, flagWords));
       };
-      for (let b = 0; b < batches; b++) {
+      for (let b = resumed?.batch ?? 0; b < batches; b++) {
         const from = b * batchSize;
         const to = Math.min(from + batchSize, trainSize);
         const s = slots.get(to - from);
@@ -305,7 +448,7 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
         ctx.write(s.labels, s.hl);
         const beta = betaAt(schedule, b, batches, epoch, epochs);
         ctx.scope(() => {
-          const r = trainStep(ctx, model, optimizer, s.x, s.labels, { samples: trainSamples, beta, trainSize, seed, step: step++ });
+          const r = trainStep(ctx, model, optimizer, s.x, s.labels, { samples: trainSamples, beta, trainSize, seed, step: step++, guard: guard ?? undefined });
           sumInto(ctx, r.loss, stats, b);
           sumInto(ctx, r.kl, stats, batches + b);
           sumInto(ctx, r.correct, stats, 2 * batches + b);
@@ -315,24 +458,36 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
         // that which steps run which variant does not depend on when progress happens to be read.
         if (ctx.tuner.hasPending) await ctx.sync();
         seen += to - from;
+        if (guard && nonFinite === 'throw' && checkEvery > 0 && step % checkEvery === 0) inspect(await guard.flags.read());
+        if (copyEvery > 0 && step % copyEvery === 0) {
+          await drain(b + 1);
+          const progress: FitProgress = {
+            epoch, batch: b + 1, lossSum, klSum, correctSum, seen, history: [...history], best, bestParams: bestCpu, rng: cloneRng(rng),
+            skippedSteps: nonFiniteCount - skippedBase, droppedSteps: dropped, droppedExamples,
+          };
+          options.onCpuCopy?.(await takeSnapshot(ctx, model, optimizer, progress));
+        }
         if (options.onBatch && (pacer.due(b + 1) || b === batches - 1)) {
           await drain(b + 1);
           pacer.read(b + 1, performance.now());
           const elapsed = (performance.now() - started) / 1000;
-          options.onBatch({ epoch, batch: b + 1, batches, loss: lossSum / (b + 1), kl: klSum / (b + 1), accuracy: correctSum / seen, samplesPerSecond: seen / elapsed, elapsedSeconds: elapsed });
+          const counted = b + 1 - dropped;
+          options.onBatch({ epoch, batch: b + 1, batches, loss: lossSum / counted, kl: klSum / counted, accuracy: correctSum / (seen - droppedExamples), samplesPerSecond: seen / elapsed, elapsedSeconds: elapsed });
         }
       }
       if (added < batches) await drain(batches);
       const seconds = (performance.now() - started) / 1000;
       const v = valid.length > 0 ? await evaluate(ctx, model, data, { batchSize, samples: validSamples, seed, step: 1 << 30, indices: valid }) : { nll: NaN, accuracy: NaN };
-      const kl = klSum / batches;
+      // The figures are over the steps whose loss was finite: all of them unless nonFinite 'skip' skipped some.
+      const counted = batches - dropped;
+      const kl = klSum / counted;
       // The seed's validation loss: the ELBO on the held-out set with the epoch's mean beta.
       const meanBeta = typeof schedule === 'number' ? schedule : Array.from({ length: batches }, (_, b) => betaAt(schedule, b, batches, epoch, epochs)).reduce((a, c) => a + c, 0) / batches;
-      const validLoss = valid.length > 0 ? v.nll * trainSize + meanBeta * kl : lossSum / batches;
+      const validLoss = valid.length > 0 ? v.nll * trainSize + meanBeta * kl : lossSum / counted;
       const improved = validLoss <= (best?.validLoss ?? bestValidLoss);
       const summary: EpochSummary = {
-        epoch: epoch + 1, epochs, trainLoss: lossSum / batches, trainAccuracy: correctSum / trainSize, validLoss, validAccuracy: v.accuracy, validNll: v.nll,
-        kl, lr: optimizer.lr, seconds, samplesPerSecond: trainSize / seconds, improved,
+        epoch: epoch + 1, epochs, trainLoss: lossSum / counted, trainAccuracy: correctSum / (trainSize - droppedExamples), validLoss, validAccuracy: v.accuracy, validNll: v.nll,
+        kl, lr: optimizer.lr, seconds, samplesPerSecond: trainSize / seconds, improved, skippedSteps: nonFiniteCount - skippedBase,
       };
       if (improved) {
         best = summary;
@@ -341,6 +496,11 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
           if (!copy) bestParams.set(name, (copy = ctx.keep(ctx.empty(p.value.shape))));
           ctx.copy(p.value, copy);
         }
+        if (copyEvery > 0) {
+          const params = [...model.namedParameters()];
+          const values = (await ctx.readMany(params.map(([, p]) => p.value))) as Float32Array[];
+          bestCpu = new Map(params.map(([name], i) => [name, values[i]]));
+        }
       }
       history.push(summary);
       await options.onEpoch?.(summary);
@@ -348,10 +508,32 @@ export async function fit(ctx: Context, model: Sequential, data: FloatDataset, o
     // Keep the model with the lowest validation loss, as the seed saves it (if no epoch beat
     // `bestValidLoss`, the model is left as the last epoch made it and `best` is null).
     if (best) for (const [name, p] of model.namedParameters()) ctx.copy(bestParams.get(name)!, p.value);
-    return { history, best, optimizer, steps: step };
+    return { history, best, optimizer, steps: step, context: ctx, recoveries: 0, skippedSteps: history.reduce((a, e) => a + e.skippedSteps, 0) };
   } finally {
     stats.dispose();
+    guard?.flags.dispose();
     for (const t of bestParams.values()) t.dispose();
     slots.dispose();
   }
+}
+
+/** The NON_FINITE error of 'throw': the step, where it was, what was non-finite, and what the model holds. */
+function nonFiniteError(
+  record: NonFiniteRecord, slotNames: string[], at: { epoch: number; epochs: number; batch: number; batches: number; after: number; atStart: boolean },
+): BayesError {
+  const step = record.first!;
+  const hit = record.slots.map((s, k) => (s !== null && s.step === step ? k : -1)).filter((k) => k >= 0);
+  const loss = record.slots[0];
+  const lossText = loss !== null && loss.step === step ? `its loss was ${describeKinds(loss.kinds)}` : 'its loss was finite';
+  const params = hit.filter((k) => k > 0);
+  const paramText = params.length === 0
+    ? 'every gradient was finite'
+    : `the gradients of ${params.length} of ${slotNames.length - 1} parameters were non-finite, the first '${slotNames[params[0]]}' (${describeKinds(record.slots[params[0]]!.kinds)})`;
+  const notApplied = at.after > 0 ? `Its update and those of the ${at.after} step${at.after === 1 ? '' : 's'} after it were not applied` : 'Its update was not applied';
+  return new BayesError(
+    'NON_FINITE',
+    `fit: training step ${step} (epoch ${at.epoch + 1} of ${at.epochs}, batch ${at.batch + 1} of ${at.batches}) was non-finite: ${lossText}, and ${paramText}. ` +
+      `${notApplied}: the model and the optimizer hold ${at.atStart ? 'the values fit began with' : `the values after step ${step - 1}, the last finite one`}. ` +
+      "Lower the learning rate (or check the data for NaN), or pass nonFinite: 'skip' to train on without such steps.",
+  );
 }

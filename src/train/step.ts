@@ -8,6 +8,7 @@ import type { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, checkInt, checkNumber, shapeError } from '../errors.js';
 import { addInto, scale } from '../ops/elementwise.js';
+import { checkFiniteInto, countNonFiniteStep, nonFiniteGate } from '../ops/finite.js';
 import { correctCount, logMeanExp, logMeanExpBackward, logSoftmax, logSoftmaxBackward, nllLoss, nllLossBackward } from '../ops/loss.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Adam } from './adam.js';
@@ -21,6 +22,25 @@ export interface StepOptions {
   trainSize: number;
   seed: number;
   step: number;
+  /**
+   * The non-finite guard (fit's `nonFinite` option): trainStep checks the loss and every gradient into
+   * `flags` on the GPU and skips the update there if one holds a NaN or an infinity. Nothing is read.
+   */
+  guard?: StepGuard;
+}
+
+/**
+ * A flag tensor of src/ops/finite.ts with 1 + P slots: slot 0 for the loss, slot 1 + j for the
+ * gradient of the optimizer's parameter j (Adam.parameters order).
+ */
+export interface StepGuard {
+  flags: Tensor<'u32'>;
+  /**
+   * 'skip': a non-finite step's update is not applied, later steps are. 'hold': neither is any step
+   * after the first non-finite one, so the model keeps the values of the last finite step until the
+   * caller reads the flags and stops (fit's 'throw').
+   */
+  mode: 'skip' | 'hold';
 }
 
 export interface StepResult {
@@ -73,10 +93,27 @@ export function lossAndGradients(ctx: Context, model: Sequential, x: Tensor, lab
   });
 }
 
-/** One training step: lossAndGradients, then one Adam update. */
+/**
+ * One training step: lossAndGradients, then one Adam update. With `o.guard`, between the two the loss
+ * and every gradient are checked for NaN and infinities on the GPU (one read of each, no readback), and
+ * the update is applied only if the guard's gate is open (see StepGuard); it changes nothing else, so a
+ * finite step computes the same bits with or without it.
+ */
 export function trainStep(ctx: Context, model: Sequential, optimizer: Adam, x: Tensor, labels: Tensor, o: StepOptions): StepResult {
   const result = lossAndGradients(ctx, model, x, labels, o);
-  optimizer.update(ctx);
+  const guard = o.guard;
+  if (!guard) {
+    optimizer.update(ctx);
+    return result;
+  }
+  const checked = [result.loss];
+  for (const [name, p] of optimizer.parameters) {
+    if (!p.grad) throw new BayesError('INVALID_ARGUMENT', `trainStep: parameter '${name}' has no gradient; run backward first`);
+    checked.push(p.grad);
+  }
+  checkFiniteInto(ctx, checked, guard.flags, 0, o.step);
+  countNonFiniteStep(ctx, guard.flags, o.step);
+  optimizer.update(ctx, nonFiniteGate(guard.flags, o.step, guard.mode === 'hold'));
   return result;
 }
 
