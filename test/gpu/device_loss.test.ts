@@ -9,15 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { BayesError } from '../../src/errors.js';
 import { type Context, createContext } from '../../src/node.js';
 import { Sequential } from '../../src/nn/sequential.js';
-import { Flatten, ReLU } from '../../src/nn/layers.js';
-import { BBBLinear } from '../../src/nn/bayes.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
 import { activationForward } from '../../src/ops/activation.js';
 import { predict } from '../../src/uncertainty/predict.js';
-import { type FitSnapshot, type FloatDataset, fit } from '../../src/train/fit.js';
+import { type FitSnapshot, fit } from '../../src/train/fit.js';
 import { Adam } from '../../src/train/adam.js';
 import { isDeviceLost, restoreSnapshot, takeSnapshot } from '../../src/train/recovery.js';
-import { rng } from '../helpers.js';
+import { tinyData, tinyModel } from '../train/tiny.js';
 import type { Rng } from '../../src/data/random.js';
 
 /** Rejects with 'HUNG' if `p` has not settled after `ms`: a pending call must never outlive the device. */
@@ -38,21 +36,6 @@ async function expectLost(p: Promise<unknown>, op: string): Promise<void> {
   expect(performance.now() - started, `${op} rejected promptly`).toBeLessThan(5000);
 }
 
-/** A tiny Bayesian MLP (LRT) on 1x4x4 inputs, 3 classes. */
-function tinyModel(ctx: Context): Sequential {
-  return new Sequential(ctx, { flatten: new Flatten(), fc1: new BBBLinear(ctx, 16, 8, { seed: 1 }), relu: new ReLU(), fc2: new BBBLinear(ctx, 8, 3, { seed: 2 }) }, [1, 4, 4]);
-}
-
-function tinyData(count: number): FloatDataset {
-  const r = rng(7);
-  const x = new Float32Array(count * 16);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 3;
-    for (let j = 0; j < 16; j++) x[i * 16 + j] = r() * 0.5 + (j % 3 === labels[i] ? 0.5 : 0);
-  }
-  return { x, labels, count, shape: [1, 4, 4], classes: 3 };
-}
 
 /** The float32 bit patterns, so that -0 and NaN payloads count too. */
 function bits(a: Float32Array): number[] {
@@ -126,7 +109,7 @@ describe('device loss', () => {
     const ctx = await createContext();
     try {
       const model = tinyModel(ctx);
-      const run = fit(ctx, model, tinyData(48), {
+      const run = fit(ctx, model, tinyData(48, 7), {
         epochs: 3, batchSize: 8, validFraction: 0.25, seed: 3, reportEvery: 1, reportSeconds: 0,
         onBatch: (p) => {
           if (p.epoch === 1 && p.batch === 2) ctx.device.destroy();
@@ -142,7 +125,7 @@ describe('device loss', () => {
 
   it('recoverDeviceLoss: lose the device mid-fit, restore the last CPU copy on a new context, continue to the same end bit for bit', async () => {
     // 48 images, 12 held out: 36 training images, 5 batches of 8 (the last of 4) per epoch, 3 epochs = 15 steps.
-    const data = tinyData(48);
+    const data = tinyData(48, 7);
     // The augmentation draws from fit's host generator, so the copies must carry its state too.
     const jitter = (x: Float32Array, count: number, r: Rng) => {
       for (let i = 0; i < count * 16; i++) x[i] += (r.nextUint32() / 2 ** 32 - 0.5) * 0.1;
@@ -223,7 +206,7 @@ describe('device loss', () => {
   });
 
   it('the manual path: a CPU copy restored onto a new context by restoreSnapshot carries on with resumeFrom', async () => {
-    const data = tinyData(24);
+    const data = tinyData(24, 7);
     const options = { epochs: 2, batchSize: 6, validFraction: 0, seed: 5, keepCpuCopyEvery: 3 };
     const a = await createContext();
     const b = await createContext();

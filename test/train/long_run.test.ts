@@ -6,27 +6,15 @@
  * inputs, batch 4) so that it takes seconds on SwiftShader.
  */
 import { describe, expect, it } from 'vitest';
-import { context, rng } from '../helpers.js';
+import { context } from '../helpers.js';
 import type { MemoryInfo } from '../../src/gpu/context.js';
-import { Sequential } from '../../src/nn/sequential.js';
-import { Flatten, ReLU } from '../../src/nn/layers.js';
-import { BBBLinear } from '../../src/nn/bayes.js';
-import { type FloatDataset, fit } from '../../src/train/fit.js';
+import { fit } from '../../src/train/fit.js';
+import { tinyData, tinyModel } from './tiny.js';
 import { predict } from '../../src/uncertainty/predict.js';
 
 const STEPS = 2000;
 const PREDICTIONS = 1000;
 
-function tinyData(count: number): FloatDataset {
-  const r = rng(11);
-  const x = new Float32Array(count * 16);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 3;
-    for (let j = 0; j < 16; j++) x[i * 16 + j] = r() * 0.5 + (j % 3 === labels[i] ? 0.5 : 0);
-  }
-  return { x, labels, count, shape: [1, 4, 4], classes: 3 };
-}
 
 /** The counters that must stay flat (peakLiveBytes only ever grows, poolLimitBytes follows it). */
 function counters(m: MemoryInfo) {
@@ -37,9 +25,9 @@ describe('long runs', () => {
   it(`${STEPS} training steps and ${PREDICTIONS} predict calls keep live and pooled memory flat`, async () => {
     const ctx = await context();
     const before = counters(ctx.memory());
-    const model = new Sequential(ctx, { flatten: new Flatten(), fc1: new BBBLinear(ctx, 16, 8, { seed: 1 }), relu: new ReLU(), fc2: new BBBLinear(ctx, 8, 3, { seed: 2 }) }, [1, 4, 4]);
+    const model = tinyModel(ctx);
     // 400 images in batches of 4, nothing held out: 100 steps an epoch, 20 epochs.
-    const data = tinyData(400);
+    const data = tinyData(400, 11);
     const samples: { step: number; memory: ReturnType<typeof counters> }[] = [];
     const started = performance.now();
     const result = await fit(ctx, model, data, {
