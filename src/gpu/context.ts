@@ -24,7 +24,7 @@ import { loadShaderFiles } from './shader_files.js';
 import { type GemmOptions, type TuningTable, Tuner } from './tuning.js';
 
 export interface Kernel {
-  /** File name in `shaders/`, e.g. 'conv2d.wgsl'. */
+  /** File name in `shaders/`, e.g. 'conv2d_forward.wgsl'. */
   shader: string;
   entry: string;
   /** WGSL `override` constants; each distinct set compiles one pipeline. */

@@ -1,6 +1,7 @@
 /**
  * conv2d forward and backward, plain and with the local reparameterization
- * trick (shaders/conv2d.wgsl). NCHW cross-correlation as PyTorch's conv2d.
+ * trick (shaders/conv2d_forward.wgsl, conv2d_backward_input.wgsl, conv2d_backward_weight.wgsl:
+ * instances of the GEMM core, gemm.wgsl). NCHW cross-correlation as PyTorch's conv2d.
  *
  * Weights are [Cout, Cin, KH, KW], or per-sample [S, Cout, Cin, KH, KW] with
  * N % S == 0: images n in [s*N/S, (s+1)*N/S) use sample s, which batches S
@@ -314,7 +315,7 @@ export function lrtConv2dBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tens
   checkSameShape(op, 'dy', dy, outputShape(g), 'the output shape');
   checkSameShape(op, 'std', std, outputShape(g), 'the output shape');
   const wants = checkNeed(op, need);
-  keyUniforms(op, key);
+  // lrtDvar checks the key before it allocates anything.
   const dvar = lrtDvar(ctx, op, dy, std, key);
   const dx = wants.input ? inputGrad(ctx, g, true, { dy, dvar, w: wMu, w_sigma2: wSigma2, input: x }) : null;
   const [dwMu, dwSigma2] = weightGrad(ctx, g, wMu.shape, true, { input: x, dy, dvar });

@@ -25,7 +25,7 @@ const cases: Case[] = [
   { name: 'Cin 12 -> Cout 12 (a full and a partial 8-channel block), 7x7 kernel, batch 7', x: [7, 12, 8, 8], w: [12, 12, 7, 7], bias: true, opts: { padding: 3 } },
   // 700 weight tiles of 8x8: backward-weight aims at 8192 invocations, so it splits the 13 images
   // into chunks of 2, 2, 2, 2, 2, 2, 1 and adds the partial sums.
-  // 121 output positions per image: more than bias_grad's 64-wide workgroup, whose walk then carries into the next image.
+  // 121 output positions per image: the bias-gradient sum's inner axis (OH*OW) is not a multiple of 4 or 64.
   { name: 'batch 3, 13x13 input, 11x11 output, bias', x: [3, 2, 13, 13], w: [3, 2, 3, 3], bias: true },
   { name: 'Cin 224 -> Cout 8, batch 13 (uneven weight-gradient chunks)', x: [13, 224, 5, 5], w: [8, 224, 5, 5], bias: false, opts: { padding: 2 } },
 ];
