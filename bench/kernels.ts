@@ -114,14 +114,14 @@ async function benchConv(ctx: Context, c: ConvCase, timing: TimingOptions): Prom
     const wSigma2 = uniformTensor(ctx, wShape, 3, 1e-4, 1e-3);
     const b = uniformTensor(ctx, [c.cout], 4);
     const dy = uniformTensor(ctx, yShape, 5);
-    await timeKernel(ctx, 'conv2d.forward', shape, conv, () => conv2dForward(ctx, x, w, b, c.opts), timing);
+    await timeKernel(ctx, 'conv2d.forward', shape, conv, () => conv2dForward(x, w, b, c.opts), timing);
     // conv2dBackward always computes dw; dx is the difference between these two rows.
-    await timeKernel(ctx, 'conv2d.backward(weight+bias)', shape, conv, () => conv2dBackward(ctx, x, w, dy, c.opts, { bias: true }), timing);
-    await timeKernel(ctx, 'conv2d.backward(input+weight+bias)', shape, 2 * conv, () => conv2dBackward(ctx, x, w, dy, c.opts, { input: true, bias: true }), timing);
+    await timeKernel(ctx, 'conv2d.backward(weight+bias)', shape, conv, () => conv2dBackward(dy, x, w, { ...c.opts, needBias: true }), timing);
+    await timeKernel(ctx, 'conv2d.backward(input+weight+bias)', shape, 2 * conv, () => conv2dBackward(dy, x, w, { ...c.opts, needInput: true, needBias: true }), timing);
     // LRT: two convolutions per pass (mean and variance).
-    await timeKernel(ctx, 'lrt_conv2d.forward', shape, 2 * conv, () => lrtConv2dForward(ctx, x, w, wSigma2, b, b, c.opts, key), timing);
-    const { std } = lrtConv2dForward(ctx, x, w, wSigma2, b, b, c.opts, key);
-    await timeKernel(ctx, 'lrt_conv2d.backward(input+weight+bias)', shape, 4 * conv, () => lrtConv2dBackward(ctx, x, dy, std, w, wSigma2, c.opts, key, { input: true, bias: true }), timing);
+    await timeKernel(ctx, 'lrt_conv2d.forward', shape, 2 * conv, () => lrtConv2dForward(x, w, wSigma2, b, b, { ...c.opts, key }), timing);
+    const { std } = lrtConv2dForward(x, w, wSigma2, b, b, { ...c.opts, key });
+    await timeKernel(ctx, 'lrt_conv2d.backward(input+weight+bias)', shape, 4 * conv, () => lrtConv2dBackward(dy, x, std, w, wSigma2, { ...c.opts, key, needInput: true, needBias: true }), timing);
   });
 }
 

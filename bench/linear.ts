@@ -20,7 +20,7 @@ async function benchMatmul(ctx: Context, size: number, timing: TimingOptions, on
       for (const transposeB of [false, true]) {
         const shape = `${size}x${size}x${size}${transposeA ? ' A^T' : ''}${transposeB ? ' B^T' : ''}`;
         if (only && !`matmul ${shape}`.includes(only)) continue;
-        await timeKernel(ctx, 'matmul', shape, 2 * size ** 3, () => matmul(ctx, a, b, { transposeA, transposeB }), timing);
+        await timeKernel(ctx, 'matmul', shape, 2 * size ** 3, () => matmul(a, b, { transposeA, transposeB }), timing);
       }
     }
   });
@@ -54,11 +54,11 @@ async function benchFc(ctx: Context, c: FcCase, timing: TimingOptions): Promise<
     const wSigma2 = uniformTensor(ctx, [c.outF, c.inF], 3, 1e-4, 1e-3);
     const b = uniformTensor(ctx, [c.outF], 4);
     const dy = uniformTensor(ctx, [c.batch, c.outF], 5);
-    await timeKernel(ctx, 'linear.forward', shape, product, () => linearForward(ctx, x, w, b), timing);
-    await timeKernel(ctx, 'linear.backward(input+weight+bias)', shape, 2 * product, () => linearBackward(ctx, x, w, dy, { input: true, bias: true }), timing);
-    await timeKernel(ctx, 'lrt_linear.forward', shape, 2 * product, () => lrtLinearForward(ctx, x, w, wSigma2, b, b, key), timing);
-    const { std } = lrtLinearForward(ctx, x, w, wSigma2, b, b, key);
-    await timeKernel(ctx, 'lrt_linear.backward(input+weight+bias)', shape, 4 * product, () => lrtLinearBackward(ctx, x, dy, std, w, wSigma2, key, { input: true, bias: true }), timing);
+    await timeKernel(ctx, 'linear.forward', shape, product, () => linearForward(x, w, b), timing);
+    await timeKernel(ctx, 'linear.backward(input+weight+bias)', shape, 2 * product, () => linearBackward(dy, x, w, { needInput: true, needBias: true }), timing);
+    await timeKernel(ctx, 'lrt_linear.forward', shape, 2 * product, () => lrtLinearForward(x, w, wSigma2, b, b, { key }), timing);
+    const { std } = lrtLinearForward(x, w, wSigma2, b, b, { key });
+    await timeKernel(ctx, 'lrt_linear.backward(input+weight+bias)', shape, 4 * product, () => lrtLinearBackward(dy, x, std, w, wSigma2, { key, needInput: true, needBias: true }), timing);
   });
 }
 

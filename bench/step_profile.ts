@@ -29,17 +29,17 @@ export async function main(args: string[]): Promise<void> {
       const fwd: number[] = [];
       for (const [, layer] of net.layers) {
         const t0 = performance.now();
-        acts.push(layer.forward(ctx, acts[acts.length - 1], pass));
+        acts.push(layer.forward(acts[acts.length - 1], pass));
         await ctx.sync();
         fwd.push(performance.now() - t0);
       }
-      const logp = logSoftmax(ctx, acts[acts.length - 1]);
-      nllLoss(ctx, logp, labels);
-      let g = logSoftmaxBackward(ctx, logp, nllLossBackward(ctx, logp, labels, 1));
+      const logp = logSoftmax(acts[acts.length - 1]);
+      nllLoss(logp, labels);
+      let g = logSoftmaxBackward(nllLossBackward(logp, labels, { scale: 1 }), logp);
       const bwd: number[] = new Array(net.layers.length).fill(0);
       for (let i = net.layers.length - 1; i >= 0; i--) {
         const t0 = performance.now();
-        g = net.layers[i][1].backward(ctx, g, { ...pass, needInputGrad: i > 0 })!;
+        g = net.layers[i][1].backward(g, { ...pass, needInputGrad: i > 0 })!;
         await ctx.sync();
         bwd[i] = performance.now() - t0;
       }

@@ -141,9 +141,9 @@ async function trainDigits(job: TrainDigitsJob): Promise<void> {
         ctx.write(labels, hl);
         ctx.scope(() => {
           const r = trainStep(ctx, model, adam, x, labels, { samples: 1, beta: job.beta, trainSize: train.count, seed: job.seed, step });
-          sumInto(ctx, r.nll, stats, b);
-          sumInto(ctx, r.kl, stats, batches + b);
-          sumInto(ctx, r.correct, stats, 2 * batches + b);
+          sumInto(r.nll, stats, { index: b });
+          sumInto(r.kl, stats, { index: batches + b });
+          sumInto(r.correct, stats, { index: 2 * batches + b });
         });
         step++;
         done = b + 1;

@@ -27,7 +27,7 @@ export function gemmVariants(): GemmVariant[] {
         run: (ctx, a, b) => {
           ctx.tuner.forceAll(v.name);
           try {
-            return matmul(ctx, a, b, { transposeB });
+            return matmul(a, b, { transposeB });
           } finally {
             ctx.tuner.forceAll(null);
           }

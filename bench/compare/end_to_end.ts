@@ -170,11 +170,11 @@ export async function benchMcPrediction(ctx: Context, o: { batch: number; sample
   model.eval();
   const { x, labels } = syntheticBatch(ctx, o.batch, 22);
   const batched = async () => {
-    ctx.scope(() => void model.run(ctx, x, { samples: o.samples, sample: true, seed: 2, step: 0, kl: false }));
+    ctx.scope(() => void model.run(x, { samples: o.samples, sample: true, seed: 2, step: 0, kl: false }));
     await ctx.sync();
   };
   const looped = async () => {
-    for (let t = 0; t < o.samples; t++) ctx.scope(() => void model.run(ctx, x, { samples: 1, sample: true, seed: 2, step: 0, sampleOffset: t, kl: false }));
+    for (let t = 0; t < o.samples; t++) ctx.scope(() => void model.run(x, { samples: 1, sample: true, seed: 2, step: 0, sampleOffset: t, kl: false }));
     await ctx.sync();
   };
   const wall = async (f: () => Promise<void>) => {

@@ -60,10 +60,9 @@ export async function oursBackwardInputOnly(ctx: Context): Promise<boolean> {
     const x = ctx.tensor(uniformData(16, 1), [1, 1, 4, 4]);
     const w = ctx.tensor(uniformData(4, 2), [1, 1, 2, 2]);
     const dy = ctx.tensor(uniformData(9, 3), [1, 1, 3, 3]);
-    const need = { input: true, weight: false } as { input: boolean };
-    const g = conv2dBackward(ctx, x, w, dy, undefined, need);
+    const g = conv2dBackward(dy, x, w, { needInput: true, needBias: false });
     await ctx.sync();
-    return g.dw === null;
+    return g.dWeight === null;
   });
 }
 
@@ -79,18 +78,17 @@ function oursRunner(ctx: Context, c: Case, backwardInputOnly: boolean): Runner {
     const l: DenseLayer = c.layer;
     const x = make([c.batch, l.inFeatures], 1);
     const w = make([l.outFeatures, l.inFeatures], 2, 0.1);
-    op = () => void matmul(ctx, x, w, { transposeB: true });
+    op = () => void matmul(x, w, { transposeB: true });
   } else {
     const l: ConvLayer = c.layer;
     const opts = { stride: l.stride, padding: l.padding };
     const x = make([c.batch, l.cin, l.height, l.width], 1);
     const w = make([l.cout, l.cin, ...l.kernel], 2, 0.1);
     const dy = make([c.batch, l.cout, l.outH, l.outW], 3);
-    if (c.op === 'conv2d.forward') op = () => void conv2dForward(ctx, x, w, null, opts);
-    else if (c.op === 'conv2d.backwardWeight') op = () => void conv2dBackward(ctx, x, w, dy, opts, {});
+    if (c.op === 'conv2d.forward') op = () => void conv2dForward(x, w, null, opts);
+    else if (c.op === 'conv2d.backwardWeight') op = () => void conv2dBackward(dy, x, w, { ...opts });
     else {
-      const need = (backwardInputOnly ? { input: true, weight: false } : { input: true }) as { input: boolean };
-      op = () => void conv2dBackward(ctx, x, w, dy, opts, need);
+      op = () => void conv2dBackward(dy, x, w, { ...opts, needInput: true, needBias: false });
     }
   }
   return {

@@ -23,8 +23,8 @@ import { sampleWeights, sampleWeightsBackward, sigmaSquared, sigmaSquaredBackwar
 import { type GaussianPrior, type MixturePrior, klGaussian, klGaussianBackwardInto, klMonteCarlo, klMonteCarloBackwardInto } from '../ops/kl.js';
 import { add } from '../ops/elementwise.js';
 import type { RandomKey } from '../ops/random.js';
-import { type Parameter, type Pass, Module, passKey, setGrad } from './module.js';
-import { type ConvOptions, checkInputRank, convOptions } from './layers.js';
+import { type BuildState, type LayerConfig, type Parameter, type Pass, Module, passKey, setGrad } from './module.js';
+import { type ConvOptions, built, checkInputRank, checkUnbuilt, convConfig, convOptions, initSeed } from './layers.js';
 
 export type LayerType = 'lrt' | 'bbb';
 
@@ -85,7 +85,6 @@ const STREAM_WEIGHT = 1; // BBB weight samples
 const STREAM_BIAS = 2; // BBB bias samples
 const STREAM_KL_WEIGHT = 3; // weight samples for the Monte Carlo KL
 const STREAM_KL_BIAS = 4;
-export const STREAMS_PER_LAYER = 8;
 
 interface Variational {
   mu: Parameter;
@@ -97,7 +96,9 @@ abstract class BayesLayer extends Module {
   readonly layerType: LayerType;
   readonly priors: ResolvedPriors;
   readonly hasBias: boolean;
-  protected readonly seed: number;
+  readonly seed: number | undefined;
+  /** The seed's `priors` dictionary as given (saved with the architecture). */
+  readonly priorsGiven: Priors | undefined;
   W: Variational | null = null;
   b: Variational | null = null;
   /** Weight samples drawn for the Monte Carlo KL (mixture prior), kept for its backward. */
@@ -108,11 +109,14 @@ abstract class BayesLayer extends Module {
     this.layerType = checkOneOf(op, 'layerType', options.layerType ?? 'lrt', ['lrt', 'bbb'] as const);
     this.priors = resolvePriors(op, options.priors);
     this.hasBias = options.bias ?? true;
-    this.seed = options.seed ?? 0;
+    this.seed = options.seed === undefined ? undefined : checkInt(op, 'seed', options.seed, 0);
+    this.priorsGiven = options.priors;
   }
 
-  protected createParameters(ctx: Context, weightShape: number[], biasShape: number[]): void {
-    const prng = new Prng(this.seed);
+  protected createParameters(ctx: Context, weightShape: number[], biasShape: number[], state: BuildState, input: readonly number[]): void {
+    checkUnbuilt(this, this.W !== null);
+    const prng = new Prng(initSeed(this.seed, state));
+    super.build(ctx, input, state);
     const draw = (shape: number[], [mean, std]: [number, number], role: 'mu' | 'rho'): Parameter => {
       const n = shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(n);
@@ -121,6 +125,13 @@ abstract class BayesLayer extends Module {
     };
     this.W = { mu: draw(weightShape, this.priors.posteriorMuInitial, 'mu'), rho: draw(weightShape, this.priors.posteriorRhoInitial, 'rho') };
     if (this.hasBias) this.b = { mu: draw(biasShape, this.priors.posteriorMuInitial, 'mu'), rho: draw(biasShape, this.priors.posteriorRhoInitial, 'rho') };
+  }
+
+  /** The Bayesian settings of getConfig: layer type, bias and the priors as given (the seed's names). */
+  protected bayesConfig(): Record<string, unknown> {
+    const out: Record<string, unknown> = { layerType: this.layerType, bias: this.hasBias };
+    if (this.priorsGiven) out.priors = this.priorsGiven;
+    return out;
   }
 
   override parameters(): Map<string, Parameter> {
@@ -148,15 +159,15 @@ abstract class BayesLayer extends Module {
   }
 
   /** Stores dMu/dRho of one variational tensor from (dMu, dRho). */
-  protected setGrads(ctx: Context, v: Variational, dMu: Tensor, dRho: Tensor): void {
-    setGrad(ctx, v.mu, dMu);
-    setGrad(ctx, v.rho, dRho);
+  protected setGrads(v: Variational, dMu: Tensor, dRho: Tensor): void {
+    setGrad(v.mu, dMu);
+    setGrad(v.rho, dRho);
   }
 
-  protected abstract plainForward(ctx: Context, x: Tensor, w: Tensor, b: Tensor | null): Tensor;
-  protected abstract plainBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, needInput: boolean): { dx: Tensor | null; dw: Tensor; db: Tensor | null };
-  protected abstract lrtForward(ctx: Context, x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey): { y: Tensor; std: Tensor };
-  protected abstract lrtBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean): { dx: Tensor | null; dwMu: Tensor; dwSigma2: Tensor; dbMu: Tensor | null; dbSigma2: Tensor | null };
+  protected abstract plainForward(x: Tensor, w: Tensor, b: Tensor | null): Tensor;
+  protected abstract plainBackward(dy: Tensor, x: Tensor, w: Tensor, needInput: boolean): { dx: Tensor | null; dWeight: Tensor; dBias: Tensor | null };
+  protected abstract lrtForward(x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey): { y: Tensor; std: Tensor };
+  protected abstract lrtBackward(dy: Tensor, x: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean): { dx: Tensor | null; dWeightMu: Tensor; dWeightSigma2: Tensor; dBiasMu: Tensor | null; dBiasSigma2: Tensor | null };
 
   private cache:
     | { mode: 'mean'; x: Tensor }
@@ -164,17 +175,17 @@ abstract class BayesLayer extends Module {
     | { mode: 'bbb'; x: Tensor; w: Tensor; b: Tensor | null; samples: number }
     | null = null;
 
-  override forward(ctx: Context, x: Tensor, pass: Pass): Tensor {
-    const W = this.W!;
+  override forward(x: Tensor, pass: Pass): Tensor {
+    const W = built(this, this.W);
     if (!pass.sample) {
       // Deterministic: the posterior means (the seed's `sample=False`).
       this.cache = { mode: 'mean', x };
-      return this.plainForward(ctx, x, W.mu.value, this.b?.mu.value ?? null);
+      return this.plainForward(x, W.mu.value, this.b?.mu.value ?? null);
     }
     if (this.layerType === 'lrt') {
-      const wSigma2 = sigmaSquared(ctx, W.rho.value);
-      const bSigma2 = this.b ? sigmaSquared(ctx, this.b.rho.value) : null;
-      const { y, std } = this.lrtForward(ctx, x, wSigma2, bSigma2, this.activationKey(pass, x));
+      const wSigma2 = sigmaSquared(W.rho.value);
+      const bSigma2 = this.b ? sigmaSquared(this.b.rho.value) : null;
+      const { y, std } = this.lrtForward(x, wSigma2, bSigma2, this.activationKey(pass, x));
       this.cache = { mode: 'lrt', x, std, wSigma2, bSigma2 };
       return y;
     }
@@ -182,36 +193,36 @@ abstract class BayesLayer extends Module {
     if (x.shape[0] % samples !== 0) {
       throw new BayesError('SHAPE_MISMATCH', `${this.constructor.name}: batch of ${x.shape[0]} is not a multiple of the ${samples} Monte Carlo samples`);
     }
-    const w = sampleWeights(ctx, W.mu.value, W.rho.value, this.key(pass, STREAM_WEIGHT, W.mu.value.size), samples);
-    const b = this.b ? sampleWeights(ctx, this.b.mu.value, this.b.rho.value, this.key(pass, STREAM_BIAS, this.b.mu.value.size), samples) : null;
+    const w = sampleWeights(W.mu.value, W.rho.value, { key: this.key(pass, STREAM_WEIGHT, W.mu.value.size), samples });
+    const b = this.b ? sampleWeights(this.b.mu.value, this.b.rho.value, { key: this.key(pass, STREAM_BIAS, this.b.mu.value.size), samples }) : null;
     this.cache = { mode: 'bbb', x, w, b, samples };
-    return this.plainForward(ctx, x, w, b);
+    return this.plainForward(x, w, b);
   }
 
-  override backward(ctx: Context, dy: Tensor, pass: Pass): Tensor | null {
+  override backward(dy: Tensor, pass: Pass): Tensor | null {
     const c = this.cache;
     if (!c) throw new BayesError('INVALID_ARGUMENT', `${this.name || this.constructor.name}.backward: called without a forward in this step`);
     const W = this.W!;
     const needInput = pass.needInputGrad !== false;
     if (c.mode === 'mean') {
       // Gradients of the mean network flow to mu only; rho gets zero data gradient.
-      const g = this.plainBackward(ctx, c.x, W.mu.value, dy, needInput);
-      this.setGrads(ctx, W, g.dw, ctx.zeros(W.rho.value.shape));
-      if (this.b && g.db) this.setGrads(ctx, this.b, g.db, ctx.zeros(this.b.rho.value.shape));
+      const g = this.plainBackward(dy, c.x, W.mu.value, needInput);
+      this.setGrads(W, g.dWeight, dy.ctx.zeros(W.rho.value.shape));
+      if (this.b && g.dBias) this.setGrads(this.b, g.dBias, dy.ctx.zeros(this.b.rho.value.shape));
       return g.dx;
     }
     if (c.mode === 'lrt') {
-      const g = this.lrtBackward(ctx, c.x, dy, c.std, c.wSigma2, this.activationKey(pass, c.x), needInput);
-      this.setGrads(ctx, W, g.dwMu, sigmaSquaredBackward(ctx, W.rho.value, g.dwSigma2));
-      if (this.b && g.dbMu && g.dbSigma2) this.setGrads(ctx, this.b, g.dbMu, sigmaSquaredBackward(ctx, this.b.rho.value, g.dbSigma2));
+      const g = this.lrtBackward(dy, c.x, c.std, c.wSigma2, this.activationKey(pass, c.x), needInput);
+      this.setGrads(W, g.dWeightMu, sigmaSquaredBackward(g.dWeightSigma2, W.rho.value));
+      if (this.b && g.dBiasMu && g.dBiasSigma2) this.setGrads(this.b, g.dBiasMu, sigmaSquaredBackward(g.dBiasSigma2, this.b.rho.value));
       return g.dx;
     }
-    const g = this.plainBackward(ctx, c.x, c.w, dy, needInput);
-    const gw = sampleWeightsBackward(ctx, W.mu.value, W.rho.value, g.dw, this.key(pass, STREAM_WEIGHT, W.mu.value.size));
-    this.setGrads(ctx, W, gw.dMu, gw.dRho);
-    if (this.b && g.db) {
-      const gb = sampleWeightsBackward(ctx, this.b.mu.value, this.b.rho.value, g.db, this.key(pass, STREAM_BIAS, this.b.mu.value.size));
-      this.setGrads(ctx, this.b, gb.dMu, gb.dRho);
+    const g = this.plainBackward(dy, c.x, c.w, needInput);
+    const gw = sampleWeightsBackward(g.dWeight, W.mu.value, W.rho.value, { key: this.key(pass, STREAM_WEIGHT, W.mu.value.size) });
+    this.setGrads(W, gw.dMu, gw.dRho);
+    if (this.b && g.dBias) {
+      const gb = sampleWeightsBackward(g.dBias, this.b.mu.value, this.b.rho.value, { key: this.key(pass, STREAM_BIAS, this.b.mu.value.size) });
+      this.setGrads(this.b, gb.dMu, gb.dRho);
     }
     return g.dx;
   }
@@ -221,25 +232,25 @@ abstract class BayesLayer extends Module {
    * Scale mixture: Monte Carlo, averaged over `pass.samples` fresh weight draws
    * (a stream of their own, so the estimate is unbiased for either layer type).
    */
-  override kl(ctx: Context, pass: Pass): Tensor {
-    const W = this.W!;
+  override kl(pass: Pass): Tensor {
+    const W = built(this, this.W);
     const prior = this.priors.prior;
     if (prior.kind === 'gaussian') {
       const p: GaussianPrior = { mu: prior.mu, sigma: prior.sigma };
-      const kw = klGaussian(ctx, W.mu.value, W.rho.value, p);
-      return this.b ? add(ctx, kw, klGaussian(ctx, this.b.mu.value, this.b.rho.value, p)) : kw;
+      const kw = klGaussian(W.mu.value, W.rho.value, { prior: p });
+      return this.b ? add(kw, klGaussian(this.b.mu.value, this.b.rho.value, { prior: p })) : kw;
     }
     const p: MixturePrior = { pi: prior.pi, sigma1: prior.sigma1, sigma2: prior.sigma2 };
     const samples = Math.max(1, pass.samples);
-    const w = sampleWeights(ctx, W.mu.value, W.rho.value, this.key(pass, STREAM_KL_WEIGHT), samples);
-    const b = this.b ? sampleWeights(ctx, this.b.mu.value, this.b.rho.value, this.key(pass, STREAM_KL_BIAS), samples) : null;
+    const w = sampleWeights(W.mu.value, W.rho.value, { key: this.key(pass, STREAM_KL_WEIGHT), samples });
+    const b = this.b ? sampleWeights(this.b.mu.value, this.b.rho.value, { key: this.key(pass, STREAM_KL_BIAS), samples }) : null;
     this.klSamples = { w, b, samples };
-    const kw = klMonteCarlo(ctx, w, W.mu.value, W.rho.value, p);
-    return b && this.b ? add(ctx, kw, klMonteCarlo(ctx, b, this.b.mu.value, this.b.rho.value, p)) : kw;
+    const kw = klMonteCarlo(w, W.mu.value, W.rho.value, { prior: p });
+    return b && this.b ? add(kw, klMonteCarlo(b, this.b.mu.value, this.b.rho.value, { prior: p })) : kw;
   }
 
   /** Adds scale * dKL into the gradients set by backward (call after backward). */
-  override klBackward(ctx: Context, pass: Pass, scale: number): void {
+  override klBackward(pass: Pass, scale: number): void {
     const W = this.W!;
     if (!W.mu.grad || !W.rho.grad) throw new BayesError('INVALID_ARGUMENT', `${this.name || this.constructor.name}.klBackward: run backward first`);
     const prior = this.priors.prior;
@@ -247,10 +258,10 @@ abstract class BayesLayer extends Module {
     if (this.b) targets.push([this.b, this.klSamples?.b ?? null, STREAM_KL_BIAS]);
     for (const [v, samples, stream] of targets) {
       if (prior.kind === 'gaussian') {
-        klGaussianBackwardInto(ctx, v.mu.value, v.rho.value, { mu: prior.mu, sigma: prior.sigma }, scale, v.mu.grad!, v.rho.grad!);
+        klGaussianBackwardInto(v.mu.value, v.rho.value, v.mu.grad!, v.rho.grad!, { prior: { mu: prior.mu, sigma: prior.sigma }, scale });
       } else {
         if (!samples) throw new BayesError('INVALID_ARGUMENT', `${this.name || this.constructor.name}.klBackward: run kl() first`);
-        klMonteCarloBackwardInto(ctx, samples, v.mu.value, v.rho.value, { pi: prior.pi, sigma1: prior.sigma1, sigma2: prior.sigma2 }, this.key(pass, stream), scale, v.mu.grad!, v.rho.grad!);
+        klMonteCarloBackwardInto(samples, v.mu.value, v.rho.value, v.mu.grad!, v.rho.grad!, { prior: { pi: prior.pi, sigma1: prior.sigma1, sigma2: prior.sigma2 }, key: this.key(pass, stream), scale });
       }
     }
   }
@@ -262,31 +273,40 @@ export class BBBConv2d extends BayesLayer {
   readonly kernel: [number, number];
   readonly options: Conv2dOptions;
 
-  constructor(ctx: Context, inChannels: number, outChannels: number, kernel: number | [number, number], options: ConvOptions & BayesOptions = {}) {
+  constructor(inChannels: number, outChannels: number, kernel: number | [number, number], options: ConvOptions & BayesOptions = {}) {
     super('BBBConv2d', options);
     this.inChannels = checkInt('BBBConv2d', 'inChannels', inChannels, 1);
     this.outChannels = checkInt('BBBConv2d', 'outChannels', outChannels, 1);
     this.kernel = pair('BBBConv2d', 'kernel', kernel, 1, 1);
     this.options = convOptions('BBBConv2d', options);
-    this.createParameters(ctx, [outChannels, inChannels, ...this.kernel], [outChannels]);
+  }
+
+  override build(ctx: Context, input: readonly number[], state: BuildState): void {
+    this.outputShape(input);
+    this.createParameters(ctx, [this.outChannels, this.inChannels, ...this.kernel], [this.outChannels], state, input);
+  }
+
+  override getConfig(): LayerConfig {
+    return { type: 'BBBConv2d', inChannels: this.inChannels, outChannels: this.outChannels, kernel: this.kernel, ...convConfig(this.options), ...this.bayesConfig() };
   }
 
   override outputShape(input: readonly number[]): number[] {
     checkInputRank('BBBConv2d', input, 3, `[${this.inChannels}, H, W]`);
+    if (input[0] !== this.inChannels) throw new BayesError('SHAPE_MISMATCH', `BBBConv2d: input expected ${this.inChannels} channels, got ${input[0]} (per-example shape [${input.join(', ')}])`);
     return conv2dOutputShape([1, ...input], [this.outChannels, this.inChannels, ...this.kernel], this.options).slice(1);
   }
 
-  protected plainForward(ctx: Context, x: Tensor, w: Tensor, b: Tensor | null): Tensor {
-    return conv2dForward(ctx, x, w, b, this.options);
+  protected plainForward(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+    return conv2dForward(x, w, b, this.options);
   }
-  protected plainBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, needInput: boolean) {
-    return conv2dBackward(ctx, x, w, dy, this.options, { input: needInput, bias: this.hasBias });
+  protected plainBackward(dy: Tensor, x: Tensor, w: Tensor, needInput: boolean) {
+    return conv2dBackward(dy, x, w, { ...this.options, needInput, needBias: this.hasBias });
   }
-  protected lrtForward(ctx: Context, x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey) {
-    return lrtConv2dForward(ctx, x, this.W!.mu.value, wSigma2, this.b?.mu.value ?? null, bSigma2, this.options, key);
+  protected lrtForward(x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey) {
+    return lrtConv2dForward(x, this.W!.mu.value, wSigma2, this.b?.mu.value ?? null, bSigma2, { ...this.options, key });
   }
-  protected lrtBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean) {
-    return lrtConv2dBackward(ctx, x, dy, std, this.W!.mu.value, wSigma2, this.options, key, { input: needInput, bias: this.hasBias });
+  protected lrtBackward(dy: Tensor, x: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean) {
+    return lrtConv2dBackward(dy, x, std, this.W!.mu.value, wSigma2, { ...this.options, key, needInput, needBias: this.hasBias });
   }
 }
 
@@ -295,17 +315,20 @@ export class BBBLinear extends BayesLayer {
   readonly outFeatures: number;
 
   /** `inFeatures` may be null: it is inferred from the input when the model is built. */
-  constructor(ctx: Context, inFeatures: number | null, outFeatures: number, options: BayesOptions = {}) {
+  constructor(inFeatures: number | null, outFeatures: number, options: BayesOptions = {}) {
     super('BBBLinear', options);
     this.inFeatures = inFeatures === null ? null : checkInt('BBBLinear', 'inFeatures', inFeatures, 1);
     this.outFeatures = checkInt('BBBLinear', 'outFeatures', outFeatures, 1);
-    if (this.inFeatures !== null) this.build(ctx, [this.inFeatures]);
   }
 
-  override build(ctx: Context, input: readonly number[]): void {
-    if (this.W) return;
-    this.inFeatures = this.checkInput(input);
-    this.createParameters(ctx, [this.outFeatures, this.inFeatures], [this.outFeatures]);
+  override build(ctx: Context, input: readonly number[], state: BuildState): void {
+    const inF = this.checkInput(input);
+    this.createParameters(ctx, [this.outFeatures, inF], [this.outFeatures], state, input);
+    this.inFeatures = inF;
+  }
+
+  override getConfig(): LayerConfig {
+    return { type: 'BBBLinear', inFeatures: this.inFeatures, outFeatures: this.outFeatures, ...this.bayesConfig() };
   }
 
   private checkInput(input: readonly number[]): number {
@@ -321,16 +344,16 @@ export class BBBLinear extends BayesLayer {
     return [this.outFeatures];
   }
 
-  protected plainForward(ctx: Context, x: Tensor, w: Tensor, b: Tensor | null): Tensor {
-    return linearForward(ctx, x, w, b);
+  protected plainForward(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+    return linearForward(x, w, b);
   }
-  protected plainBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, needInput: boolean) {
-    return linearBackward(ctx, x, w, dy, { input: needInput, bias: this.hasBias });
+  protected plainBackward(dy: Tensor, x: Tensor, w: Tensor, needInput: boolean) {
+    return linearBackward(dy, x, w, { needInput, needBias: this.hasBias });
   }
-  protected lrtForward(ctx: Context, x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey) {
-    return lrtLinearForward(ctx, x, this.W!.mu.value, wSigma2, this.b?.mu.value ?? null, bSigma2, key);
+  protected lrtForward(x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey) {
+    return lrtLinearForward(x, this.W!.mu.value, wSigma2, this.b?.mu.value ?? null, bSigma2, { key });
   }
-  protected lrtBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean) {
-    return lrtLinearBackward(ctx, x, dy, std, this.W!.mu.value, wSigma2, key, { input: needInput, bias: this.hasBias });
+  protected lrtBackward(dy: Tensor, x: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean) {
+    return lrtLinearBackward(dy, x, std, this.W!.mu.value, wSigma2, { key, needInput, needBias: this.hasBias });
   }
 }

@@ -54,18 +54,18 @@ interface Factory {
   act(): Module;
 }
 
-function factory(ctx: Context, config: ModelConfig, seed: number): Factory {
+function factory(config: ModelConfig, seed: number): Factory {
   let n = 0;
   const nextSeed = () => (seed * 1000003 + ++n * 7919) >>> 0;
   return config.bayesian
     ? {
-        conv: (i, o, k, opt = {}) => new BBBConv2d(ctx, i, o, k, { ...opt, layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
-        fc: (i, o) => new BBBLinear(ctx, i, o, { layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
+        conv: (i, o, k, opt = {}) => new BBBConv2d(i, o, k, { ...opt, layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
+        fc: (i, o) => new BBBLinear(i, o, { layerType: config.layerType, priors: config.priors, seed: nextSeed() }),
         act: () => (config.activation === 'softplus' ? new Softplus() : new ReLU()),
       }
     : {
-        conv: (i, o, k, opt = {}) => new Conv2d(ctx, i, o, k, { ...opt, seed: nextSeed() }),
-        fc: (i, o) => new Linear(ctx, i, o, { seed: nextSeed() }),
+        conv: (i, o, k, opt = {}) => new Conv2d(i, o, k, { ...opt, seed: nextSeed() }),
+        fc: (i, o) => new Linear(i, o, { seed: nextSeed() }),
         act: () => (config.activation === 'softplus' ? new Softplus() : new ReLU()),
       };
 }
@@ -138,9 +138,9 @@ function threeConvLayers(f: Factory, c: ModelConfig): [string, Module][] {
 export class Model extends Sequential {
   readonly config: ModelConfig;
   constructor(ctx: Context, config: ModelConfig, seed = 0) {
-    const f = factory(ctx, config, seed);
+    const f = factory(config, seed);
     const layers = config.model === 'lenet' ? lenetLayers(f, config) : config.model === 'alexnet' ? alexnetLayers(f, config) : threeConvLayers(f, config);
-    super(ctx, layers, [config.inChannels, config.imageSize, config.imageSize]);
+    super(ctx, layers, { inputShape: [config.inChannels, config.imageSize, config.imageSize], seed });
     this.config = config;
   }
 }

@@ -3,6 +3,15 @@
  * pair (llm.c style: no hidden autograd tape). A forward stores in the layer
  * what its backward needs; the caller runs the pair inside one `ctx.scope`,
  * which frees those intermediates when the step ends.
+ *
+ * A layer is made without a device: its constructor records its settings, and
+ * `build` allocates its parameters on a context once the input shape is known
+ * (a Sequential built on a context builds its layers). Forward and backward take
+ * no context: each tensor carries its own.
+ *
+ * A layer describes itself with `getConfig()`, the JSON object its registered
+ * factory (src/nn/registry.ts) rebuilds it from, so any network of registered
+ * layers saves and loads with its architecture (saveModel / loadModel).
  */
 import type { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
@@ -43,6 +52,31 @@ export interface Pass {
   needInputGrad?: boolean;
 }
 
+/** A layer's description: its registered type name and the settings its factory rebuilds it from (JSON values only). */
+export interface LayerConfig {
+  type: string;
+  [setting: string]: unknown;
+}
+
+/** Random streams reserved per layer: see Module.streamBase. */
+export const STREAMS_PER_LAYER = 8;
+
+/**
+ * What a container hands down while it builds its layers: the model's initialisation seed, the next
+ * free random stream and the count of layers built so far (each layer's default init seed comes from
+ * its position, so two layers of one shape never start alike).
+ */
+export interface BuildState {
+  seed: number;
+  nextStream: number;
+  layers: number;
+}
+
+/** The init seed of the layer built `index`-th (from 0) in a model seeded `seed`; the seed's models derive theirs the same way. */
+export function layerSeed(seed: number, index: number): number {
+  return (seed * 1000003 + (index + 1) * 7919) >>> 0;
+}
+
 /**
  * The random key of one tensor of a pass. `drawsPerSample` is the number of draws one
  * Monte Carlo sample of the pass makes from this stream (its outputs for the LRT and
@@ -60,25 +94,53 @@ export abstract class Module {
 
   /** Output shape (without the batch dimension) for an input shape (without batch); validates the input. */
   abstract outputShape(input: readonly number[]): number[];
-  abstract forward(ctx: Context, x: Tensor, pass: Pass): Tensor;
+  abstract forward(x: Tensor, pass: Pass): Tensor;
   /** Gradient w.r.t. the input (null when pass.needInputGrad is false); parameter gradients go to `grad`. */
-  abstract backward(ctx: Context, dy: Tensor, pass: Pass): Tensor | null;
+  abstract backward(dy: Tensor, pass: Pass): Tensor | null;
+  /** The registered type and the settings that rebuild this layer (see src/nn/registry.ts). */
+  abstract getConfig(): LayerConfig;
 
-  /** Parameters by their local name (W_mu, weight, running_mean, ...). */
+  /** This layer's own parameters by their local name (W_mu, weight, running_mean, ...); containers return none. */
   parameters(): Map<string, Parameter> {
     return new Map();
   }
 
-  /** Called once the input shape is known (lazy layers create parameters here). */
-  build(_ctx: Context, _input: readonly number[]): void {}
+  /** The layers a container holds, by their names; a plain layer holds none. */
+  children(): [string, Module][] {
+    return [];
+  }
+
+  /** Every parameter of this layer and the layers under it, by state-dict name ('block1.conv1.W_mu'). */
+  namedParameters(): Map<string, Parameter> {
+    const out = new Map<string, Parameter>(this.parameters());
+    for (const [name, child] of this.children()) for (const [k, p] of child.namedParameters()) out.set(`${name}.${k}`, p);
+    return out;
+  }
+
+  /** The gradient of every trainable parameter from the last backward, by state-dict name (null before one). */
+  gradients(): Map<string, Tensor | null> {
+    const out = new Map<string, Tensor | null>();
+    for (const [name, p] of this.namedParameters()) if (p.trainable) out.set(name, p.grad);
+    return out;
+  }
+
+  /**
+   * Allocates the parameters on `ctx` for one example's input shape (lazy layers infer their sizes here).
+   * A plain layer takes its random streams from `state`; a container passes `state` to its layers in order.
+   */
+  build(_ctx: Context, _input: readonly number[], state: BuildState): void {
+    this.streamBase = state.nextStream;
+    state.nextStream += STREAMS_PER_LAYER;
+    state.layers++;
+  }
 
   /** KL(q || p) of this layer's variational parameters for the last forward, or null. */
-  kl(_ctx: Context, _pass: Pass): Tensor | null {
+  kl(_pass: Pass): Tensor | null {
     return null;
   }
 
   /** Adds scale * dKL/dparams into the parameter gradients. */
-  klBackward(_ctx: Context, _pass: Pass, _scale: number): void {}
+  klBackward(_pass: Pass, _scale: number): void {}
 
   dispose(): void {
     for (const p of this.parameters().values()) {
@@ -86,16 +148,22 @@ export abstract class Module {
       p.grad?.dispose();
       p.grad = null;
     }
+    for (const [, child] of this.children()) child.dispose();
   }
 }
 
 /** Replaces a parameter's gradient, freeing the old one and keeping the new one out of the step's scope. */
-export function setGrad(ctx: Context, p: Parameter, grad: Tensor): void {
+export function setGrad(p: Parameter, grad: Tensor): void {
   if (grad.size !== p.value.size) {
     throw new BayesError('SHAPE_MISMATCH', `setGrad: gradient of ${grad.size} elements for a parameter of ${p.value.size}`);
   }
   p.grad?.dispose();
-  p.grad = ctx.keep(grad.shape.length === p.value.shape.length ? grad : grad.reshape(p.value.shape));
+  p.grad = grad.ctx.keep(grad.shape.length === p.value.shape.length ? grad : grad.reshape(p.value.shape));
+}
+
+/** A parameter made from CPU values on `ctx`, kept out of every scope. */
+export function createParameter(ctx: Context, data: ArrayLike<number>, shape: readonly number[], role: Parameter['role'] = 'weight', trainable = true): Parameter {
+  return { value: ctx.keep(ctx.tensor(data, shape)), grad: null, role, trainable };
 }
 
 export function shapeString(shape: readonly number[]): string {

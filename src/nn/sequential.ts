@@ -1,14 +1,18 @@
 /**
- * The container, in the spirit of PyTorch-BayesianCNN's ModuleWrapper: named
- * layers run in order; `forward` returns the logits and the KL summed over
- * every Bayesian layer; `backward` runs the layers in reverse.
+ * Containers. Sequential runs named layers in order, in the spirit of PyTorch-BayesianCNN's
+ * ModuleWrapper: `run` returns the logits and the KL summed over every Bayesian layer,
+ * `backward` runs the layers in reverse. Residual adds a block's output to its input (or to a
+ * shortcut's output), He et al. 2016, eq. 1-2, so residual networks can be written.
+ *
+ * A Sequential is either a block inside another container, `new Sequential(layers)`, or a model
+ * built on a context, `new Sequential(ctx, layers, { inputShape })`: the model is what trains,
+ * predicts and saves; it holds the training mode and the input shape, and builds its layers.
  */
-import type { Context } from '../gpu/context.js';
+import { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { BayesError, checkInt } from '../errors.js';
+import { BayesError, argumentError, checkInt } from '../errors.js';
 import { add, tile } from '../ops/elementwise.js';
-import { type Parameter, type Pass, Module, shapeString } from './module.js';
-import { STREAMS_PER_LAYER } from './bayes.js';
+import { type BuildState, type LayerConfig, type Pass, Module, shapeString } from './module.js';
 
 export interface ForwardOptions {
   /** Monte Carlo samples T, batched on the GPU as a leading dimension (default 1). */
@@ -34,39 +38,159 @@ export interface ForwardResult {
   pass: Pass;
 }
 
+/** What a model is for: the likelihood `fit` trains it with and what `predict` returns. */
+export type Task = 'classification' | 'regression';
+
+/**
+ * How raw images become this model's input (browser images, image files in the CLI): resized to
+ * the input's height and width, turned grey or RGB to its channels, scaled to [0, 1], optionally
+ * inverted and centred by mass, then normalized per channel: (v - mean[c]) / std[c].
+ */
+export interface Preprocessing {
+  /** Resampling filter for the resize (default 'bilinear'; 'area' averages when shrinking). */
+  resize?: 'bilinear' | 'area' | 'nearest';
+  /** 1 - v after scaling: dark strokes on a light page become MNIST's light strokes on black (default false). */
+  invert?: boolean;
+  /** Shift the image so that its centre of mass is at the centre, as MNIST's digits were prepared (default false). */
+  centerByMass?: boolean;
+  /** Per-channel normalization; default mean 0, std 1 (the [0, 1] values as they are). */
+  mean?: number[];
+  std?: number[];
+}
+
+export interface ModelOptions {
+  /** One example's shape, e.g. [1, 32, 32] for a greyscale 32 x 32 image or [features] for a vector. */
+  inputShape: readonly number[];
+  /** Seed of the initialisation of the layers that have no `seed` of their own (default 0). */
+  seed?: number;
+  /** 'classification' (default) or 'regression'. */
+  task?: Task;
+  /** Class names, one per output (saved with the model, used by predict's reports and the CLI). */
+  classNames?: string[];
+  /** How raw images become this model's input (see Preprocessing). */
+  preprocessing?: Preprocessing;
+}
+
+type LayerList = Record<string, Module> | [string, Module][];
+
+function layerEntries(op: string, layers: LayerList): [string, Module][] {
+  if (layers === null || typeof layers !== 'object') throw argumentError(op, 'layers', 'an object or an array of [name, layer] pairs', layers);
+  const entries = Array.isArray(layers) ? layers : Object.entries(layers);
+  if (entries.length === 0) throw new BayesError('INVALID_ARGUMENT', `${op}: argument 'layers' expected at least one layer, got none`);
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !(entry[1] instanceof Module)) throw argumentError(op, 'layers', '[name, layer] pairs of a string and a layer', entry);
+    const [name] = entry;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw argumentError(op, 'layers', `layer names of letters, digits and '_' (they become state-dict names), got '${name}'`, name);
+    if (seen.has(name)) throw argumentError(op, 'layers', 'distinct layer names', name);
+    seen.add(name);
+  }
+  return entries;
+}
+
 export class Sequential extends Module {
   readonly layers: [string, Module][];
-  readonly inputShape: readonly number[];
-  readonly outputShapeOf: readonly number[];
+  /** Training mode (a model's): sampling on, batch statistics, dropout active. */
   training = true;
+  private built: { ctx: Context; inputShape: readonly number[]; outputShape: readonly number[]; options: ModelOptions } | null = null;
 
-  /** `layers` in order, by their state-dict names; `inputShape` is one example's shape, e.g. [1, 32, 32]. */
-  constructor(ctx: Context, layers: Record<string, Module> | [string, Module][], inputShape: readonly number[]) {
+  /** A block for another container: built when that container is. */
+  constructor(layers: LayerList);
+  /** A model built on `ctx`: its layers' parameters are allocated now, for `options.inputShape`. */
+  constructor(ctx: Context, layers: LayerList, options: ModelOptions);
+  constructor(a: Context | LayerList, b?: LayerList, c?: ModelOptions) {
     super();
-    this.layers = Array.isArray(layers) ? layers : Object.entries(layers);
-    if (this.layers.length === 0) throw new BayesError('INVALID_ARGUMENT', "Sequential: argument 'layers' expected at least one layer, got none");
-    if (!Array.isArray(inputShape) || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
-      throw new BayesError('INVALID_ARGUMENT', `Sequential: argument 'inputShape' expected one example's shape such as [1, 32, 32], got ${JSON.stringify(inputShape)}`);
+    this.layers = layerEntries('Sequential', a instanceof Context ? (b as LayerList) : a);
+    this.layers.forEach(([name, layer]) => (layer.name = name));
+    if (a instanceof Context) this.buildModel(a, c as ModelOptions);
+  }
+
+  private buildModel(ctx: Context, options: ModelOptions): void {
+    const op = 'Sequential';
+    if (options === null || typeof options !== 'object') throw argumentError(op, 'options', '{ inputShape, seed?, task?, classNames?, preprocessing? }', options);
+    const { inputShape } = options;
+    if (!Array.isArray(inputShape) || inputShape.length === 0 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw argumentError(op, 'options.inputShape', "one example's shape such as [1, 32, 32]", inputShape);
     }
-    this.inputShape = [...inputShape];
-    let shape: readonly number[] = inputShape;
-    this.layers.forEach(([name, layer], i) => {
-      layer.name = name;
-      layer.streamBase = i * STREAMS_PER_LAYER;
+    const seed = checkInt(op, 'options.seed', options.seed ?? 0, 0);
+    if (options.task !== undefined && options.task !== 'classification' && options.task !== 'regression') throw argumentError(op, 'options.task', "'classification' or 'regression'", options.task);
+    const state: BuildState = { seed, nextStream: 0, layers: 0 };
+    // Shapes first, for every layer, so that a bad network fails before anything is allocated.
+    this.outputShape(inputShape);
+    try {
+      this.build(ctx, inputShape, state);
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+    this.built = { ctx, inputShape: [...inputShape], outputShape: this.outputShape(inputShape), options: { ...options, inputShape: [...inputShape] } };
+  }
+
+  /** The context a model was built on (or moved to). */
+  get ctx(): Context {
+    return this.model('ctx').ctx;
+  }
+
+  /** One example's input shape (a model's). */
+  get inputShape(): readonly number[] {
+    return this.model('inputShape').inputShape;
+  }
+
+  /** One example's output shape (a model's). */
+  get outputShapeOf(): readonly number[] {
+    return this.model('outputShapeOf').outputShape;
+  }
+
+  /** The model's options: input shape, task, class names, preprocessing. */
+  get modelOptions(): Readonly<ModelOptions> {
+    return this.model('modelOptions').options;
+  }
+
+  get task(): Task {
+    return this.built?.options.task ?? 'classification';
+  }
+
+  /** True once built on a context (a model, or a block inside one). */
+  get isModel(): boolean {
+    return this.built !== null;
+  }
+
+  private model(what: string) {
+    if (!this.built) throw new BayesError('INVALID_ARGUMENT', `Sequential.${what}: this Sequential is a block, not a model; build a model with new Sequential(ctx, layers, { inputShape })`);
+    return this.built;
+  }
+
+  override build(ctx: Context, input: readonly number[], state: BuildState): void {
+    let shape: readonly number[] = input;
+    for (const [name, layer] of this.layers) {
       try {
-        layer.build(ctx, shape);
+        layer.build(ctx, shape, state);
         shape = layer.outputShape(shape);
       } catch (e) {
-        if (e instanceof BayesError) throw new BayesError(e.code, `layer '${name}' (${layer.constructor.name}) with input ${shapeString(shape)}: ${e.message}`);
+        if (e instanceof BayesError && !e.message.startsWith('layer ')) throw new BayesError(e.code, `layer '${name}' (${layer.constructor.name}) with input ${shapeString(shape)}: ${e.message}`);
         throw e;
       }
-    });
-    this.outputShapeOf = shape;
+    }
+  }
+
+  override getConfig(): LayerConfig {
+    return { type: 'Sequential', layers: this.layers.map(([name, layer]) => [name, layer.getConfig()]) };
+  }
+
+  override children(): [string, Module][] {
+    return this.layers;
   }
 
   override outputShape(input: readonly number[]): number[] {
     let shape = input;
-    for (const [, layer] of this.layers) shape = layer.outputShape(shape);
+    for (const [name, layer] of this.layers) {
+      try {
+        shape = layer.outputShape(shape);
+      } catch (e) {
+        if (e instanceof BayesError && !e.message.startsWith('layer ')) throw new BayesError(e.code, `layer '${name}' (${layer.constructor.name}) with input ${shapeString(shape)}: ${e.message}`);
+        throw e;
+      }
+    }
     return [...shape];
   }
 
@@ -80,22 +204,12 @@ export class Sequential extends Module {
     return this;
   }
 
-  /** Parameters by their state-dict names ('conv1.W_mu', 'bn1.running_mean', ...). */
-  namedParameters(): Map<string, Parameter> {
-    const out = new Map<string, Parameter>();
-    for (const [name, layer] of this.layers) for (const [k, p] of layer.parameters()) out.set(`${name}.${k}`, p);
-    return out;
-  }
-
-  override parameters(): Map<string, Parameter> {
-    return this.namedParameters();
-  }
-
   /** Checks a batch [B, ...inputShape] (before any GPU work). */
   checkInput(op: string, x: Tensor): void {
+    const inputShape = this.inputShape;
     const per = x.shape.slice(1);
-    if (x.shape.length !== this.inputShape.length + 1 || per.some((d, i) => d !== this.inputShape[i])) {
-      throw new BayesError('SHAPE_MISMATCH', `${op}: argument 'x' expected shape [B, ${this.inputShape.join(', ')}], got ${shapeString(x.shape)}`);
+    if (x.shape.length !== inputShape.length + 1 || per.some((d, i) => d !== inputShape[i])) {
+      throw new BayesError('SHAPE_MISMATCH', `${op}: argument 'x' expected shape [B, ${inputShape.join(', ')}], got ${shapeString(x.shape)}`);
     }
   }
 
@@ -117,43 +231,38 @@ export class Sequential extends Module {
    * Runs the T Monte Carlo samples as one batch of T * B (the input is tiled on
    * the GPU), returning logits [T * B, classes] and the summed KL.
    */
-  run(ctx: Context, x: Tensor, options: ForwardOptions = {}): ForwardResult {
-    ctx.own('forward', 'x', x);
+  run(x: Tensor, options: ForwardOptions = {}): ForwardResult {
+    this.ctx.own('forward', 'x', x);
     this.checkInput('forward', x);
     const pass = this.makePass(options);
-    const xt = pass.samples > 1 ? tile(ctx, x, pass.samples).reshape([pass.samples * x.shape[0], ...this.inputShape]) : x;
-    const logits = this.forward(ctx, xt, pass);
-    const kl = options.kl === false ? null : this.kl(ctx, pass);
+    const xt = pass.samples > 1 ? tile(x, pass.samples).reshape([pass.samples * x.shape[0], ...this.inputShape]) : x;
+    const logits = this.forward(xt, pass);
+    const kl = options.kl === false ? null : this.kl(pass);
     return { logits, kl, pass };
   }
 
-  override forward(ctx: Context, x: Tensor, pass: Pass): Tensor {
+  override forward(x: Tensor, pass: Pass): Tensor {
     let h = x;
-    for (const [, layer] of this.layers) h = layer.forward(ctx, h, pass);
+    for (const [, layer] of this.layers) h = layer.forward(h, pass);
     return h;
   }
 
-  override backward(ctx: Context, dy: Tensor, pass: Pass): Tensor | null {
+  override backward(dy: Tensor, pass: Pass): Tensor | null {
     let g: Tensor | null = dy;
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const layer = this.layers[i][1];
-      g = layer.backward(ctx, g!, { ...pass, needInputGrad: i > 0 || pass.needInputGrad === true });
+      g = layer.backward(g!, { ...pass, needInputGrad: i > 0 || pass.needInputGrad === true });
       if (i > 0 && !g) throw new BayesError('INVALID_ARGUMENT', `Sequential.backward: layer '${this.layers[i][0]}' returned no input gradient`);
     }
     return g;
   }
 
-  override kl(ctx: Context, pass: Pass): Tensor | null {
-    let total: Tensor | null = null;
-    for (const [, layer] of this.layers) {
-      const k = layer.kl(ctx, pass);
-      if (k) total = total ? add(ctx, total, k) : k;
-    }
-    return total;
+  override kl(pass: Pass): Tensor | null {
+    return sumKl(this.layers, pass);
   }
 
-  override klBackward(ctx: Context, pass: Pass, scale: number): void {
-    for (const [, layer] of this.layers) layer.klBackward(ctx, pass, scale);
+  override klBackward(pass: Pass, scale: number): void {
+    for (const [, layer] of this.layers) layer.klBackward(pass, scale);
   }
 
   /** True when some layer is variational. */
@@ -161,7 +270,101 @@ export class Sequential extends Module {
     return [...this.namedParameters().values()].some((p) => p.role === 'rho');
   }
 
-  override dispose(): void {
-    for (const [, layer] of this.layers) layer.dispose();
+  /**
+   * Moves a model to another context in one call: every parameter is read back and recreated there
+   * (the old buffers are freed). Resolves to the model itself.
+   */
+  async to(ctx: Context): Promise<this> {
+    const built = this.model('to');
+    if (!(ctx instanceof Context)) throw argumentError('Sequential.to', 'ctx', 'a Context', ctx);
+    if (ctx === built.ctx) return this;
+    const params = [...this.namedParameters()];
+    const values = await built.ctx.readMany(params.map(([, p]) => p.value));
+    params.forEach(([, p], i) => {
+      const moved = ctx.keep(ctx.tensor(values[i] as Float32Array, p.value.shape));
+      p.value.dispose();
+      p.grad?.dispose();
+      p.grad = null;
+      p.value = moved;
+    });
+    built.ctx = ctx;
+    return this;
+  }
+}
+
+function sumKl(layers: [string, Module][], pass: Pass): Tensor | null {
+  let total: Tensor | null = null;
+  for (const [, layer] of layers) {
+    const k = layer.kl(pass);
+    if (k) total = total ? add(total, k) : k;
+  }
+  return total;
+}
+
+/**
+ * y = body(x) + shortcut(x), with the identity as the default shortcut (He et al. 2016, eq. 1; a
+ * projection shortcut such as a strided 1x1 convolution, eq. 2, when the shapes differ). The
+ * backward adds the two branches' input gradients: dx = d body + d shortcut.
+ */
+export class Residual extends Module {
+  readonly body: Module;
+  readonly shortcut: Module | null;
+
+  constructor(body: Module, options: { shortcut?: Module | null } = {}) {
+    super();
+    if (!(body instanceof Module)) throw argumentError('Residual', 'body', 'a layer or a Sequential block', body);
+    const shortcut = options.shortcut ?? null;
+    if (shortcut !== null && !(shortcut instanceof Module)) throw argumentError('Residual', 'options.shortcut', 'a layer, a Sequential block or null (the identity)', shortcut);
+    this.body = body;
+    this.shortcut = shortcut;
+    body.name = 'body';
+    if (shortcut) shortcut.name = 'shortcut';
+  }
+
+  override children(): [string, Module][] {
+    return this.shortcut ? [['body', this.body], ['shortcut', this.shortcut]] : [['body', this.body]];
+  }
+
+  override getConfig(): LayerConfig {
+    return { type: 'Residual', body: this.body.getConfig(), shortcut: this.shortcut?.getConfig() ?? null };
+  }
+
+  override outputShape(input: readonly number[]): number[] {
+    const out = this.body.outputShape(input);
+    const other = this.shortcut ? this.shortcut.outputShape(input) : [...input];
+    if (out.length !== other.length || out.some((d, i) => d !== other[i])) {
+      throw new BayesError(
+        'SHAPE_MISMATCH',
+        `Residual: the body's output ${shapeString(out)} differs from the ${this.shortcut ? "shortcut's output" : 'input (the identity shortcut)'} ${shapeString(other)}; ${this.shortcut ? 'make the shortcut match' : 'add a projection shortcut (e.g. a 1x1 Conv2d with the same stride)'}`,
+      );
+    }
+    return out;
+  }
+
+  override build(ctx: Context, input: readonly number[], state: BuildState): void {
+    this.body.build(ctx, input, state);
+    this.shortcut?.build(ctx, input, state);
+  }
+
+  override forward(x: Tensor, pass: Pass): Tensor {
+    const y = this.body.forward(x, pass);
+    return add(y, this.shortcut ? this.shortcut.forward(x, pass) : x);
+  }
+
+  override backward(dy: Tensor, pass: Pass): Tensor | null {
+    const gBody = this.body.backward(dy, pass);
+    const gShortcut = this.shortcut ? this.shortcut.backward(dy, pass) : dy;
+    if (pass.needInputGrad === false) return null;
+    if (!gBody || !gShortcut) throw new BayesError('INVALID_ARGUMENT', `Residual.backward: the ${gBody ? 'shortcut' : 'body'} returned no input gradient`);
+    return add(gBody, gShortcut);
+  }
+
+  override kl(pass: Pass): Tensor | null {
+    return sumKl(this.children(), pass);
+  }
+
+  override klBackward(pass: Pass, scale: number): void {
+    this.body.klBackward(pass, scale);
+    this.shortcut?.klBackward(pass, scale);
   }
 }

@@ -1,15 +1,20 @@
 /** relu and softplus, forward and backward (shaders/activation.wgsl). */
-import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { shapeError } from '../errors.js';
+import { checkOneOf, shapeError } from '../errors.js';
+import { contextOf, optionsOf } from './check.js';
 
 const WG = 64;
 export type Activation = 'relu' | 'softplus';
 
-export function activationForward(ctx: Context, kind: Activation, x: Tensor): Tensor {
+export interface ActivationOptions {
+  kind: Activation;
+}
+
+export function activationForward(x: Tensor, options: ActivationOptions): Tensor {
+  const kind = checkOneOf('activationForward', 'options.kind', optionsOf('activationForward', options).kind, ['relu', 'softplus'] as const);
   const op = `${kind}Forward`;
-  ctx.own(op, 'x', x);
+  const ctx = contextOf(op, { x });
   const y = ctx.empty(x.shape);
   ctx.dispatch({
     shader: 'activation.wgsl', entry: `${kind}_forward`, constants: { WG },
@@ -19,10 +24,10 @@ export function activationForward(ctx: Context, kind: Activation, x: Tensor): Te
 }
 
 /** dx = dy * activation'(x); `x` is the forward input. */
-export function activationBackward(ctx: Context, kind: Activation, x: Tensor, dy: Tensor): Tensor {
+export function activationBackward(dy: Tensor, x: Tensor, options: ActivationOptions): Tensor {
+  const kind = checkOneOf('activationBackward', 'options.kind', optionsOf('activationBackward', options).kind, ['relu', 'softplus'] as const);
   const op = `${kind}Backward`;
-  ctx.own(op, 'x', x);
-  ctx.own(op, 'dy', dy);
+  const ctx = contextOf(op, { dy, x });
   if (dy.size !== x.size) throw shapeError(op, 'dy', `[${x.shape.join(', ')}] (the shape of x)`, dy.shape);
   const dx = ctx.empty(x.shape);
   ctx.dispatch({

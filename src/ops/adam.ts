@@ -9,6 +9,7 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, checkNumber, shapeError } from '../errors.js';
+import { contextOf, optionsOf } from './check.js';
 
 const WG = 64;
 /** Elements per invocation (see shaders/elementwise.wgsl). */
@@ -38,7 +39,16 @@ export interface AdamGate {
 }
 
 /** Updates param, m and v in place for step `step` (1-based: the first step is 1); with `gate`, only if the gate is open. */
-export function adamStep(ctx: Context, param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: number, opts: AdamOptions, gate?: AdamGate): void {
+/** adamStep's settings: the hyperparameters, the update's step t (from 1) and an optional gate. */
+export interface AdamStepOptions extends AdamOptions {
+  step: number;
+  gate?: AdamGate;
+}
+
+export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamStepOptions): void {
+  const ctx = contextOf('adamStep', { param, grad, m, v });
+  const opts = optionsOf('adamStep', options);
+  const { step, gate } = opts;
   const op = 'adamStep';
   const tensors = { param, grad, m, v };
   for (const [name, t] of Object.entries(tensors)) {

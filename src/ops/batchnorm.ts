@@ -9,6 +9,7 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkNumber, shapeError } from '../errors.js';
+import { contextOf } from './check.js';
 
 const SHADER = 'batchnorm.wgsl';
 /** Invocations per workgroup of the per-element kernels, and elements per invocation (see shaders/elementwise.wgsl). */
@@ -62,9 +63,9 @@ function uniforms(g: Geometry, extra: { eps?: number; momentum?: number } = {}) 
 }
 
 /** y = gamma (x - mean) / sqrt(var + eps) + beta per channel; in training also updates runningMean and runningVar in place. */
-export function batchNorm2dForward(
-  ctx: Context, x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, opts: BatchNormOptions,
+export function batchNorm2dForward(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, opts: BatchNormOptions
 ): { y: Tensor; saved: BatchNormSaved } {
+  const ctx = contextOf('batchNorm2dForward', { x, gamma, beta, runningMean, runningVar });
   const op = 'batchNorm2dForward';
   const g = checkInput(ctx, op, 'x', x);
   checkChannelVectors(ctx, op, g.C, { gamma, beta, runningMean, runningVar });
@@ -97,7 +98,8 @@ export function batchNorm2dForward(
 }
 
 /** Gradients with respect to x, gamma and beta; `saved` comes from the forward pass on the same x. */
-export function batchNorm2dBackward(ctx: Context, x: Tensor, dy: Tensor, gamma: Tensor, saved: BatchNormSaved): { dx: Tensor; dGamma: Tensor; dBeta: Tensor } {
+export function batchNorm2dBackward(dy: Tensor, x: Tensor, gamma: Tensor, saved: BatchNormSaved): { dx: Tensor; dGamma: Tensor; dBeta: Tensor } {
+  const ctx = contextOf('batchNorm2dBackward', { dy, x, gamma });
   const op = 'batchNorm2dBackward';
   const g = checkInput(ctx, op, 'x', x);
   ctx.own(op, 'dy', dy);

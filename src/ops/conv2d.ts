@@ -16,6 +16,7 @@ import { dispatchGemm } from './gemm.js';
 import { lrtDvar } from './lrt.js';
 import { type RandomKey, keyOffset, keyUniforms } from './random.js';
 import { sumAxes } from './reduce.js';
+import { type GradientNeeds, checkNeed, contextOf, optionsOf } from './check.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -116,14 +117,6 @@ function checkSameShape(op: string, argument: string, t: Tensor, want: readonly 
   if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) throw shapeError(op, argument, `${show(want)} (${what})`, t.shape);
 }
 
-function checkNeed(op: string, need: unknown): { input: boolean; bias: boolean } {
-  if (need === null || typeof need !== 'object') throw argumentError(op, 'need', 'an object { input?: boolean, bias?: boolean }', need);
-  const n = need as { input?: unknown; bias?: unknown };
-  for (const key of ['input', 'bias'] as const) {
-    if (n[key] !== undefined && typeof n[key] !== 'boolean') throw argumentError(op, `need.${key}`, 'a boolean or undefined', n[key]);
-  }
-  return { input: n.input === true, bias: n.bias === true };
-}
 
 /** The uniforms every conv2d GEMM file reads: the shapes and the convolution's options. */
 function shapeUniforms(g: Geometry) {
@@ -164,7 +157,8 @@ function forwardGemm(ctx: Context, g: Geometry, lrt: boolean, uniforms: Record<s
 }
 
 /** y = conv2d(x, w) + bias: x [N, Cin, H, W] -> y [N, Cout, OH, OW]. */
-export function conv2dForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor | null, opts?: Conv2dOptions): Tensor {
+export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts?: Conv2dOptions): Tensor {
+  const ctx = contextOf('conv2dForward', { x, w, bias });
   const op = 'conv2dForward';
   bias = bias ?? null;
   own(ctx, op, { x, w, bias });
@@ -188,7 +182,10 @@ export function conv2dForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor |
  * y = mean + sqrt(var + 1e-16) * eps, eps = rand_normal(key, key.offset + index of y, key.stream).
  * Returns y and std = sqrt(var + 1e-16), which lrtConv2dBackward needs.
  */
-export function lrtConv2dForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: Tensor, bMu: Tensor | null, bSigma2: Tensor | null, opts: Conv2dOptions | undefined, key: RandomKey): { y: Tensor; std: Tensor } {
+export function lrtConv2dForward(x: Tensor, wMu: Tensor, wSigma2: Tensor, bMu: Tensor | null, bSigma2: Tensor | null, options: Conv2dOptions & { key: RandomKey }): { y: Tensor; std: Tensor } {
+  const ctx = contextOf('lrtConv2dForward', { x, wMu, wSigma2, bMu, bSigma2 });
+  const opts = optionsOf('lrtConv2dForward', options);
+  const key = opts.key;
   const op = 'lrtConv2dForward';
   bMu = bMu ?? null;
   bSigma2 = bSigma2 ?? null;
@@ -271,7 +268,7 @@ function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], lrt: b
   });
   if (direct) return targets;
   return targets.map((partial) => {
-    const total = sumAxes(ctx, partial, { outer: g.samples, reduceA: chunksPerSample, kept: g.cout * ksize }, { shape: wShape });
+    const total = sumAxes(partial, { shape: wShape, axes: { outer: g.samples, reduceA: chunksPerSample, kept: g.cout * ksize } });
     // Recorded work runs in order, so the pooled buffer may be reused by later dispatches.
     partial.dispose();
     return total;
@@ -280,7 +277,7 @@ function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], lrt: b
 
 /** db[s, co] = sum of `grad` over the images of sample s and all positions ([Cout] when S = 1 and the weights are 4-D). */
 function biasGrad(ctx: Context, g: Geometry, perSample: boolean, grad: Tensor): Tensor {
-  return sumAxes(ctx, grad, { outer: g.samples, reduceA: g.batch / g.samples, kept: g.cout, reduceB: g.outH * g.outW }, { shape: perSample ? [g.samples, g.cout] : [g.cout] });
+  return sumAxes(grad, { shape: perSample ? [g.samples, g.cout] : [g.cout], axes: { outer: g.samples, reduceA: g.batch / g.samples, kept: g.cout, reduceB: g.outH * g.outW } });
 }
 
 /**
@@ -288,16 +285,18 @@ function biasGrad(ctx: Context, g: Geometry, perSample: boolean, grad: Tensor): 
  * dx = convT(dy, w) (when need.input), dw = corr(x, dy) with w's shape,
  * db = sum of dy over N, OH, OW (when need.bias).
  */
-export function conv2dBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, opts: Conv2dOptions | undefined, need: { input?: boolean; bias?: boolean }): { dx: Tensor | null; dw: Tensor; db: Tensor | null } {
+export function conv2dBackward(dy: Tensor, x: Tensor, w: Tensor, options: Conv2dOptions & GradientNeeds = {}): { dx: Tensor | null; dWeight: Tensor; dBias: Tensor | null } {
+  const ctx = contextOf('conv2dBackward', { dy, x, w });
+  const opts = optionsOf('conv2dBackward', options);
   const op = 'conv2dBackward';
   own(ctx, op, { x, w, dy });
   const g = geometry(op, x.shape, w.shape, opts);
   checkSameShape(op, 'dy', dy, outputShape(g), 'the output shape');
-  const wants = checkNeed(op, need);
+  const wants = checkNeed(op, opts);
   const dx = wants.input ? inputGrad(ctx, g, false, { dy, w }) : null;
   const [dw] = weightGrad(ctx, g, w.shape, false, { input: x, dy });
   const db = wants.bias ? biasGrad(ctx, g, w.shape.length === 5, dy) : null;
-  return { dx, dw, db };
+  return { dx, dWeight: dw, dBias: db };
 }
 
 /**
@@ -307,14 +306,17 @@ export function conv2dBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, o
  * dwSigma2 = corr(x^2, dVar), dbMu = sum dy, dbSigma2 = sum dVar.
  * The gradient with respect to rho (wSigma2 = softplus(rho)^2) is the caller's chain rule.
  */
-export function lrtConv2dBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tensor, wMu: Tensor, wSigma2: Tensor, opts: Conv2dOptions | undefined, key: RandomKey, need: { input?: boolean; bias?: boolean }): { dx: Tensor | null; dwMu: Tensor; dwSigma2: Tensor; dbMu: Tensor | null; dbSigma2: Tensor | null } {
+export function lrtConv2dBackward(dy: Tensor, x: Tensor, std: Tensor, wMu: Tensor, wSigma2: Tensor, options: Conv2dOptions & { key: RandomKey; needInput?: boolean; needBias?: boolean }): { dx: Tensor | null; dWeightMu: Tensor; dWeightSigma2: Tensor; dBiasMu: Tensor | null; dBiasSigma2: Tensor | null } {
+  const ctx = contextOf('lrtConv2dBackward', { dy, x, std, wMu, wSigma2 });
+  const opts = optionsOf('lrtConv2dBackward', options);
+  const key = opts.key;
   const op = 'lrtConv2dBackward';
   own(ctx, op, { x, dy, std, wMu, wSigma2 });
   const g = geometry(op, x.shape, wMu.shape, opts);
   checkSameShape(op, 'wSigma2', wSigma2, wMu.shape, 'the shape of wMu');
   checkSameShape(op, 'dy', dy, outputShape(g), 'the output shape');
   checkSameShape(op, 'std', std, outputShape(g), 'the output shape');
-  const wants = checkNeed(op, need);
+  const wants = checkNeed(op, opts);
   // lrtDvar checks the key before it allocates anything.
   const dvar = lrtDvar(ctx, op, dy, std, key);
   const dx = wants.input ? inputGrad(ctx, g, true, { dy, dvar, w: wMu, w_sigma2: wSigma2, input: x }) : null;
@@ -323,5 +325,5 @@ export function lrtConv2dBackward(ctx: Context, x: Tensor, dy: Tensor, std: Tens
   const dbMu = wants.bias ? biasGrad(ctx, g, perSample, dy) : null;
   const dbSigma2 = wants.bias ? biasGrad(ctx, g, perSample, dvar) : null;
   dvar.dispose();
-  return { dx, dwMu, dwSigma2, dbMu, dbSigma2 };
+  return { dx, dWeightMu: dwMu, dWeightSigma2: dwSigma2, dBiasMu: dbMu, dBiasSigma2: dbSigma2 };
 }

@@ -8,6 +8,7 @@ import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkNumber } from '../errors.js';
 import { type RandomKey, keyOffset, keyUniforms } from './random.js';
+import { contextOf, optionsOf } from './check.js';
 
 const WG = 64;
 
@@ -30,11 +31,15 @@ function run(ctx: Context, op: string, entry: 'dropout_forward' | 'dropout_backw
   return output;
 }
 
-export function dropoutForward(ctx: Context, x: Tensor, p: number, key: RandomKey): Tensor {
+export function dropoutForward(x: Tensor, options: { p: number; key: RandomKey }): Tensor {
+  const ctx = contextOf('dropoutForward', { x });
+  const { p, key } = optionsOf('dropoutForward', options);
   return run(ctx, 'dropoutForward', 'dropout_forward', x, p, key);
 }
 
 /** dx = dy / (1 - p) where the forward kept the element, else 0 (the mask is regenerated from `key`). */
-export function dropoutBackward(ctx: Context, dy: Tensor, p: number, key: RandomKey): Tensor {
+export function dropoutBackward(dy: Tensor, options: { p: number; key: RandomKey }): Tensor {
+  const ctx = contextOf('dropoutBackward', { dy });
+  const { p, key } = optionsOf('dropoutBackward', options);
   return run(ctx, 'dropoutBackward', 'dropout_backward', dy, p, key);
 }

@@ -7,6 +7,7 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, checkNumber, shapeError } from '../errors.js';
+import { contextOf } from './check.js';
 
 const WG = 64;
 /** Elements per invocation (see the shader's header: fewer, longer invocations suit SwiftShader). */
@@ -30,7 +31,8 @@ function run(ctx: Context, entry: string, n: number, bindings: Record<string, Te
 }
 
 /** a + b, same shape. */
-export function add(ctx: Context, a: Tensor, b: Tensor): Tensor {
+export function add(a: Tensor, b: Tensor): Tensor {
+  const ctx = contextOf('add', { a, b });
   ctx.own('add', 'a', a);
   ctx.own('add', 'b', b);
   checkF32('add', 'a', a);
@@ -42,7 +44,8 @@ export function add(ctx: Context, a: Tensor, b: Tensor): Tensor {
 }
 
 /** target += alpha * x, in place (alpha defaults to 1). */
-export function addInto(ctx: Context, target: Tensor, x: Tensor, alpha = 1): void {
+export function addInto(target: Tensor, x: Tensor, alpha = 1): void {
+  const ctx = contextOf('addInto', { target, x });
   ctx.own('addInto', 'target', target);
   ctx.own('addInto', 'x', x);
   checkF32('addInto', 'target', target);
@@ -55,7 +58,8 @@ export function addInto(ctx: Context, target: Tensor, x: Tensor, alpha = 1): voi
 }
 
 /** alpha * x. */
-export function scale(ctx: Context, x: Tensor, alpha: number): Tensor {
+export function scale(x: Tensor, alpha: number): Tensor {
+  const ctx = contextOf('scale', { x });
   ctx.own('scale', 'x', x);
   checkF32('scale', 'x', x);
   checkNumber('scale', 'alpha', alpha);
@@ -65,7 +69,8 @@ export function scale(ctx: Context, x: Tensor, alpha: number): Tensor {
 }
 
 /** x * x, elementwise. */
-export function square(ctx: Context, x: Tensor): Tensor {
+export function square(x: Tensor): Tensor {
+  const ctx = contextOf('square', { x });
   ctx.own('square', 'x', x);
   checkF32('square', 'x', x);
   const out = ctx.empty(x.shape);
@@ -74,7 +79,8 @@ export function square(ctx: Context, x: Tensor): Tensor {
 }
 
 /** Sets every element of t to value (any dtype; u32/i32 tensors take an integer in their range). */
-export function fill(ctx: Context, t: Tensor, value: number): void {
+export function fill(t: Tensor, value: number): void {
+  const ctx = contextOf('fill', { t });
   ctx.own('fill', 't', t);
   let bits: number;
   if (t.dtype === 'f32') {
@@ -92,7 +98,8 @@ export function fill(ctx: Context, t: Tensor, value: number): void {
 }
 
 /** [times, ...x.shape]: `times` copies of the whole tensor, stacked along a new leading axis. */
-export function tile(ctx: Context, x: Tensor, times: number): Tensor {
+export function tile(x: Tensor, times: number): Tensor {
+  const ctx = contextOf('tile', { x });
   ctx.own('tile', 'x', x);
   checkF32('tile', 'x', x);
   checkInt('tile', 'times', times, 1);

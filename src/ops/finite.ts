@@ -18,7 +18,7 @@ import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt } from '../errors.js';
 import type { AdamGate } from './adam.js';
-import { checkF32 } from './check.js';
+import { checkF32, contextOf, optionsOf } from './check.js';
 
 const SHADER = 'finite.wgsl';
 const WG = 64;
@@ -58,7 +58,9 @@ export function nonFiniteFlags(ctx: Context, slots: number): Tensor<'u32'> {
  * `slot + k` (its first step and what it held). Seven tensors per dispatch (a step's loss and the 20
  * gradients of a Bayesian LeNet take three).
  */
-export function checkFiniteInto(ctx: Context, xs: Tensor | readonly Tensor[], flags: Tensor<'u32'>, slot: number, step: number): void {
+export function checkFiniteInto(xs: Tensor | readonly Tensor[], flags: Tensor<'u32'>, options: { slot: number; step: number }): void {
+  const ctx = contextOf('checkFiniteInto', { flags });
+  const { slot, step } = optionsOf('checkFiniteInto', options);
   const op = 'checkFiniteInto';
   const list = Array.isArray(xs) ? (xs as readonly Tensor[]) : [xs as Tensor];
   list.forEach((x, k) => checkF32(ctx, op, Array.isArray(xs) ? `xs[${k}]` : 'xs', x));
@@ -86,7 +88,9 @@ export function checkFiniteInto(ctx: Context, xs: Tensor | readonly Tensor[], fl
 }
 
 /** After a step's checks: adds 1 to the count of non-finite steps if `step` was flagged. */
-export function countNonFiniteStep(ctx: Context, flags: Tensor<'u32'>, step: number): void {
+export function countNonFiniteStep(flags: Tensor<'u32'>, options: { step: number }): void {
+  const ctx = contextOf('countNonFiniteStep', { flags });
+  const { step } = optionsOf('countNonFiniteStep', options);
   const op = 'countNonFiniteStep';
   checkFlags(ctx, op, flags);
   checkStep(op, step);
@@ -103,7 +107,9 @@ export function nonFiniteGate(flags: Tensor<'u32'>, step: number, sticky: boolea
 }
 
 /** Writes the flags into out[offset .. offset + 2 words) as 16-bit halves (low, high), exact in f32. */
-export function flagsIntoF32(ctx: Context, flags: Tensor<'u32'>, out: Tensor, offset: number): void {
+export function flagsIntoF32(flags: Tensor<'u32'>, out: Tensor, options: { offset: number }): void {
+  const ctx = contextOf('flagsIntoF32', { flags, out });
+  const { offset } = optionsOf('flagsIntoF32', options);
   const op = 'flagsIntoF32';
   checkFlags(ctx, op, flags);
   checkF32(ctx, op, 'out', out);

@@ -22,7 +22,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkNumber, shapeError } from '../errors.js';
 import { type RandomKey, keyUniforms } from './random.js';
 import { sum } from './reduce.js';
-import { checkF32, checkSameShape } from './check.js';
+import { checkF32, checkSameShape, contextOf, optionsOf } from './check.js';
 
 export interface GaussianPrior {
   mu: number;
@@ -95,7 +95,9 @@ function params(n: number, samples: number, prior: PriorUniforms, scale: number,
 }
 
 /** Closed-form KL(q || p) for a Gaussian prior, summed over all elements: a [1] tensor. */
-export function klGaussian(ctx: Context, mu: Tensor, rho: Tensor, prior: GaussianPrior): Tensor {
+export function klGaussian(mu: Tensor, rho: Tensor, options: { prior: GaussianPrior }): Tensor {
+  const ctx = contextOf('klGaussian', { mu, rho });
+  const { prior } = optionsOf('klGaussian', options);
   const op = 'klGaussian';
   checkF32(ctx, op, 'mu', mu);
   checkF32(ctx, op, 'rho', rho);
@@ -106,13 +108,15 @@ export function klGaussian(ctx: Context, mu: Tensor, rho: Tensor, prior: Gaussia
     shader: SHADER, entry: 'kl_gaussian_terms', constants: { WG },
     uniforms: params(mu.size, 1, p, 0), bindings: { mu, rho, terms }, workgroups: grid(Math.ceil(mu.size / WG)),
   });
-  const kl = sum(ctx, terms);
+  const kl = sum(terms);
   terms.dispose();
   return kl;
 }
 
 /** dMu += scale * (mu - mu_p) / sigma_p^2;  dRho += scale * (sigma / sigma_p^2 - 1 / sigma) * sigmoid(rho). */
-export function klGaussianBackwardInto(ctx: Context, mu: Tensor, rho: Tensor, prior: GaussianPrior, scale: number, dMu: Tensor, dRho: Tensor): void {
+export function klGaussianBackwardInto(mu: Tensor, rho: Tensor, dMu: Tensor, dRho: Tensor, options: { prior: GaussianPrior; scale: number }): void {
+  const ctx = contextOf('klGaussianBackwardInto', { mu, rho, dMu, dRho });
+  const { prior, scale } = optionsOf('klGaussianBackwardInto', options);
   const op = 'klGaussianBackwardInto';
   checkF32(ctx, op, 'mu', mu);
   checkF32(ctx, op, 'rho', rho);
@@ -134,7 +138,9 @@ export function klGaussianBackwardInto(ctx: Context, mu: Tensor, rho: Tensor, pr
  * Monte Carlo KL(q || p) for any prior: mean over the S samples of sum_i [log q(w_si | mu, sigma)
  * - log p(w_si)], with w [S, ...mu.shape] from sampleWeights. A [1] tensor.
  */
-export function klMonteCarlo(ctx: Context, w: Tensor, mu: Tensor, rho: Tensor, prior: MixturePrior | GaussianPrior): Tensor {
+export function klMonteCarlo(w: Tensor, mu: Tensor, rho: Tensor, options: { prior: MixturePrior | GaussianPrior }): Tensor {
+  const ctx = contextOf('klMonteCarlo', { w, mu, rho });
+  const { prior } = optionsOf('klMonteCarlo', options);
   const op = 'klMonteCarlo';
   checkF32(ctx, op, 'w', w);
   checkF32(ctx, op, 'mu', mu);
@@ -147,7 +153,7 @@ export function klMonteCarlo(ctx: Context, w: Tensor, mu: Tensor, rho: Tensor, p
     shader: SHADER, entry: 'kl_mc_terms', constants: { WG },
     uniforms: params(mu.size, samples, p, 0), bindings: { w, mu, rho, terms }, workgroups: grid(Math.ceil(w.size / WG)),
   });
-  const kl = sum(ctx, terms, { scale: 1 / samples });
+  const kl = sum(terms, { scale: 1 / samples });
   terms.dispose();
   return kl;
 }
@@ -157,9 +163,10 @@ export function klMonteCarlo(ctx: Context, w: Tensor, mu: Tensor, rho: Tensor, p
  * w = mu + sigma * eps with eps regenerated from `key` (the key that sampled w). Includes log q's
  * own dependence on mu and sigma: along the path log q = -log sigma - eps^2 / 2.
  */
-export function klMonteCarloBackwardInto(
-  ctx: Context, w: Tensor, mu: Tensor, rho: Tensor, prior: MixturePrior | GaussianPrior, key: RandomKey, scale: number, dMu: Tensor, dRho: Tensor,
+export function klMonteCarloBackwardInto(w: Tensor, mu: Tensor, rho: Tensor, dMu: Tensor, dRho: Tensor, options: { prior: MixturePrior | GaussianPrior; key: RandomKey; scale: number }
 ): void {
+  const ctx = contextOf('klMonteCarloBackwardInto', { w, mu, rho, dMu, dRho });
+  const { prior, key, scale } = optionsOf('klMonteCarloBackwardInto', options);
   const op = 'klMonteCarloBackwardInto';
   checkF32(ctx, op, 'w', w);
   checkF32(ctx, op, 'mu', mu);

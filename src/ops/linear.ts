@@ -15,6 +15,7 @@ import { dispatchGemm } from './gemm.js';
 import { lrtDvar } from './lrt.js';
 import { type RandomKey, keyOffset, keyUniforms } from './random.js';
 import { sumAxes } from './reduce.js';
+import { type GradientNeeds, checkNeed, contextOf, optionsOf } from './check.js';
 
 const SHADER = 'matmul.wgsl';
 const MAX_GROUPS = 65535;
@@ -24,12 +25,6 @@ export interface MatmulOptions {
   transposeB?: boolean;
 }
 
-export interface LinearNeed {
-  /** Compute dx (skip it for a network's first layer). Default false. */
-  input?: boolean;
-  /** Compute the bias gradient. Default false. */
-  bias?: boolean;
-}
 
 /** Geometry of one batched product C = op(A) @ op(B); strides in elements. */
 interface Product {
@@ -73,7 +68,7 @@ function product(ctx: Context, mode: number, p: Product, bindings: Record<string
 
 /** db[z, col] = sum of the rows of group z of `src` ([batch * rows, cols]). */
 function sumRows(ctx: Context, src: Tensor, rows: number, cols: number, batch: number, shape: readonly number[]): Tensor {
-  return sumAxes(ctx, src, { outer: batch, reduceA: rows, kept: cols }, { shape });
+  return sumAxes(src, { shape, axes: { outer: batch, reduceA: rows, kept: cols } });
 }
 
 function checkMatrix(ctx: Context, op: string, argument: string, t: Tensor, rank: number | readonly number[] = 2): void {
@@ -89,10 +84,6 @@ function checkBool(op: string, argument: string, value: unknown): boolean {
   return value;
 }
 
-function checkNeed(op: string, need: LinearNeed): { input: boolean; bias: boolean } {
-  if (need === null || typeof need !== 'object') throw argumentError(op, 'need', '{ input?: boolean, bias?: boolean }', need);
-  return { input: checkBool(op, 'need.input', need.input), bias: checkBool(op, 'need.bias', need.bias) };
-}
 
 function checkBatchGroups(op: string, samples: number): void {
   if (samples > MAX_GROUPS) throw new BayesError('ADAPTER_LIMIT', `${op}: ${samples} weight samples exceed the ${MAX_GROUPS} workgroups of one dispatch dimension`);
@@ -102,7 +93,8 @@ function checkBatchGroups(op: string, samples: number): void {
  * C = op(A) @ op(B) for 2-D f32 tensors; op transposes when asked.
  * A is [M, K] (or [K, M] with transposeA), B is [K, N] (or [N, K] with transposeB); C is [M, N].
  */
-export function matmul(ctx: Context, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const ctx = contextOf('matmul', { a, b });
   const op = 'matmul';
   checkMatrix(ctx, op, 'a', a);
   checkMatrix(ctx, op, 'b', b);
@@ -151,7 +143,8 @@ function linearShape(ctx: Context, op: string, x: Tensor, w: Tensor): LinearShap
  * [s N/S, (s+1) N/S) use sample s. bias: [out] (with [out, in] weights), [S, out] (with per-sample
  * weights), or null. Returns [N, out].
  */
-export function linearForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
+export function linearForward(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
+  const ctx = contextOf('linearForward', { x, w, bias });
   const op = 'linearForward';
   const s = linearShape(ctx, op, x, w);
   const perSample = w.shape.length === 3;
@@ -175,12 +168,14 @@ export function linearForward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor |
  * dx = dy @ w (per sample group), dw = dy^T @ x (w's shape), db = sum over the rows of dy
  * ([out], or [S, out] with per-sample weights). `need` chooses whether dx and db are computed.
  */
-export function linearBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, need: LinearNeed): { dx: Tensor | null; dw: Tensor; db: Tensor | null } {
+export function linearBackward(dy: Tensor, x: Tensor, w: Tensor, options: GradientNeeds = {}): { dx: Tensor | null; dWeight: Tensor; dBias: Tensor | null } {
+  const ctx = contextOf('linearBackward', { dy, x, w });
+  const opts = optionsOf('linearBackward', options);
   const op = 'linearBackward';
   const s = linearShape(ctx, op, x, w);
   checkMatrix(ctx, op, 'dy', dy);
   if (dy.shape[0] !== s.rows || dy.shape[1] !== s.outF) throw shapeError(op, 'dy', `[${s.rows}, ${s.outF}] (rows of x, outputs of w)`, dy.shape);
-  const wants = checkNeed(op, need);
+  const wants = checkNeed(op, opts);
   let dx: Tensor | null = null;
   if (wants.input) {
     dx = ctx.empty(x.shape);
@@ -195,7 +190,7 @@ export function linearBackward(ctx: Context, x: Tensor, w: Tensor, dy: Tensor, n
     batch: s.samples, batchA: s.group * s.outF, batchB: s.group * s.inF, batchC: s.outF * s.inF,
   }, { a: dy, b: x, c: dw });
   const db = wants.bias ? sumRows(ctx, dy, s.group, s.outF, s.samples, w.shape.length === 3 ? [s.samples, s.outF] : [s.outF]) : null;
-  return { dx, dw, db };
+  return { dx, dWeight: dw, dBias: db };
 }
 
 /** Checks the shared arguments of the LRT ops; returns [N, in, out]. */
@@ -219,7 +214,9 @@ function lrtShape(ctx: Context, op: string, x: Tensor, wMu: Tensor, wSigma2: Ten
  * x: [N, in]; wMu, wSigma2: [out, in]; bMu, bSigma2: [out] or null (a null one counts as 0).
  * Returns y and std, both [N, out]; keep std and the key for lrtLinearBackward.
  */
-export function lrtLinearForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: Tensor, bMu: Tensor | null, bSigma2: Tensor | null, key: RandomKey): { y: Tensor; std: Tensor } {
+export function lrtLinearForward(x: Tensor, wMu: Tensor, wSigma2: Tensor, bMu: Tensor | null, bSigma2: Tensor | null, options: { key: RandomKey }): { y: Tensor; std: Tensor } {
+  const ctx = contextOf('lrtLinearForward', { x, wMu, wSigma2, bMu, bSigma2 });
+  const { key } = optionsOf('lrtLinearForward', options);
   const op = 'lrtLinearForward';
   const [rows, inF, outF] = lrtShape(ctx, op, x, wMu, wSigma2);
   for (const [name, t] of [['bMu', bMu], ['bSigma2', bSigma2]] as const) {
@@ -244,16 +241,18 @@ export function lrtLinearForward(ctx: Context, x: Tensor, wMu: Tensor, wSigma2: 
  *   dbMu = sum_n dy,  dbSigma2 = sum_n dVar.
  * The chain rule through wSigma2 = softplus(rho)^2 is the caller's.
  */
-export function lrtLinearBackward(
-  ctx: Context, x: Tensor, dy: Tensor, std: Tensor, wMu: Tensor, wSigma2: Tensor, key: RandomKey, need: LinearNeed,
-): { dx: Tensor | null; dwMu: Tensor; dwSigma2: Tensor; dbMu: Tensor | null; dbSigma2: Tensor | null } {
+export function lrtLinearBackward(dy: Tensor, x: Tensor, std: Tensor, wMu: Tensor, wSigma2: Tensor, options: { key: RandomKey; needInput?: boolean; needBias?: boolean }
+): { dx: Tensor | null; dWeightMu: Tensor; dWeightSigma2: Tensor; dBiasMu: Tensor | null; dBiasSigma2: Tensor | null } {
+  const ctx = contextOf('lrtLinearBackward', { dy, x, std, wMu, wSigma2 });
+  const opts = optionsOf('lrtLinearBackward', options);
+  const key = opts.key;
   const op = 'lrtLinearBackward';
   const [rows, inF, outF] = lrtShape(ctx, op, x, wMu, wSigma2);
   for (const [name, t] of [['dy', dy], ['std', std]] as const) {
     checkMatrix(ctx, op, name, t);
     if (t.shape[0] !== rows || t.shape[1] !== outF) throw shapeError(op, name, `[${rows}, ${outF}] (rows of x, outputs of wMu)`, t.shape);
   }
-  const wants = checkNeed(op, need);
+  const wants = checkNeed(op, opts);
 
   const dVar = lrtDvar(ctx, op, dy, std, key);
   let dx: Tensor | null = null;
@@ -271,5 +270,5 @@ export function lrtLinearBackward(
     dbSigma2 = sumRows(ctx, dVar, rows, outF, 1, [outF]);
   }
   dVar.dispose();
-  return { dx, dwMu, dwSigma2, dbMu, dbSigma2 };
+  return { dx, dWeightMu: dwMu, dWeightSigma2: dwSigma2, dBiasMu: dbMu, dBiasSigma2: dbSigma2 };
 }

@@ -12,6 +12,7 @@ import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, checkNumber, shapeError } from '../errors.js';
 import { sum } from './reduce.js';
+import { contextOf, optionsOf } from './check.js';
 
 const SHADER = 'loss.wgsl';
 /** Invocations per workgroup. */
@@ -30,7 +31,7 @@ function run(ctx: Context, entry: string, bindings: Record<string, Tensor>, u: U
 function sumOfTerms(ctx: Context, entry: string, bindings: Record<string, Tensor>, u: Uniforms, count: number, scale: number): Tensor {
   const terms = ctx.empty([count]);
   run(ctx, entry, { ...bindings, out: terms }, u, count);
-  const total = sum(ctx, terms, { scale });
+  const total = sum(terms, { scale });
   // Recorded work runs in order, so the pooled buffer may be reused by later dispatches.
   terms.dispose();
   return total;
@@ -65,7 +66,8 @@ const checkScale = (op: string, scale: number) => checkNumber(op, 'scale', scale
 // ----------------------------------------------------------------- softmax
 
 /** log softmax over the last axis of [N, C] logits, stable for any magnitude. */
-export function logSoftmax(ctx: Context, logits: Tensor): Tensor {
+export function logSoftmax(logits: Tensor): Tensor {
+  const ctx = contextOf('logSoftmax', { logits });
   const [N, C] = checkMatrix(ctx, 'logSoftmax', 'logits', logits);
   const logp = ctx.empty([N, C]);
   run(ctx, 'log_softmax', { logits, out: logp }, { rows: N, cols: C }, N);
@@ -73,7 +75,8 @@ export function logSoftmax(ctx: Context, logits: Tensor): Tensor {
 }
 
 /** dlogits = dLogp - softmax * sum_c dLogp, from the forward output logp. */
-export function logSoftmaxBackward(ctx: Context, logp: Tensor, dLogp: Tensor): Tensor {
+export function logSoftmaxBackward(dLogp: Tensor, logp: Tensor): Tensor {
+  const ctx = contextOf('logSoftmaxBackward', { dLogp, logp });
   const op = 'logSoftmaxBackward';
   const [N, C] = checkMatrix(ctx, op, 'logp', logp);
   checkSameShape(ctx, op, ['logp', logp], [['dLogp', dLogp]]);
@@ -96,7 +99,9 @@ function sampleGeometry(op: string, logp: Tensor, samples: number): { B: number;
 }
 
 /** log((1/T) sum_t exp(logp_t)) per (b, c): the predictive log-probability of T weight samples. */
-export function logMeanExp(ctx: Context, logp: Tensor, samples: number): Tensor {
+export function logMeanExp(logp: Tensor, options: { samples: number }): Tensor {
+  const ctx = contextOf('logMeanExp', { logp });
+  const { samples } = optionsOf('logMeanExp', options);
   checkTensor(ctx, 'logMeanExp', 'logp', logp);
   const { B, C } = sampleGeometry('logMeanExp', logp, samples);
   const out = ctx.empty([B, C]);
@@ -105,7 +110,9 @@ export function logMeanExp(ctx: Context, logp: Tensor, samples: number): Tensor 
 }
 
 /** d logp [shape of logp] = dOut * exp(logp_t - out) / T, where out = logMeanExp(logp). */
-export function logMeanExpBackward(ctx: Context, logp: Tensor, out: Tensor, dOut: Tensor, samples: number): Tensor {
+export function logMeanExpBackward(dOut: Tensor, logp: Tensor, out: Tensor, options: { samples: number }): Tensor {
+  const ctx = contextOf('logMeanExpBackward', { dOut, logp, out });
+  const { samples } = optionsOf('logMeanExpBackward', options);
   const op = 'logMeanExpBackward';
   checkTensor(ctx, op, 'logp', logp);
   const { B, C } = sampleGeometry(op, logp, samples);
@@ -120,14 +127,17 @@ export function logMeanExpBackward(ctx: Context, logp: Tensor, out: Tensor, dOut
 // -------------------------------------------------------------------- NLL
 
 /** [1]: mean over rows of -logp[n, labels[n]]. A label >= C makes it NaN. */
-export function nllLoss(ctx: Context, logp: Tensor, labels: Tensor): Tensor {
+export function nllLoss(logp: Tensor, labels: Tensor): Tensor {
+  const ctx = contextOf('nllLoss', { logp, labels });
   const [N, C] = checkMatrix(ctx, 'nllLoss', 'logp', logp);
   checkLabels(ctx, 'nllLoss', labels, N);
   return sumOfTerms(ctx, 'nll_terms', { logp, labels }, { rows: N, cols: C }, N, 1 / N);
 }
 
 /** [N, C]: scale * d(mean NLL)/d logp, i.e. -scale/N at each row's label and 0 elsewhere. */
-export function nllLossBackward(ctx: Context, logp: Tensor, labels: Tensor, scale: number): Tensor {
+export function nllLossBackward(logp: Tensor, labels: Tensor, options: { scale: number }): Tensor {
+  const ctx = contextOf('nllLossBackward', { logp, labels });
+  const { scale } = optionsOf('nllLossBackward', options);
   const [N, C] = checkMatrix(ctx, 'nllLossBackward', 'logp', logp);
   checkLabels(ctx, 'nllLossBackward', labels, N);
   checkScale('nllLossBackward', scale);
@@ -137,7 +147,8 @@ export function nllLossBackward(ctx: Context, logp: Tensor, labels: Tensor, scal
 }
 
 /** [1] f32: how many rows have argmax(logp) == label (the first maximum wins ties). */
-export function correctCount(ctx: Context, logp: Tensor, labels: Tensor): Tensor {
+export function correctCount(logp: Tensor, labels: Tensor): Tensor {
+  const ctx = contextOf('correctCount', { logp, labels });
   const [N, C] = checkMatrix(ctx, 'correctCount', 'logp', logp);
   checkLabels(ctx, 'correctCount', labels, N);
   // Exact: every partial sum is an integer below 2^24.
@@ -147,13 +158,16 @@ export function correctCount(ctx: Context, logp: Tensor, labels: Tensor): Tensor
 // ------------------------------------------------------------- regression
 
 /** [1]: mean over all elements of (pred - target)^2. */
-export function mseLoss(ctx: Context, pred: Tensor, target: Tensor): Tensor {
+export function mseLoss(pred: Tensor, target: Tensor): Tensor {
+  const ctx = contextOf('mseLoss', { pred, target });
   checkSameShape(ctx, 'mseLoss', ['pred', pred], [['target', target]]);
   return sumOfTerms(ctx, 'mse_terms', { mu: pred, targets: target }, { n: pred.size }, pred.size, 1 / pred.size);
 }
 
 /** scale * d(mean squared error)/d pred = scale * 2 (pred - target) / n. */
-export function mseLossBackward(ctx: Context, pred: Tensor, target: Tensor, scale: number): Tensor {
+export function mseLossBackward(pred: Tensor, target: Tensor, options: { scale: number }): Tensor {
+  const ctx = contextOf('mseLossBackward', { pred, target });
+  const { scale } = optionsOf('mseLossBackward', options);
   checkSameShape(ctx, 'mseLossBackward', ['pred', pred], [['target', target]]);
   checkScale('mseLossBackward', scale);
   const dPred = ctx.empty(pred.shape);
@@ -162,13 +176,16 @@ export function mseLossBackward(ctx: Context, pred: Tensor, target: Tensor, scal
 }
 
 /** [1]: mean over all elements of 0.5 (log 2 pi + logVar + (target - mean)^2 / exp(logVar)). */
-export function gaussianNll(ctx: Context, mean: Tensor, logVar: Tensor, target: Tensor): Tensor {
+export function gaussianNll(mean: Tensor, logVar: Tensor, target: Tensor): Tensor {
+  const ctx = contextOf('gaussianNll', { mean, logVar, target });
   checkSameShape(ctx, 'gaussianNll', ['mean', mean], [['logVar', logVar], ['target', target]]);
   return sumOfTerms(ctx, 'gaussian_nll_terms', { mu: mean, log_var: logVar, targets: target }, { n: mean.size }, mean.size, 1 / mean.size);
 }
 
 /** scale * the gradients of the mean Gaussian NLL with respect to mean and logVar. */
-export function gaussianNllBackward(ctx: Context, mean: Tensor, logVar: Tensor, target: Tensor, scale: number): { dMean: Tensor; dLogVar: Tensor } {
+export function gaussianNllBackward(mean: Tensor, logVar: Tensor, target: Tensor, options: { scale: number }): { dMean: Tensor; dLogVar: Tensor } {
+  const ctx = contextOf('gaussianNllBackward', { mean, logVar, target });
+  const { scale } = optionsOf('gaussianNllBackward', options);
   checkSameShape(ctx, 'gaussianNllBackward', ['mean', mean], [['logVar', logVar], ['target', target]]);
   checkScale('gaussianNllBackward', scale);
   const dMean = ctx.empty(mean.shape);

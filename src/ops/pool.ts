@@ -7,6 +7,7 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, pair, shapeError } from '../errors.js';
+import { contextOf, optionsOf } from './check.js';
 
 const WG = 64;
 /** Outputs per invocation of the forward kernel (see shaders/pool.wgsl). */
@@ -27,7 +28,8 @@ function check4d(op: string, argument: string, t: Tensor, dtype: 'f32' | 'u32'):
 }
 
 /** y = max over each window, argmax = flat index into x of each maximum (u32). Output size floor((H + 2p - k) / s) + 1. */
-export function maxPool2dForward(ctx: Context, x: Tensor, opts: MaxPool2dOptions): { y: Tensor; argmax: Tensor } {
+export function maxPool2dForward(x: Tensor, opts: MaxPool2dOptions): { y: Tensor; argmax: Tensor } {
+  const ctx = contextOf('maxPool2dForward', { x });
   const op = 'maxPool2dForward';
   ctx.own(op, 'x', x);
   check4d(op, 'x', x, 'f32');
@@ -53,7 +55,9 @@ export function maxPool2dForward(ctx: Context, x: Tensor, opts: MaxPool2dOptions
 }
 
 /** dx [xShape]: each dy element added at its argmax position, zero elsewhere. */
-export function maxPool2dBackward(ctx: Context, dy: Tensor, argmax: Tensor, xShape: readonly number[]): Tensor {
+export function maxPool2dBackward(dy: Tensor, argmax: Tensor, options: { inputShape: readonly number[] }): Tensor {
+  const ctx = contextOf('maxPool2dBackward', { dy, argmax });
+  const xShape = optionsOf('maxPool2dBackward', options).inputShape;
   const op = 'maxPool2dBackward';
   ctx.own(op, 'dy', dy);
   ctx.own(op, 'argmax', argmax);

@@ -31,7 +31,7 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkInt, checkNumber } from '../errors.js';
-import { checkF32, showShape } from './check.js';
+import { checkF32, contextOf, optionsOf, showShape } from './check.js';
 
 const SHADER = 'reduce.wgsl';
 /** Invocations per workgroup. */
@@ -178,7 +178,9 @@ function checkTarget(ctx: Context, op: string, x: Tensor, out: Tensor, offsetNam
 // --------------------------------------------------------------------- ops
 
 /** scale * the sums of x viewed as [outer, reduceA, kept, reduceB] over reduceA and reduceB: a tensor of outer * kept elements. */
-export function sumAxes(ctx: Context, x: Tensor, axes: SumAxes, options: SumAxesOptions = {}): Tensor {
+export function sumAxes(x: Tensor, options: SumAxesOptions & { axes: SumAxes }): Tensor {
+  const ctx = contextOf('sumAxes', { x });
+  const axes = optionsOf('sumAxes', options).axes;
   const op = 'sumAxes';
   const { outer, reduceA, kept, reduceB } = checkView(ctx, op, x, axes);
   const scale = checkScale(op, options);
@@ -197,7 +199,9 @@ export function sumAxes(ctx: Context, x: Tensor, axes: SumAxes, options: SumAxes
 }
 
 /** Writes the outer * kept results of sumAxes into out[offset ..] and leaves the other elements of out as they are. */
-export function sumAxesInto(ctx: Context, x: Tensor, axes: SumAxes, out: Tensor, options: SumIntoOptions = {}): void {
+export function sumAxesInto(x: Tensor, out: Tensor, options: SumIntoOptions & { axes: SumAxes }): void {
+  const ctx = contextOf('sumAxesInto', { x, out });
+  const axes = optionsOf('sumAxesInto', options).axes;
   const op = 'sumAxesInto';
   const { outer, reduceA, kept, reduceB } = checkView(ctx, op, x, axes);
   const scale = checkScale(op, options);
@@ -206,7 +210,8 @@ export function sumAxesInto(ctx: Context, x: Tensor, axes: SumAxes, out: Tensor,
 }
 
 /** scale * the sum of all elements of `x`, as a [1] tensor. */
-export function sum(ctx: Context, x: Tensor, options: SumOptions = {}): Tensor {
+export function sum(x: Tensor, options: SumOptions = {}): Tensor {
+  const ctx = contextOf('sum', { x });
   checkF32(ctx, 'sum', 'x', x);
   const scale = checkScale('sum', options);
   const out = ctx.empty([1]);
@@ -215,7 +220,9 @@ export function sum(ctx: Context, x: Tensor, options: SumOptions = {}): Tensor {
 }
 
 /** Writes scale * sum(x) into out[index] and leaves the other elements of `out` as they are (gathers per-layer KL terms). */
-export function sumInto(ctx: Context, x: Tensor, out: Tensor, index: number, options: SumOptions = {}): void {
+export function sumInto(x: Tensor, out: Tensor, options: SumOptions & { index: number }): void {
+  const ctx = contextOf('sumInto', { x, out });
+  const index = optionsOf('sumInto', options).index;
   const op = 'sumInto';
   checkF32(ctx, op, 'x', x);
   const at = checkTarget(ctx, op, x, out, 'index', index, 1);

@@ -9,7 +9,7 @@ import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { checkInt, shapeError } from '../errors.js';
-import { checkF32 } from './check.js';
+import { checkF32, contextOf, optionsOf } from './check.js';
 
 const SHADER = 'regression.wgsl';
 const WG = 64;
@@ -35,7 +35,8 @@ function run(ctx: Context, entry: string, rows: number, samples: number, binding
 }
 
 /** pred [N, 2] -> { mu [N], logVar [N] }: column 0 and column 1. */
-export function splitHead(ctx: Context, pred: Tensor): { mu: Tensor; logVar: Tensor } {
+export function splitHead(pred: Tensor): { mu: Tensor; logVar: Tensor } {
+  const ctx = contextOf('splitHead', { pred });
   const n = checkHead(ctx, 'splitHead', 'pred', pred);
   const mu = ctx.empty([n]);
   const logVar = ctx.empty([n]);
@@ -44,7 +45,8 @@ export function splitHead(ctx: Context, pred: Tensor): { mu: Tensor; logVar: Ten
 }
 
 /** dMu [N], dLogVar [N] -> dPred [N, 2]: the gradient of splitHead's input. */
-export function mergeHead(ctx: Context, dMu: Tensor, dLogVar: Tensor): Tensor {
+export function mergeHead(dMu: Tensor, dLogVar: Tensor): Tensor {
+  const ctx = contextOf('mergeHead', { dMu, dLogVar });
   const op = 'mergeHead';
   const n = checkColumn(ctx, op, 'dMu', dMu);
   checkColumn(ctx, op, 'dLogVar', dLogVar, n);
@@ -54,7 +56,8 @@ export function mergeHead(ctx: Context, dMu: Tensor, dLogVar: Tensor): Tensor {
 }
 
 /** x [N, 1] (the predicted means), logVar [1] -> [N, 2] with logVar in every row's second column. */
-export function appendLogVar(ctx: Context, x: Tensor, logVar: Tensor): Tensor {
+export function appendLogVar(x: Tensor, logVar: Tensor): Tensor {
+  const ctx = contextOf('appendLogVar', { x, logVar });
   const op = 'appendLogVar';
   const n = checkColumn(ctx, op, 'x', x);
   checkF32(ctx, op, 'logVar', logVar);
@@ -68,7 +71,9 @@ export function appendLogVar(ctx: Context, x: Tensor, logVar: Tensor): Tensor {
  * pred [T * B, 2] (row t * B + b is sample t of point b) -> [B, 4] with per point
  * (predictive mean, epistemic variance, aleatoric variance, predictive std); see the shader header.
  */
-export function predictiveMoments(ctx: Context, pred: Tensor, samples: number): Tensor {
+export function predictiveMoments(pred: Tensor, options: { samples: number }): Tensor {
+  const ctx = contextOf('predictiveMoments', { pred });
+  const { samples } = optionsOf('predictiveMoments', options);
   const op = 'predictiveMoments';
   const rows = checkHead(ctx, op, 'pred', pred);
   checkInt(op, 'samples', samples, 1);

@@ -14,7 +14,7 @@ import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, checkInt, shapeError } from '../errors.js';
 import { type RandomKey, keyOffset, keyUniforms } from './random.js';
-import { checkF32, checkSameShape } from './check.js';
+import { checkF32, checkSameShape, contextOf, optionsOf } from './check.js';
 
 const WG = 64;
 const SHADER = 'sample.wgsl';
@@ -39,7 +39,9 @@ function params(n: number, samples: number, key?: { key: [number, number]; strea
 }
 
 /** `samples` draws of the weights, shape [samples, ...mu.shape]: w = mu + softplus(rho) * eps. */
-export function sampleWeights(ctx: Context, mu: Tensor, rho: Tensor, key: RandomKey, samples: number): Tensor {
+export function sampleWeights(mu: Tensor, rho: Tensor, options: { key: RandomKey; samples: number }): Tensor {
+  const ctx = contextOf('sampleWeights', { mu, rho });
+  const { key, samples } = optionsOf('sampleWeights', options);
   const op = 'sampleWeights';
   checkF32(ctx, op, 'mu', mu);
   checkF32(ctx, op, 'rho', rho);
@@ -61,7 +63,9 @@ export function sampleWeights(ctx: Context, mu: Tensor, rho: Tensor, key: Random
  * dMu = sum_s dw_s, dRho = sum_s dw_s * eps_s * sigmoid(rho), with eps_s regenerated from `key`
  * (pass the key the forward pass used).
  */
-export function sampleWeightsBackward(ctx: Context, mu: Tensor, rho: Tensor, dw: Tensor, key: RandomKey): { dMu: Tensor; dRho: Tensor } {
+export function sampleWeightsBackward(dw: Tensor, mu: Tensor, rho: Tensor, options: { key: RandomKey }): { dMu: Tensor; dRho: Tensor } {
+  const ctx = contextOf('sampleWeightsBackward', { dw, mu, rho });
+  const { key } = optionsOf('sampleWeightsBackward', options);
   const op = 'sampleWeightsBackward';
   checkF32(ctx, op, 'mu', mu);
   checkF32(ctx, op, 'rho', rho);
@@ -82,7 +86,8 @@ export function sampleWeightsBackward(ctx: Context, mu: Tensor, rho: Tensor, dw:
 }
 
 /** softplus(rho)^2, the weight variance used by the local reparameterization trick (Kingma et al. 2015). */
-export function sigmaSquared(ctx: Context, rho: Tensor): Tensor {
+export function sigmaSquared(rho: Tensor): Tensor {
+  const ctx = contextOf('sigmaSquared', { rho });
   checkF32(ctx, 'sigmaSquared', 'rho', rho);
   const sigma2 = ctx.empty(rho.shape);
   ctx.dispatch({
@@ -93,7 +98,8 @@ export function sigmaSquared(ctx: Context, rho: Tensor): Tensor {
 }
 
 /** dRho = dSigma2 * 2 softplus(rho) sigmoid(rho). */
-export function sigmaSquaredBackward(ctx: Context, rho: Tensor, dSigma2: Tensor): Tensor {
+export function sigmaSquaredBackward(dSigma2: Tensor, rho: Tensor): Tensor {
+  const ctx = contextOf('sigmaSquaredBackward', { dSigma2, rho });
   const op = 'sigmaSquaredBackward';
   checkF32(ctx, op, 'rho', rho);
   checkF32(ctx, op, 'dSigma2', dSigma2);
@@ -122,11 +128,13 @@ function draw(ctx: Context, op: string, entry: string, shape: readonly number[],
  * Standard normal draws; element i is rand_normal(key, key.offset + i, stream): lane (j & 3) of
  * Box-Muller on the four words of Philox4x32-10 at counter (j >> 2, stream, 0, 0), j = key.offset + i.
  */
-export function drawNormal(ctx: Context, shape: readonly number[], key: RandomKey): Tensor {
+export function drawNormal(ctx: Context, shape: readonly number[], options: { key: RandomKey }): Tensor {
+  const { key } = optionsOf('drawNormal', options);
   return draw(ctx, 'drawNormal', 'draw_normal', shape, key);
 }
 
 /** Uniform draws in [0, 1) with 24 random bits; element i is rand_uniform(key, key.offset + i, stream) (the top 24 bits of word j & 3 of the same Philox call). */
-export function drawUniform(ctx: Context, shape: readonly number[], key: RandomKey): Tensor {
+export function drawUniform(ctx: Context, shape: readonly number[], options: { key: RandomKey }): Tensor {
+  const { key } = optionsOf('drawUniform', options);
   return draw(ctx, 'drawUniform', 'draw_uniform', shape, key);
 }

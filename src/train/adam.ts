@@ -56,7 +56,7 @@ export class Adam {
     this.step++;
     for (const [name, p] of this.params) {
       const s = this.state.get(name)!;
-      adamStep(ctx, p.value, p.grad!, s.m, s.v, this.step, { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay }, gate);
+      adamStep(p.value, p.grad!, s.m, s.v, { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step: this.step, gate });
     }
   }
 

@@ -308,13 +308,13 @@ export async function evaluate(
       ctx.write(s.labels, s.hl);
       ctx.scope(() => {
         const r = evalBatch(ctx, model, s.x, s.labels, { samples: o.samples, sample: o.sample ?? true, mcDropout: o.mcDropout, seed: o.seed ?? 0, step: (o.step ?? 0) + from });
-        addInto(ctx, nllSum, r.nll);
-        addInto(ctx, correct, r.correct);
+        addInto(nllSum, r.nll);
+        addInto(correct, r.correct);
       });
     }
     // Both sums in one tensor, so the result costs one readback (sumInto of a [1] tensor copies it exactly).
-    sumInto(ctx, nllSum, totals, 0);
-    sumInto(ctx, correct, totals, 1);
+    sumInto(nllSum, totals, { index: 0 });
+    sumInto(correct, totals, { index: 1 });
     const [nll, right] = await totals.read();
     const n = indices.length;
     return { nll: nll / n, accuracy: right / n, count: n };
@@ -424,7 +424,7 @@ async function fitFrom(ctx: Context, model: Sequential, data: FloatDataset, opti
       // they were when every step's three scalars were read, so the figures are the same to the bit.
       const drain = async (done: number) => {
         if (added >= done) return;
-        if (guard) flagsIntoF32(ctx, guard.flags, stats, 3 * batches);
+        if (guard) flagsIntoF32(guard.flags, stats, { offset: 3 * batches });
         const v = await stats.read();
         for (; added < done; added++) {
           if (guard && !Number.isFinite(v[added])) {
@@ -449,9 +449,9 @@ async function fitFrom(ctx: Context, model: Sequential, data: FloatDataset, opti
         const beta = betaAt(schedule, b, batches, epoch, epochs);
         ctx.scope(() => {
           const r = trainStep(ctx, model, optimizer, s.x, s.labels, { samples: trainSamples, beta, trainSize, seed, step: step++, guard: guard ?? undefined });
-          sumInto(ctx, r.loss, stats, b);
-          sumInto(ctx, r.kl, stats, batches + b);
-          sumInto(ctx, r.correct, stats, 2 * batches + b);
+          sumInto(r.loss, stats, { index: b });
+          sumInto(r.kl, stats, { index: batches + b });
+          sumInto(r.correct, stats, { index: 2 * batches + b });
         });
         // With tuning 'auto' (GPUs) a kernel shape seen for the first time runs a default variant
         // until the next read or sync measures the variants. Sync at once (a few times per fit), so

@@ -76,20 +76,20 @@ export function lossAndGradients(ctx: Context, model: Sequential, x: Tensor, lab
   const trainSize = checkInt(op, 'trainSize', o.trainSize, 1);
   if (!model.training) model.train();
   return ctx.scope(() => {
-    const { logits, kl, pass } = model.run(ctx, x, { samples, seed: o.seed, step: o.step });
-    const logp = logSoftmax(ctx, logits); // [T * B, C]
-    const combined = samples > 1 ? logMeanExp(ctx, logp, samples) : logp; // [B, C]
-    const nll = nllLoss(ctx, combined, labels);
-    const loss = scale(ctx, nll, trainSize);
-    if (kl) addInto(ctx, loss, kl, beta);
+    const { logits, kl, pass } = model.run(x, { samples, seed: o.seed, step: o.step });
+    const logp = logSoftmax(logits); // [T * B, C]
+    const combined = samples > 1 ? logMeanExp(logp, { samples }) : logp; // [B, C]
+    const nll = nllLoss(combined, labels);
+    const loss = scale(nll, trainSize);
+    if (kl) addInto(loss, kl, beta);
 
     // d loss / d combined = trainSize * d meanNLL / d combined
-    const dCombined = nllLossBackward(ctx, combined, labels, trainSize);
-    const dLogp = samples > 1 ? logMeanExpBackward(ctx, logp, combined, dCombined, samples) : dCombined;
-    const dLogits = logSoftmaxBackward(ctx, logp, dLogp);
-    model.backward(ctx, dLogits, pass);
-    if (kl && beta > 0) model.klBackward(ctx, pass, beta);
-    return { loss, nll, kl: kl ?? ctx.zeros([1]), correct: correctCount(ctx, combined, labels) };
+    const dCombined = nllLossBackward(combined, labels, { scale: trainSize });
+    const dLogp = samples > 1 ? logMeanExpBackward(dCombined, logp, combined, { samples }) : dCombined;
+    const dLogits = logSoftmaxBackward(dLogp, logp);
+    model.backward(dLogits, pass);
+    if (kl && beta > 0) model.klBackward(pass, beta);
+    return { loss, nll, kl: kl ?? ctx.zeros([1]), correct: correctCount(combined, labels) };
   });
 }
 
@@ -111,8 +111,8 @@ export function trainStep(ctx: Context, model: Sequential, optimizer: Adam, x: T
     if (!p.grad) throw new BayesError('INVALID_ARGUMENT', `trainStep: parameter '${name}' has no gradient; run backward first`);
     checked.push(p.grad);
   }
-  checkFiniteInto(ctx, checked, guard.flags, 0, o.step);
-  countNonFiniteStep(ctx, guard.flags, o.step);
+  checkFiniteInto(checked, guard.flags, { slot: 0, step: o.step });
+  countNonFiniteStep(guard.flags, { step: o.step });
   optimizer.update(ctx, nonFiniteGate(guard.flags, o.step, guard.mode === 'hold'));
   return result;
 }
@@ -134,9 +134,9 @@ export function predictLogProbs(ctx: Context, model: Sequential, x: Tensor, o: E
   const samples = (!model.isBayesian || o.sample === false) && !o.mcDropout ? 1 : requested;
   if (model.training) model.eval();
   return ctx.scope(() => {
-    const { logits } = model.run(ctx, x, { samples, sample: o.sample ?? true, mcDropout: o.mcDropout, seed: o.seed, step: o.step, kl: false });
-    const logp = logSoftmax(ctx, logits);
-    return samples > 1 ? logMeanExp(ctx, logp, samples) : logp;
+    const { logits } = model.run(x, { samples, sample: o.sample ?? true, mcDropout: o.mcDropout, seed: o.seed, step: o.step, kl: false });
+    const logp = logSoftmax(logits);
+    return samples > 1 ? logMeanExp(logp, { samples }) : logp;
   });
 }
 
@@ -145,6 +145,6 @@ export function evalBatch(ctx: Context, model: Sequential, x: Tensor, labels: Te
   const n = checkBatch('evalBatch', model, x, labels);
   return ctx.scope(() => {
     const logp = predictLogProbs(ctx, model, x, o);
-    return { nll: scale(ctx, nllLoss(ctx, logp, labels), n), correct: correctCount(ctx, logp, labels) };
+    return { nll: scale(nllLoss(logp, labels), n), correct: correctCount(logp, labels) };
   });
 }

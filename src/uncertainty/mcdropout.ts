@@ -83,14 +83,14 @@ export function mcDropoutMLP(ctx: Context, options: McDropoutMlpOptions): Sequen
   const layers: [string, Module][] = [];
   let inF = features;
   hidden.forEach((width, i) => {
-    layers.push([`fc${i + 1}`, new Linear(ctx, inF, width, { seed: layerSeed(i) })]);
+    layers.push([`fc${i + 1}`, new Linear(inF, width, { seed: layerSeed(i) })]);
     layers.push([`act${i + 1}`, activation === 'relu' ? new ReLU() : new Softplus()]);
     layers.push([`drop${i + 1}`, new Dropout(p)]);
     inF = width;
   });
-  layers.push(['out', new Linear(ctx, inF, outputs, { seed: layerSeed(hidden.length) })]);
-  if (options.noise) layers.push(['noise', new HomoscedasticNoise(ctx, options.noise)]);
-  return new Sequential(ctx, layers, [features]);
+  layers.push(['out', new Linear(inF, outputs, { seed: layerSeed(hidden.length) })]);
+  if (options.noise) layers.push(['noise', new HomoscedasticNoise(options.noise)]);
+  return new Sequential(ctx, layers, { inputShape: [features] });
 }
 
 /**
@@ -108,7 +108,7 @@ export function mcDropoutForward(ctx: Context, model: Sequential, x: Tensor, opt
   const wasTraining = model.training;
   model.eval();
   try {
-    return ctx.scope(() => model.run(ctx, x, { samples, sample: true, mcDropout: true, seed: options.seed ?? 0, step: options.step ?? 0, kl: false }).logits);
+    return ctx.scope(() => model.run(x, { samples, sample: true, mcDropout: true, seed: options.seed ?? 0, step: options.step ?? 0, kl: false }).logits);
   } finally {
     if (wasTraining) model.train();
   }

@@ -16,6 +16,7 @@ import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkInt, checkOneOf, shapeError } from '../errors.js';
 import type { Sequential } from '../nn/sequential.js';
+import { contextOf, optionsOf } from '../ops/check.js';
 
 export const PROBABILITY_METHODS = ['softmax', 'normalized'] as const;
 export type ProbabilityMethod = (typeof PROBABILITY_METHODS)[number];
@@ -37,7 +38,9 @@ export interface PredictiveTensors {
  * Records the reduction of logits [T * B, C] (Sequential.run's layout) to the
  * predictive distribution; reads nothing back.
  */
-export function predictiveDistribution(ctx: Context, logits: Tensor, samples: number, method: ProbabilityMethod = 'softmax'): PredictiveTensors {
+export function predictiveDistribution(logits: Tensor, options: { samples: number; method?: ProbabilityMethod }): PredictiveTensors {
+  const ctx = contextOf('predictiveDistribution', { logits });
+  const { samples, method = 'softmax' } = optionsOf('predictiveDistribution', options);
   const op = 'predictiveDistribution';
   ctx.own(op, 'logits', logits);
   if (logits.dtype !== 'f32') throw argumentError(op, 'logits', "a tensor of dtype 'f32'", logits.dtype);
@@ -149,8 +152,8 @@ async function inEvalMode<T>(model: Sequential, fn: () => Promise<T>): Promise<T
 /** Records forward + reduction for one batch; the returned tensors outlive the scope. */
 function recordBatch(ctx: Context, model: Sequential, x: Tensor, o: CheckedOptions, step: number): PredictiveTensors {
   return ctx.scope(() => {
-    const { logits } = model.run(ctx, x, { samples: o.samples, sample: o.sample, mcDropout: o.mcDropout, seed: o.seed, step, kl: false });
-    return predictiveDistribution(ctx, logits, o.samples, o.method);
+    const { logits } = model.run(x, { samples: o.samples, sample: o.sample, mcDropout: o.mcDropout, seed: o.seed, step, kl: false });
+    return predictiveDistribution(logits, { samples: o.samples, method: o.method });
   });
 }
 

@@ -25,7 +25,8 @@ import type { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkInt, checkNumber, checkOneOf, shapeError } from '../errors.js';
 import { type LayerType, type Priors, BBBLinear } from '../nn/bayes.js';
-import { ReLU, Softplus } from '../nn/layers.js';
+import { HomoscedasticNoise, ReLU, Softplus } from '../nn/layers.js';
+export { HomoscedasticNoise } from '../nn/layers.js';
 import { type Parameter, type Pass, Module, setGrad, shapeString } from '../nn/module.js';
 import { Sequential } from '../nn/sequential.js';
 import { Adam } from '../train/adam.js';
@@ -37,49 +38,6 @@ import { appendLogVar, mergeHead, predictiveMoments, splitHead } from '../ops/re
 import { permutation } from '../data/batches.js';
 
 export type RegressionHead = 'homoscedastic' | 'heteroscedastic';
-
-// ------------------------------------------------------------ the noise layer
-
-/**
- * The homoscedastic likelihood head: [N, 1] predicted means -> [N, 2] (mean, log sigma^2) with one
- * log variance for every row. Its parameter 'log_var' is learned (trainable) or fixed.
- */
-export class HomoscedasticNoise extends Module {
-  readonly logVar: Parameter;
-
-  /** `std`: the noise standard deviation sigma (the initial value when learned); `learn`: fit it by maximum likelihood. */
-  constructor(ctx: Context, options: { std?: number; learn?: boolean } = {}) {
-    super();
-    const std = checkNumber('HomoscedasticNoise', 'std', options.std ?? 0.5, (v) => v > 0 && Number.isFinite(v), 'a positive number');
-    const value = ctx.keep(ctx.tensor([2 * Math.log(std)], [1]));
-    this.logVar = { value, grad: null, role: 'weight', trainable: options.learn ?? true };
-  }
-
-  override parameters(): Map<string, Parameter> {
-    return new Map([['log_var', this.logVar]]);
-  }
-
-  override outputShape(input: readonly number[]): number[] {
-    if (input.length !== 1 || input[0] !== 1) throw new BayesError('SHAPE_MISMATCH', `HomoscedasticNoise: input expected [1] (one predicted mean per example), got ${shapeString(input)}`);
-    return [2];
-  }
-
-  override forward(ctx: Context, x: Tensor): Tensor {
-    return appendLogVar(ctx, x, this.logVar.value);
-  }
-
-  /** d mean flows to the input; d log_var is the sum of the second column's gradient over every row. */
-  override backward(ctx: Context, dy: Tensor, pass: Pass): Tensor | null {
-    const { mu: dx, logVar: dLogVarRows } = splitHead(ctx, dy);
-    if (this.logVar.trainable) setGrad(ctx, this.logVar, sum(ctx, dLogVarRows));
-    return pass.needInputGrad === false ? null : dx.reshape([dx.shape[0], 1]);
-  }
-
-  /** The noise variance sigma^2 = exp(log_var). */
-  async variance(): Promise<number> {
-    return Math.exp((await this.logVar.value.read())[0]);
-  }
-}
 
 // --------------------------------------------------------------- the model
 
@@ -145,13 +103,13 @@ export function bayesianRegressor(ctx: Context, options: RegressorOptions = {}):
   const layers: [string, Module][] = [];
   let inF = features;
   hidden.forEach((width, i) => {
-    layers.push([`fc${i + 1}`, new BBBLinear(ctx, inF, width, { layerType, priors, seed: layerSeed(i) })]);
+    layers.push([`fc${i + 1}`, new BBBLinear(inF, width, { layerType, priors, seed: layerSeed(i) })]);
     layers.push([`act${i + 1}`, activation === 'relu' ? new ReLU() : new Softplus()]);
     inF = width;
   });
-  layers.push(['out', new BBBLinear(ctx, inF, head === 'heteroscedastic' ? 2 : 1, { layerType, priors, seed: layerSeed(hidden.length) })]);
-  if (head === 'homoscedastic') layers.push(['noise', new HomoscedasticNoise(ctx, { std: options.noiseStd, learn: options.learnNoise })]);
-  return new Sequential(ctx, layers, [features]);
+  layers.push(['out', new BBBLinear(inF, head === 'heteroscedastic' ? 2 : 1, { layerType, priors, seed: layerSeed(hidden.length) })]);
+  if (head === 'homoscedastic') layers.push(['noise', new HomoscedasticNoise({ std: options.noiseStd, learn: options.learnNoise })]);
+  return new Sequential(ctx, layers, { inputShape: [features] });
 }
 
 /** Throws unless `model` ends in the (mean, log variance) head a regression likelihood needs. */
@@ -229,17 +187,17 @@ export function regressionLossAndGradients(ctx: Context, model: Sequential, x: T
   const trainSize = checkInt(op, 'trainSize', o.trainSize, 1);
   if (!model.training) model.train();
   return ctx.scope(() => {
-    const { logits: pred, kl, pass } = model.run(ctx, x, { samples, seed: o.seed, step: o.step }); // [T * B, 2]
-    const { mu, logVar } = splitHead(ctx, pred);
+    const { logits: pred, kl, pass } = model.run(x, { samples, seed: o.seed, step: o.step }); // [T * B, 2]
+    const { mu, logVar } = splitHead(pred);
     // Each of the T samples is scored against the same targets: tile y like the input.
-    const target = samples > 1 ? tile(ctx, y, samples).reshape([samples * batch]) : y.reshape([batch]);
-    const nll = gaussianNll(ctx, mu, logVar, target);
-    const loss = scale(ctx, nll, trainSize);
-    if (kl) addInto(ctx, loss, kl, beta);
+    const target = samples > 1 ? tile(y, samples).reshape([samples * batch]) : y.reshape([batch]);
+    const nll = gaussianNll(mu, logVar, target);
+    const loss = scale(nll, trainSize);
+    if (kl) addInto(loss, kl, beta);
 
-    const { dMean, dLogVar } = gaussianNllBackward(ctx, mu, logVar, target, trainSize);
-    model.backward(ctx, mergeHead(ctx, dMean, dLogVar), pass);
-    if (kl && beta > 0) model.klBackward(ctx, pass, beta);
+    const { dMean, dLogVar } = gaussianNllBackward(mu, logVar, target, { scale: trainSize });
+    model.backward(mergeHead(dMean, dLogVar), pass);
+    if (kl && beta > 0) model.klBackward(pass, beta);
     return { loss, nll, kl: kl ?? ctx.zeros([1]) };
   });
 }
@@ -333,9 +291,9 @@ export async function trainRegression(ctx: Context, model: Sequential, data: Reg
         ctx.scope(() => {
           const r = regressionLossAndGradients(ctx, model, s.x, s.y, { samples, beta, trainSize: count, seed, step: step++ });
           optimizer.update(ctx);
-          addInto(ctx, totals.loss, r.loss);
-          addInto(ctx, totals.nll, r.nll);
-          addInto(ctx, totals.kl, r.kl);
+          addInto(totals.loss, r.loss);
+          addInto(totals.nll, r.nll);
+          addInto(totals.kl, r.kl);
         });
       }
       const [loss, nll, kl] = await Promise.all([totals.loss.read(), totals.nll.read(), totals.kl.read()]);
@@ -412,8 +370,8 @@ export async function predictWithUncertainty(ctx: Context, model: Sequential, x:
       const to = Math.min(from + batchSize, count);
       const moments = ctx.scope(() => {
         const xb = x instanceof Float32Array ? ctx.tensor(x.subarray(from * features, to * features), [to - from, ...model.inputShape]) : x;
-        const { logits: pred } = model.run(ctx, xb, { samples, sample: options.sample ?? true, mcDropout: options.mcDropout ?? false, seed, step: step0 + from, kl: false });
-        return predictiveMoments(ctx, pred, samples);
+        const { logits: pred } = model.run(xb, { samples, sample: options.sample ?? true, mcDropout: options.mcDropout ?? false, seed, step: step0 + from, kl: false });
+        return predictiveMoments(pred, { samples });
       });
       let m: Float32Array;
       try {

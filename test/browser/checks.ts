@@ -97,8 +97,8 @@ const activationForwardCheck: Check = (ctx) =>
       const xs = randomArray(n, n, -25, 25);
       const x = ctx.tensor(xs, [n]);
       // Tolerance 1e-6: f32 rounding of exp/log, as test/ops/activation.test.ts.
-      out.push(compare(`relu n=${n}`, await activationForward(ctx, 'relu', x).read(), reluRef(xs), 1e-6));
-      out.push(compare(`softplus n=${n}`, await activationForward(ctx, 'softplus', x).read(), softplusRef(xs), 1e-6));
+      out.push(compare(`relu n=${n}`, await activationForward(x, { kind: 'relu' }).read(), reluRef(xs), 1e-6));
+      out.push(compare(`softplus n=${n}`, await activationForward(x, { kind: 'softplus' }).read(), softplusRef(xs), 1e-6));
     }
     return out;
   });
@@ -112,8 +112,8 @@ const activationBackwardCheck: Check = (ctx) =>
       const x = ctx.tensor(xs, [n]);
       const dy = ctx.tensor(dys, [n]);
       // Tolerance 1e-6: f32 rounding of the sigmoid, as test/ops/activation.test.ts.
-      out.push(compare(`relu backward n=${n}`, await activationBackward(ctx, 'relu', x, dy).read(), reluBackwardRef(xs, dys), 1e-6));
-      out.push(compare(`softplus backward n=${n}`, await activationBackward(ctx, 'softplus', x, dy).read(), softplusBackwardRef(xs, dys), 1e-6));
+      out.push(compare(`relu backward n=${n}`, await activationBackward(dy, x, { kind: 'relu' }).read(), reluBackwardRef(xs, dys), 1e-6));
+      out.push(compare(`softplus backward n=${n}`, await activationBackward(dy, x, { kind: 'softplus' }).read(), softplusBackwardRef(xs, dys), 1e-6));
     }
     return out;
   });
@@ -122,7 +122,7 @@ const activationBackwardCheck: Check = (ctx) =>
 const softplusSmallCheck: Check = (ctx) =>
   ctx.scope(async () => {
     const rho = [-20, -16, -15.5, -30];
-    const got = await activationForward(ctx, 'softplus', ctx.tensor(rho, [rho.length])).read();
+    const got = await activationForward(ctx.tensor(rho, [rho.length]), { kind: 'softplus' }).read();
     const want = softplusRef(rho);
     // Each entry judged against itself (not the tensor's magnitude): 1e-5 relative, f32 exp near its subnormal-free range.
     return rho.map((r, i) => compare(`softplus(${r}) relative`, [got[i] / want[i]], [1], 1e-5));
@@ -165,15 +165,15 @@ const conv2dCheck: Check = (ctx) =>
       const dys = roundToF32(randomArray(g.n * g.cout * g.oh * g.ow, 34 + 10 * i));
       const x = ctx.tensor(xs, c.x);
       const w = ctx.tensor(ws, c.w);
-      const y = conv2dForward(ctx, x, w, bs ? ctx.tensor(bs, [c.w[0]]) : null, c.opts);
+      const y = conv2dForward(x, w, bs ? ctx.tensor(bs, [c.w[0]]) : null, c.opts);
       // Tolerance 1e-5 of max |y|: f32 sums of at most 27 products of values in [-1, 1], as conv2d.test.ts.
       out.push(compare(`forward: ${c.name}`, await y.read(), conv2dRef(s, xs, ws, bs), 1e-5));
       const want = conv2dBackwardRef(s, xs, ws, dys);
-      const got = conv2dBackward(ctx, x, w, ctx.tensor(dys, [g.n, g.cout, g.oh, g.ow]), c.opts, { input: true, bias: true });
+      const got = conv2dBackward(ctx.tensor(dys, [g.n, g.cout, g.oh, g.ow]), x, w, { ...c.opts, needInput: true, needBias: true });
       // Tolerance 1e-5 of each gradient's max |value|: f32 sums of at most a few hundred products in [-1, 1].
       out.push(compare(`dx: ${c.name}`, await got.dx!.read(), want.dx, 1e-5));
-      out.push(compare(`dw: ${c.name}`, await got.dw.read(), want.dw, 1e-5));
-      out.push(compare(`db: ${c.name}`, await got.db!.read(), want.db, 1e-5));
+      out.push(compare(`dw: ${c.name}`, await got.dWeight.read(), want.dWeight, 1e-5));
+      out.push(compare(`db: ${c.name}`, await got.dBias!.read(), want.dBias, 1e-5));
     }
     return out;
   });
@@ -196,12 +196,10 @@ const lrtLinearCheck: Check = (ctx) =>
     const wSigma2 = roundToF32(randomArray(outF * inF, 62, 0.05, 0.5));
     const bMu = roundToF32(randomArray(outF, 63));
     const bSigma2 = roundToF32(randomArray(outF, 64, 0.05, 0.5));
-    const { y, std } = lrtLinearForward(
-      ctx, ctx.tensor(xs, [rows, inF]), ctx.tensor(wMu, [outF, inF]), ctx.tensor(wSigma2, [outF, inF]), ctx.tensor(bMu, [outF]), ctx.tensor(bSigma2, [outF]), key,
-    );
+    const { y, std } = lrtLinearForward(ctx.tensor(xs, [rows, inF]), ctx.tensor(wMu, [outF, inF]), ctx.tensor(wSigma2, [outF, inF]), ctx.tensor(bMu, [outF]), ctx.tensor(bSigma2, [outF]), { key });
     const moments = lrtMomentsRef(xs, wMu, wSigma2, bMu, bSigma2, rows, inF, outF);
     const gotY = await y.read();
-    const eps = await drawNormal(ctx, [rows * outF], key).read();
+    const eps = await drawNormal(ctx, [rows * outF], { key }).read();
     const out: Comparison[] = [];
     // Tolerance 1e-5: f32 sums of 9 terms and a square root, as linear.test.ts.
     out.push(compare('std = sqrt(x^2 sigma_w^2 + sigma_b^2 + 1e-16)', await std.read(), moments.std, 1e-5));
@@ -238,7 +236,7 @@ const klCheck: Check = (ctx) =>
       const rhos = roundToF32(randomArray(n, 71 + n, -4, 1));
       const mu = ctx.tensor(mus, [n]);
       const rho = ctx.tensor(rhos, [n]);
-      const got = (await klGaussian(ctx, mu, rho, KL_PRIOR).read())[0];
+      const got = (await klGaussian(mu, rho, { prior: KL_PRIOR }).read())[0];
       const sigma = softplusRef(rhos);
       let scale = 0;
       for (let i = 0; i < n; i++) scale += Math.abs(Math.log(KL_PRIOR.sigma / sigma[i])) + (sigma[i] ** 2 + (mus[i] - KL_PRIOR.mu) ** 2) / (2 * KL_PRIOR.sigma ** 2) + 0.5;
@@ -246,7 +244,7 @@ const klCheck: Check = (ctx) =>
       out.push(scaled(`KL n=${n}, error / sum of the parts' magnitudes`, got, klGaussianRef(mus, rhos, KL_PRIOR), scale, 5e-6 + 8 * U + reductionBound(n)));
       const dMu = ctx.zeros([n]);
       const dRho = ctx.zeros([n]);
-      klGaussianBackwardInto(ctx, mu, rho, KL_PRIOR, 0.37, dMu, dRho);
+      klGaussianBackwardInto(mu, rho, dMu, dRho, { prior: KL_PRIOR, scale: 0.37 });
       const want = klGaussianBackwardRef(mus, rhos, KL_PRIOR);
       // dMu 1e-6: a few f32 roundings. dRho 5e-6: f32 softplus enters sigma / sigma_p^2 and 1 / sigma (as kl.test.ts).
       out.push(compare(`dKL/dmu n=${n}`, await dMu.read(), Float64Array.from(want.dMu, (v) => 0.37 * v), 1e-6));
@@ -267,17 +265,17 @@ const lossCheck: Check = (ctx) =>
     const gs = roundToF32(randomArray(N * C, 81));
     const logits = ctx.tensor(xs, [N, C]);
     const labelTensor = ctx.tensor(labels, [N], 'u32');
-    const logp = logSoftmax(ctx, logits);
+    const logp = logSoftmax(logits);
     const gotLogp = await logp.read();
     const wantLogp = logSoftmaxRef(xs, N, C);
     const out: Comparison[] = [];
     // Tolerances as loss.test.ts: 1e-6 for f32 exp/log and a row sum; 1e-7 for one rounding of -scale/N.
     out.push(compare('log softmax', gotLogp, wantLogp, 1e-6));
-    out.push(compare('log softmax backward', await logSoftmaxBackward(ctx, logp, ctx.tensor(gs, [N, C])).read(), logSoftmaxBackwardRef(xs, gs, N, C), 1e-6));
-    out.push(compare('NLL', await nllLoss(ctx, logp, labelTensor).read(), [nllRef(wantLogp, labels, C)], 1e-6));
-    out.push(compare('NLL backward', await nllLossBackward(ctx, logp, labelTensor, 0.75).read(), nllBackwardRef(labels, C, 0.75), 1e-7));
+    out.push(compare('log softmax backward', await logSoftmaxBackward(ctx.tensor(gs, [N, C]), logp).read(), logSoftmaxBackwardRef(xs, gs, N, C), 1e-6));
+    out.push(compare('NLL', await nllLoss(logp, labelTensor).read(), [nllRef(wantLogp, labels, C)], 1e-6));
+    out.push(compare('NLL backward', await nllLossBackward(logp, labelTensor, { scale: 0.75 }).read(), nllBackwardRef(labels, C, 0.75), 1e-7));
     // log-mean-exp of the GPU's own logp over T samples: 1e-6 for f32 exp/log over T terms.
-    out.push(compare(`log-mean-exp over T=${T}`, await logMeanExp(ctx, logp, T).read(), logMeanExpRef(gotLogp, T), 1e-6));
+    out.push(compare(`log-mean-exp over T=${T}`, await logMeanExp(logp, { samples: T }).read(), logMeanExpRef(gotLogp, T), 1e-6));
     return out;
   });
 
@@ -302,7 +300,7 @@ const forwardCheck: Check = async (ctx) => {
     const tiny = tinyModel(ctx, layerType, 100);
     try {
       await ctx.scope(async () => {
-        const { logits, kl } = tiny.model.run(ctx, ctx.tensor(tiny.xs, TINY_INPUT_SHAPE), { samples: TINY.samples, ...key });
+        const { logits, kl } = tiny.model.run(ctx.tensor(tiny.xs, TINY_INPUT_SHAPE), { samples: TINY.samples, ...key });
         const noise = await tinyNoise(ctx, tiny, layerType, key, TINY.samples);
         // Tolerance 1e-5 of max |logit|: f32 sums of at most 18 products through two layers, softplus and max-pool.
         out.push(compare(`${layerType} logits [T*B, C]`, await logits.read(), tinyLogitsRef(layerType, tiny.params, noise, tiny.xs, TINY.samples), 1e-5));

@@ -50,10 +50,10 @@ const activation: Computation = {
       const x = ctx.tensor(randomArray(n, seed, -6, 6), [n]);
       const dy = ctx.tensor(randomArray(n, seed + 1), [n]);
       return {
-        relu: plain(await activationForward(ctx, 'relu', x).read()),
-        softplus: plain(await activationForward(ctx, 'softplus', x).read()),
-        relu_backward: plain(await activationBackward(ctx, 'relu', x, dy).read()),
-        softplus_backward: plain(await activationBackward(ctx, 'softplus', x, dy).read()),
+        relu: plain(await activationForward(x, { kind: 'relu' }).read()),
+        softplus: plain(await activationForward(x, { kind: 'softplus' }).read()),
+        relu_backward: plain(await activationBackward(dy, x, { kind: 'relu' }).read()),
+        softplus_backward: plain(await activationBackward(dy, x, { kind: 'softplus' }).read()),
       };
     }),
 };
@@ -66,7 +66,7 @@ const normalDraws: Computation = {
   describe: 'drawNormal of 1031 values for key (seed, step 3, stream 7)',
   run: (ctx, seed) =>
     ctx.scope(async () => ({
-      eps: plain(await drawNormal(ctx, [1031], { seed, step: 3, stream: 7 }).read()),
+      eps: plain(await drawNormal(ctx, [1031], { key: { seed, step: 3, stream: 7 } }).read()),
     })),
 };
 
@@ -83,7 +83,7 @@ const weightSamples: Computation = {
       const n = 5 * 27;
       const mu = ctx.tensor(randomArray(n, seed + 2, -0.5, 0.5), shape);
       const rho = ctx.tensor(randomArray(n, seed + 3, -6, -2), shape);
-      return { w: plain(await sampleWeights(ctx, mu, rho, { seed, step: 11, stream: 2 }, 3).read()) };
+      return { w: plain(await sampleWeights(mu, rho, { key: { seed, step: 11, stream: 2 }, samples: 3 }).read()) };
     }),
 };
 
@@ -107,7 +107,7 @@ const lrtForward: Computation = {
   describe: 'sampled LRT forward of the tiny Bayesian CNN (fixed weights), 2 MC samples batched: logits and KL',
   run: (ctx, seed) =>
     withTinyModel(ctx, seed, async ({ model, xs }) => {
-      const { logits, kl } = model.run(ctx, ctx.tensor(xs, TINY_INPUT_SHAPE), { samples: TINY.samples, seed, step: 1 });
+      const { logits, kl } = model.run(ctx.tensor(xs, TINY_INPUT_SHAPE), { samples: TINY.samples, seed, step: 1 });
       return { logits: plain(await logits.read()), kl: plain(await kl!.read()) };
     }),
 };

@@ -14,7 +14,8 @@
  * This file must stay runtime-neutral: no vitest, no Node built-ins, no DOM.
  */
 import type { Context } from '../../src/index.js';
-import { BBBConv2d, BBBLinear, type LayerType, STREAMS_PER_LAYER } from '../../src/nn/bayes.js';
+import { BBBConv2d, BBBLinear, type LayerType } from '../../src/nn/bayes.js';
+import { STREAMS_PER_LAYER } from '../../src/nn/module.js';
 import { Flatten, MaxPool2d, Softplus } from '../../src/nn/layers.js';
 import { Sequential } from '../../src/nn/sequential.js';
 import { drawNormal } from '../../src/ops/sample.js';
@@ -59,12 +60,12 @@ export function tinyModel(ctx: Context, layerType: LayerType, seed: number): Tin
   const d = TINY;
   const priors = { prior_mu: TINY_PRIOR.mu, prior_sigma: TINY_PRIOR.sigma };
   const model = new Sequential(ctx, {
-    conv1: new BBBConv2d(ctx, d.inC, d.outC, d.k, { layerType, priors, seed: 1 }),
+    conv1: new BBBConv2d(d.inC, d.outC, d.k, { layerType, priors, seed: 1 }),
     act1: new Softplus(),
     pool1: new MaxPool2d(2),
     flatten: new Flatten(),
-    fc1: new BBBLinear(ctx, null, d.classes, { layerType, priors, seed: 2 }),
-  }, [d.inC, d.size, d.size]);
+    fc1: new BBBLinear(null, d.classes, { layerType, priors, seed: 2 }),
+  }, { inputShape: [d.inC, d.size, d.size] });
   const params = {} as TinyParams;
   let s = seed;
   for (const [name, p] of model.namedParameters()) {
@@ -84,7 +85,7 @@ export function tinyModel(ctx: Context, layerType: LayerType, seed: number): Tin
 export async function tinyNoise(ctx: Context, t: TinyModel, layerType: LayerType, key: { seed: number; step: number }, samples: number): Promise<TinyNoise> {
   const d = TINY;
   const draw = async (n: number, position: number, offset: number) =>
-    Float64Array.from(await drawNormal(ctx, [n], { seed: key.seed, step: key.step, stream: position * STREAMS_PER_LAYER + offset }).read());
+    Float64Array.from(await drawNormal(ctx, [n], { key: { seed: key.seed, step: key.step, stream: position * STREAMS_PER_LAYER + offset } }).read());
   const rows = samples * d.batch;
   const oh = d.size - d.k + 1;
   if (layerType === 'lrt') {

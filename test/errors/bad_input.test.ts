@@ -135,17 +135,17 @@ describe('every bad input is named', () => {
 
   const rows: Row[] = [
     // ------------------------------------------------------------------ layers
-    { name: 'Conv2d inChannels 0', code: 'INVALID_ARGUMENT', names: ["'inChannels'", 'an integer >= 1', 'got 0'], run: () => new Conv2d(ctx, 0, 6, 5) },
-    { name: 'Conv2d stride 0', code: 'INVALID_ARGUMENT', names: ["'stride'", 'an integer >= 1', 'got 0'], run: () => new Conv2d(ctx, 1, 6, 5, { stride: 0 }) },
-    { name: 'Conv2d kernel of three sizes', code: 'INVALID_ARGUMENT', names: ["'kernel'", 'a pair [h, w]', 'got [5, 5, 5]'], run: () => new Conv2d(ctx, 1, 6, [5, 5, 5] as unknown as [number, number]) },
-    { name: 'Linear outFeatures 2.5', code: 'INVALID_ARGUMENT', names: ["'outFeatures'", 'an integer >= 1', 'got 2.5'], run: () => new Linear(ctx, 10, 2.5) },
+    { name: 'Conv2d inChannels 0', code: 'INVALID_ARGUMENT', names: ["'inChannels'", 'an integer >= 1', 'got 0'], run: () => new Conv2d(0, 6, 5) },
+    { name: 'Conv2d stride 0', code: 'INVALID_ARGUMENT', names: ["'stride'", 'an integer >= 1', 'got 0'], run: () => new Conv2d(1, 6, 5, { stride: 0 }) },
+    { name: 'Conv2d kernel of three sizes', code: 'INVALID_ARGUMENT', names: ["'kernel'", 'a pair [h, w]', 'got [5, 5, 5]'], run: () => new Conv2d(1, 6, [5, 5, 5] as unknown as [number, number]) },
+    { name: 'Linear outFeatures 2.5', code: 'INVALID_ARGUMENT', names: ["'outFeatures'", 'an integer >= 1', 'got 2.5'], run: () => new Linear(10, 2.5) },
     { name: 'MaxPool2d padding -1', code: 'INVALID_ARGUMENT', names: ["'padding'", 'an integer >= 0', 'got -1'], run: () => new MaxPool2d(2, { padding: -1 }) },
     { name: 'Dropout p 1', code: 'INVALID_ARGUMENT', names: ["'p'", 'a probability in [0, 1)', 'got 1'], run: () => new Dropout(1) },
-    { name: 'BatchNorm2d momentum 2', code: 'INVALID_ARGUMENT', names: ["'momentum'", 'a number in [0, 1]', 'got 2'], run: () => new BatchNorm2d(ctx, 4, { momentum: 2 }) },
-    { name: "BBBConv2d layerType 'gaussian'", code: 'INVALID_ARGUMENT', names: ["'layerType'", "one of 'lrt' | 'bbb'", 'got "gaussian"'], run: () => new BBBConv2d(ctx, 1, 6, 5, { layerType: 'gaussian' as 'lrt' }) },
-    { name: 'BBBLinear prior_sigma 0', code: 'INVALID_ARGUMENT', names: ["'priors.prior_sigma'", 'a positive number', 'got 0'], run: () => new BBBLinear(ctx, 10, 2, { priors: { prior_sigma: 0 } }) },
-    { name: 'BBBLinear posterior_rho_initial [-5]', code: 'INVALID_ARGUMENT', names: ["'priors.posterior_rho_initial'", '[mean, std] with std >= 0', 'got [-5]'], run: () => new BBBLinear(ctx, 10, 2, { priors: { posterior_rho_initial: [-5] as unknown as [number, number] } }) },
-    { name: 'BBBLinear mixture pi 1.5', code: 'INVALID_ARGUMENT', names: ["'priors.mixture.pi'", 'a number in [0, 1]', 'got 1.5'], run: () => new BBBLinear(ctx, 10, 2, { priors: { mixture: { pi: 1.5, sigma1: 1, sigma2: 0.01 } } }) },
+    { name: 'BatchNorm2d momentum 2', code: 'INVALID_ARGUMENT', names: ["'momentum'", 'a number in [0, 1]', 'got 2'], run: () => new BatchNorm2d(4, { momentum: 2 }) },
+    { name: "BBBConv2d layerType 'gaussian'", code: 'INVALID_ARGUMENT', names: ["'layerType'", "one of 'lrt' | 'bbb'", 'got "gaussian"'], run: () => new BBBConv2d(1, 6, 5, { layerType: 'gaussian' as 'lrt' }) },
+    { name: 'BBBLinear prior_sigma 0', code: 'INVALID_ARGUMENT', names: ["'priors.prior_sigma'", 'a positive number', 'got 0'], run: () => new BBBLinear(10, 2, { priors: { prior_sigma: 0 } }) },
+    { name: 'BBBLinear posterior_rho_initial [-5]', code: 'INVALID_ARGUMENT', names: ["'priors.posterior_rho_initial'", '[mean, std] with std >= 0', 'got [-5]'], run: () => new BBBLinear(10, 2, { priors: { posterior_rho_initial: [-5] as unknown as [number, number] } }) },
+    { name: 'BBBLinear mixture pi 1.5', code: 'INVALID_ARGUMENT', names: ["'priors.mixture.pi'", 'a number in [0, 1]', 'got 1.5'], run: () => new BBBLinear(10, 2, { priors: { mixture: { pi: 1.5, sigma1: 1, sigma2: 0.01 } } }) },
 
     // ------------------------------------------------------------------ models
     { name: 'BBBLeNet inChannels 0', code: 'INVALID_ARGUMENT', names: ["'inChannels'", 'an integer >= 1', 'got 0'], run: () => BBBLeNet(ctx, { inChannels: 0 }) },
@@ -153,9 +153,9 @@ describe('every bad input is named', () => {
     { name: "BBBLeNet activation 'tanh'", code: 'INVALID_ARGUMENT', names: ["'activation'", "one of 'softplus' | 'relu'", 'got "tanh"'], run: () => BBBLeNet(ctx, { activation: 'tanh' as 'relu' }) },
     { name: 'LeNet dropout 1', code: 'INVALID_ARGUMENT', names: ["'dropout'", 'a probability in [0, 1)', 'got 1'], run: () => LeNet(ctx, { dropout: 1 }) },
     { name: 'BBBLeNet imageSize 8 (too small for its layers)', code: 'SHAPE_MISMATCH', names: ["layer 'conv2'", 'at least as large as the dilated kernel 5x5', 'got 2x2'], run: () => BBBLeNet(ctx, { imageSize: 8 }) },
-    { name: 'model.run x with 3 channels', code: 'SHAPE_MISMATCH', names: ["'x'", '[B, 1, 32, 32]', 'got [2, 3, 32, 32]'], model: () => lenet, run: () => ctx.scope(() => lenet.run(ctx, ctx.zeros([2, 3, 32, 32]))) },
-    { name: 'model.run samples 0', code: 'INVALID_ARGUMENT', names: ["'samples'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => lenet.run(ctx, x, { samples: 0 }) },
-    { name: 'model.run seed -1', code: 'INVALID_ARGUMENT', names: ["'seed'", 'an integer >= 0', 'got -1'], model: () => lenet, run: () => lenet.run(ctx, x, { seed: -1 }) },
+    { name: 'model.run x with 3 channels', code: 'SHAPE_MISMATCH', names: ["'x'", '[B, 1, 32, 32]', 'got [2, 3, 32, 32]'], model: () => lenet, run: () => ctx.scope(() => lenet.run(ctx.zeros([2, 3, 32, 32]))) },
+    { name: 'model.run samples 0', code: 'INVALID_ARGUMENT', names: ["'samples'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => lenet.run(x, { samples: 0 }) },
+    { name: 'model.run seed -1', code: 'INVALID_ARGUMENT', names: ["'seed'", 'an integer >= 0', 'got -1'], model: () => lenet, run: () => lenet.run(x, { seed: -1 }) },
 
     // ---------------------------------------------------------- training steps
     { name: 'trainStep labels f32', code: 'INVALID_ARGUMENT', names: ["'labels'", 'dtype u32', 'got f32'], model: () => lenet, run: () => ctx.scope(() => trainStep(ctx, lenet, adam, x, ctx.tensor([3, 7], [2]) as unknown as Tensor, { samples: 1, beta: 0.1, trainSize: 100, seed: 0, step: 0 })) },
@@ -173,15 +173,15 @@ describe('every bad input is named', () => {
     { name: 'Adam lr 0', code: 'INVALID_ARGUMENT', names: ["'lr'", 'a positive number', 'got 0'], run: () => new Adam(ctx, lenet.namedParameters(), { lr: 0 }) },
 
     // --------------------------------------------------------------------- ops
-    { name: 'conv2dForward weights for 3 input channels', code: 'SHAPE_MISMATCH', names: ["'w'", '1', '[6, 3, 5, 5]'], run: () => ctx.scope(() => conv2dForward(ctx, x, ctx.zeros([6, 3, 5, 5]), null)) },
-    { name: 'linearForward w of 12 features for x of 10', code: 'SHAPE_MISMATCH', names: ["'w'", '[out, 10]', 'got [3, 12]'], run: () => ctx.scope(() => linearForward(ctx, ctx.zeros([4, 10]), ctx.zeros([3, 12]), null)) },
-    { name: 'matmul inner dimensions 4 and 5', code: 'SHAPE_MISMATCH', names: ["'b'", '[4, N]', 'got [5, 2]'], run: () => ctx.scope(() => matmul(ctx, ctx.zeros([3, 4]), ctx.zeros([5, 2]))) },
-    { name: 'add shapes [3] and [4]', code: 'SHAPE_MISMATCH', names: ["'b'", '[3] (the shape of a)', 'got [4]'], run: () => ctx.scope(() => add(ctx, ctx.zeros([3]), ctx.zeros([4]))) },
-    { name: 'scale by NaN', code: 'INVALID_ARGUMENT', names: ["'alpha'", 'a finite number', 'got NaN'], run: () => ctx.scope(() => scale(ctx, ctx.zeros([3]), NaN)) },
-    { name: 'tile 0 times', code: 'INVALID_ARGUMENT', names: ["'times'", 'an integer >= 1', 'got 0'], run: () => ctx.scope(() => tile(ctx, ctx.zeros([3]), 0)) },
-    { name: 'logMeanExp 5 rows for 2 samples', code: 'SHAPE_MISMATCH', names: ["'logp'", '[2 * B, C]', 'got [5, 10]'], run: () => ctx.scope(() => logMeanExp(ctx, ctx.zeros([5, 10]), 2)) },
-    { name: 'nllLoss 3 labels for 2 rows', code: 'SHAPE_MISMATCH', names: ["'labels'", '[2]', '[3]'], run: () => ctx.scope(() => nllLoss(ctx, ctx.zeros([2, 10]), ctx.tensor([1, 2, 3], [3], 'u32'))) },
-    { name: 'sumInto index past the end', code: 'INVALID_ARGUMENT', names: ["'index'", 'an integer < 2 (the size of out)', 'got 2'], run: () => ctx.scope(() => sumInto(ctx, ctx.zeros([3]), ctx.zeros([2]), 2)) },
+    { name: 'conv2dForward weights for 3 input channels', code: 'SHAPE_MISMATCH', names: ["'w'", '1', '[6, 3, 5, 5]'], run: () => ctx.scope(() => conv2dForward(x, ctx.zeros([6, 3, 5, 5]), null)) },
+    { name: 'linearForward w of 12 features for x of 10', code: 'SHAPE_MISMATCH', names: ["'w'", '[out, 10]', 'got [3, 12]'], run: () => ctx.scope(() => linearForward(ctx.zeros([4, 10]), ctx.zeros([3, 12]), null)) },
+    { name: 'matmul inner dimensions 4 and 5', code: 'SHAPE_MISMATCH', names: ["'b'", '[4, N]', 'got [5, 2]'], run: () => ctx.scope(() => matmul(ctx.zeros([3, 4]), ctx.zeros([5, 2]))) },
+    { name: 'add shapes [3] and [4]', code: 'SHAPE_MISMATCH', names: ["'b'", '[3] (the shape of a)', 'got [4]'], run: () => ctx.scope(() => add(ctx.zeros([3]), ctx.zeros([4]))) },
+    { name: 'scale by NaN', code: 'INVALID_ARGUMENT', names: ["'alpha'", 'a finite number', 'got NaN'], run: () => ctx.scope(() => scale(ctx.zeros([3]), NaN)) },
+    { name: 'tile 0 times', code: 'INVALID_ARGUMENT', names: ["'times'", 'an integer >= 1', 'got 0'], run: () => ctx.scope(() => tile(ctx.zeros([3]), 0)) },
+    { name: 'logMeanExp 5 rows for 2 samples', code: 'SHAPE_MISMATCH', names: ["'logp'", '[2 * B, C]', 'got [5, 10]'], run: () => ctx.scope(() => logMeanExp(ctx.zeros([5, 10]), { samples: 2 })) },
+    { name: 'nllLoss 3 labels for 2 rows', code: 'SHAPE_MISMATCH', names: ["'labels'", '[2]', '[3]'], run: () => ctx.scope(() => nllLoss(ctx.zeros([2, 10]), ctx.tensor([1, 2, 3], [3], 'u32'))) },
+    { name: 'sumInto index past the end', code: 'INVALID_ARGUMENT', names: ["'index'", 'an integer < 2 (the size of out)', 'got 2'], run: () => ctx.scope(() => sumInto(ctx.zeros([3]), ctx.zeros([2]), { index: 2 })) },
 
     // --------------------------------------------------------------------- fit
     { name: 'fit epochs 0', code: 'INVALID_ARGUMENT', names: ["'epochs'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => fit(ctx, lenet, dataset(8), { epochs: 0, batchSize: 4, optimizer: adam }) },
@@ -198,7 +198,7 @@ describe('every bad input is named', () => {
     { name: 'predict x of 28 x 28 images', code: 'SHAPE_MISMATCH', names: ["'x'", '[B, 1, 32, 32]', 'got [2, 1, 28, 28]'], model: () => lenet, run: () => ctx.scope(() => predict(ctx, lenet, ctx.zeros([2, 1, 28, 28]), { samples: 2 })) },
     { name: 'predictDataset x too short', code: 'SHAPE_MISMATCH', names: ["'data.x'", 'a Float32Array of 2048 values', 'got 100'], model: () => lenet, run: () => predictDataset(ctx, lenet, { x: new Float32Array(100), count: 2, shape: [1, 32, 32] }, { samples: 2 }) },
     { name: 'predictDataset batchSize 0', code: 'INVALID_ARGUMENT', names: ["'batchSize'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => predictDataset(ctx, lenet, dataset(2), { samples: 2, batchSize: 0 }) },
-    { name: 'predictiveDistribution logits of rank 3', code: 'SHAPE_MISMATCH', names: ["'logits'", '[T * B, C]', 'got [2, 2, 10]'], run: () => ctx.scope(() => predictiveDistribution(ctx, ctx.zeros([2, 2, 10]), 2)) },
+    { name: 'predictiveDistribution logits of rank 3', code: 'SHAPE_MISMATCH', names: ["'logits'", '[T * B, C]', 'got [2, 2, 10]'], run: () => ctx.scope(() => predictiveDistribution(ctx.zeros([2, 2, 10]), { samples: 2 })) },
 
     // ------------------------------------------------------------ data loaders
     { name: "loadMnist split 'validation'", code: 'INVALID_ARGUMENT', names: ["'split'", "one of 'train' | 'test'", 'got "validation"'], run: () => loadMnist({ split: 'validation' as 'train' }) },

@@ -17,9 +17,9 @@ describe('context', () => {
     const start = ctx.memory();
     const kept = ctx.scope(() => {
       const a = ctx.tensor([1, 2, 3], [3]);
-      const b = activationForward(ctx, 'relu', a);
-      activationForward(ctx, 'softplus', b);
-      return { result: activationForward(ctx, 'relu', b) };
+      const b = activationForward(a, { kind: 'relu' });
+      activationForward(b, { kind: 'softplus' });
+      return { result: activationForward(b, { kind: 'relu' }) };
     });
     expect(ctx.memory().liveTensors).toBe(start.liveTensors + 1);
     expect(Array.from(await kept.result.read())).toEqual([1, 2, 3]);
@@ -42,7 +42,7 @@ describe('context', () => {
       const t = ctx.tensor([1, -2, 3, -4], [2, 2]);
       const v = t.reshape([4]);
       t.dispose();
-      return Array.from(await activationForward(ctx, 'relu', v).read()).reduce((a, b) => a + b, 0);
+      return Array.from(await activationForward(v, { kind: 'relu' }).read()).reduce((a, b) => a + b, 0);
     });
     expect(sum).toBe(4);
     expect(ctx.memory().liveBuffers).toBe(start.liveBuffers);
@@ -57,9 +57,9 @@ describe('context', () => {
 
   it('compiles each variant once; a new batch size reuses the pipeline', async () => {
     const ctx = await context();
-    activationForward(ctx, 'relu', ctx.tensor([1], [1]));
+    activationForward(ctx.tensor([1], [1]), { kind: 'relu' });
     const n = ctx.pipelineCount;
-    activationForward(ctx, 'relu', ctx.tensor(new Float32Array(1000), [10, 100]));
+    activationForward(ctx.tensor(new Float32Array(1000), [10, 100]), { kind: 'relu' });
     expect(ctx.pipelineCount).toBe(n);
     await ctx.sync();
   });
@@ -69,10 +69,10 @@ describe('context', () => {
     const other = await createContext();
     try {
       const foreign = other.tensor([1, 2], [2]);
-      expect(() => activationForward(ctx, 'relu', foreign)).toThrow(/reluForward: argument 'x' is a tensor from another device\/context/);
+      expect(() => activationForward(foreign, { kind: 'relu' })).toThrow(/reluForward: argument 'x' is a tensor from another device\/context/);
       const t = ctx.tensor([1], [1]);
       t.dispose();
-      expect(() => activationForward(ctx, 'relu', t)).toThrow(/argument 'x' is a disposed tensor/);
+      expect(() => activationForward(t, { kind: 'relu' })).toThrow(/argument 'x' is a disposed tensor/);
       expect(() => ctx.tensor([1, 2, 3], [2])).toThrow(/tensor: argument 'data' expected 2 values for shape \[2\], got 3/);
       expect(() => ctx.zeros([2, 0])).toThrow(/argument 'shape' expected a non-empty array of positive integers, got \[2,0\]/);
       expect(() => ctx.zeros([1.5])).toThrow(/positive integers/);
@@ -142,7 +142,7 @@ describe('buffer pool bound', () => {
         const x = values(n, i);
         // a and b are freed when the scope ends, while the recorded relus still read them; if the
         // bound evicts (destroys) their buffers, the recorded work must be submitted first.
-        const y = ctx.scope(() => activationForward(ctx, 'relu', activationForward(ctx, 'relu', ctx.tensor(x, [n]))));
+        const y = ctx.scope(() => activationForward(activationForward(ctx.tensor(x, [n]), { kind: 'relu' }), { kind: 'relu' }));
         const h = ctx.empty([hot]);
         h.dispose();
         if (i % 20 === 0) expect(Array.from(await y.read()), `round ${i}`).toEqual(relu(x));
@@ -161,7 +161,7 @@ describe('buffer pool bound', () => {
       h.dispose();
       // trimPool with recorded work pending (its inputs already freed) submits that work first.
       const x = values(5000, 3);
-      const y = ctx.scope(() => activationForward(ctx, 'relu', ctx.tensor(x, [5000])));
+      const y = ctx.scope(() => activationForward(ctx.tensor(x, [5000]), { kind: 'relu' }));
       ctx.trimPool();
       expect(ctx.memory().pooledBuffers).toBe(0);
       expect(Array.from(await y.read())).toEqual(relu(x));

@@ -66,7 +66,7 @@ describe('device loss', () => {
     try {
       const x = ctx.tensor(new Float32Array(4096).fill(1), [4096]);
       let y: Tensor = x;
-      for (let i = 0; i < 20; i++) y = activationForward(ctx, 'relu', y);
+      for (let i = 0; i < 20; i++) y = activationForward(y, { kind: 'relu' });
       const model = tinyModel(ctx);
       const input = ctx.tensor(new Float32Array(2 * 16).fill(0.5), [2, 1, 4, 4]);
       const pending = [
@@ -80,7 +80,7 @@ describe('device loss', () => {
       expect(ctx.isLost).toBe(true);
       // Every later call fails at once, naming the call and the loss.
       expect(() => ctx.tensor([1, 2], [2])).toThrow(/^empty: the GPU device was lost/);
-      expect(() => activationForward(ctx, 'relu', x)).toThrow(LOST);
+      expect(() => activationForward(x, { kind: 'relu' })).toThrow(LOST);
       expect(() => ctx.write(x, new Float32Array(4096))).toThrow(/^write: the GPU device was lost/);
       await expectLost(x.read(), 'read');
       await expectLost(ctx.sync(), 'sync');

@@ -16,7 +16,7 @@ describe('GEMM variant choice', () => {
     for (const variant of names) {
       const ctx = await createContext({ gemm: { variant } });
       try {
-        const y = await conv2dForward(ctx, ctx.tensor(xs, [2, 3, 11, 9]), ctx.tensor(ws, [5, 3, 3, 3]), null, { padding: 1 }).read();
+        const y = await conv2dForward(ctx.tensor(xs, [2, 3, 11, 9]), ctx.tensor(ws, [5, 3, 3, 3]), null, { padding: 1 }).read();
         if (first === null) first = y;
         else expect(Array.from(y), variant).toEqual(Array.from(first as ArrayLike<number>));
       } finally {
@@ -38,7 +38,7 @@ describe('GEMM variant choice', () => {
       const key = shapeClass('matmul', { m: 40, n: 36, k: 24, batches: 1 });
       const shipped = ctx.tuningTable().choices;
       expect(shipped[key]).toBeUndefined();
-      await matmul(ctx, a, b).read();
+      await matmul(a, b).read();
       const table = ctx.tuningTable();
       expect(Object.keys(table.choices).sort()).toEqual([...Object.keys(shipped), key].sort());
       expect(names).toContain(table.choices[key]);
@@ -47,7 +47,7 @@ describe('GEMM variant choice', () => {
       expect(Object.keys(times).sort()).toEqual([...names].sort());
       expect(times[table.choices[key]]).toBe(Math.min(...Object.values(times)));
       const before = JSON.stringify(ctx.tuningTable());
-      await matmul(ctx, a, b).read();
+      await matmul(a, b).read();
       expect(JSON.stringify(ctx.tuningTable())).toBe(before);
     } finally {
       ctx.destroy();
@@ -62,8 +62,8 @@ describe('GEMM variant choice', () => {
       const w = ctx.tensor(randomArray(4 * 2 * 3 * 3, 6), [4, 2, 3, 3]);
       const a = ctx.tensor(randomArray(9 * 5, 7), [9, 5]);
       const table = await ctx.tune(() => {
-        conv2dForward(ctx, x, w, null);
-        matmul(ctx, a, a, { transposeB: true });
+        conv2dForward(x, w, null);
+        matmul(a, a, { transposeB: true });
       });
       expect(table.format).toBe(TUNING_FORMAT);
       // Measured classes carry their times (the shipped table's choices carry none).

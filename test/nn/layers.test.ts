@@ -32,12 +32,12 @@ describe('layers in a network', () => {
   it("the seed README's example network: loss gradients match central finite differences of float64", async () => {
     const ctx = await context();
     const model = new Sequential(ctx, {
-      conv1: new Conv2d(ctx, C, OUT, K, { padding: 1 }),
-      bn1: new BatchNorm2d(ctx, OUT),
+      conv1: new Conv2d(C, OUT, K, { padding: 1 }),
+      bn1: new BatchNorm2d(OUT),
       act1: new ReLU(),
       flatten: new Flatten(),
-      fc1: new Linear(ctx, null, CLASSES),
-    }, [C, S, S]);
+      fc1: new Linear(null, CLASSES),
+    }, { inputShape: [C, S, S] });
     expect(model.outputShapeOf).toEqual([CLASSES]);
     const p: Record<string, Float64Array> = {};
     let seed = 1;
@@ -79,18 +79,18 @@ describe('layers in a network', () => {
   it('the same network made Bayesian by swapping in BBB layers trains without WGSL', async () => {
     const ctx = await context();
     const model = new Sequential(ctx, {
-      conv1: new BBBConv2d(ctx, C, OUT, K, { padding: 1 }),
-      bn1: new BatchNorm2d(ctx, OUT),
+      conv1: new BBBConv2d(C, OUT, K, { padding: 1 }),
+      bn1: new BatchNorm2d(OUT),
       act1: new ReLU(),
       flatten: new Flatten(),
-      fc1: new BBBLinear(ctx, null, CLASSES),
-    }, [C, S, S]);
+      fc1: new BBBLinear(null, CLASSES),
+    }, { inputShape: [C, S, S] });
     expect([...model.namedParameters().keys()]).toEqual([
       'conv1.W_mu', 'conv1.W_rho', 'conv1.bias_mu', 'conv1.bias_rho',
       'bn1.weight', 'bn1.bias', 'bn1.running_mean', 'bn1.running_var', 'bn1.num_batches_tracked',
       'fc1.W_mu', 'fc1.W_rho', 'fc1.bias_mu', 'fc1.bias_rho',
     ]);
-    const { kl } = model.run(ctx, ctx.tensor(randomArray(N * C * S * S, 3), [N, C, S, S]), { samples: 2 });
+    const { kl } = model.run(ctx.tensor(randomArray(N * C * S * S, 3), [N, C, S, S]), { samples: 2 });
     expect((await kl!.read())[0]).toBeGreaterThan(0);
     model.dispose();
   });
@@ -115,14 +115,14 @@ describe('layers in a network', () => {
     const ctx = await context();
     const model = LeNet(ctx);
     const wrong = ctx.tensor(new Float32Array(2 * 3 * 32 * 32), [2, 3, 32, 32]);
-    expect(() => model.run(ctx, wrong)).toThrow(/forward: argument 'x' expected shape \[B, 1, 32, 32\], got \[2, 3, 32, 32\]/);
-    expect(() => model.run(ctx, ctx.tensor(new Float32Array(1024), [1, 1, 32, 32]), { samples: 0 })).toThrow(/argument 'samples' expected an integer >= 1/);
-    expect(() => new Sequential(ctx, { fc: new Linear(ctx, 10, 2) }, [3, 4, 4])).toThrow(/layer 'fc' \(Linear\) with input \[3, 4, 4\].*put a Flatten before it/);
-    expect(() => new Sequential(ctx, { pool: new MaxPool2d(5) }, [1, 4, 4])).toThrow(/smaller than the kernel/);
+    expect(() => model.run(wrong)).toThrow(/forward: argument 'x' expected shape \[B, 1, 32, 32\], got \[2, 3, 32, 32\]/);
+    expect(() => model.run(ctx.tensor(new Float32Array(1024), [1, 1, 32, 32]), { samples: 0 })).toThrow(/argument 'samples' expected an integer >= 1/);
+    expect(() => new Sequential(ctx, { fc: new Linear(10, 2) }, { inputShape: [3, 4, 4] })).toThrow(/layer 'fc' \(Linear\) with input \[3, 4, 4\].*put a Flatten before it/);
+    expect(() => new Sequential(ctx, { pool: new MaxPool2d(5) }, { inputShape: [1, 4, 4] })).toThrow(/smaller than the kernel/);
     expect(() => new Dropout(1)).toThrow(/Dropout: argument 'p' expected a probability in \[0, 1\)/);
-    expect(() => new Conv2d(ctx, 1, 2, 3, { stride: 0 })).toThrow(/Conv2d: argument 'stride' expected an integer >= 1, got 0/);
-    expect(() => new BBBConv2d(ctx, 1, 2, 3, { layerType: 'xyz' as never })).toThrow(/BBBConv2d: argument 'layerType' expected one of 'lrt' \| 'bbb'/);
-    expect(() => new BBBLinear(ctx, 4, 2, { priors: { prior_sigma: 0 } })).toThrow(/priors.prior_sigma' expected a positive number, got 0/);
+    expect(() => new Conv2d(1, 2, 3, { stride: 0 })).toThrow(/Conv2d: argument 'stride' expected an integer >= 1, got 0/);
+    expect(() => new BBBConv2d(1, 2, 3, { layerType: 'xyz' as never })).toThrow(/BBBConv2d: argument 'layerType' expected one of 'lrt' \| 'bbb'/);
+    expect(() => new BBBLinear(4, 2, { priors: { prior_sigma: 0 } })).toThrow(/priors.prior_sigma' expected a positive number, got 0/);
     model.dispose();
   });
 });

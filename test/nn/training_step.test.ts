@@ -11,7 +11,7 @@ import { Flatten, MaxPool2d, Softplus } from '../../src/nn/layers.js';
 import { Sequential } from '../../src/nn/sequential.js';
 import { lossAndGradients } from '../../src/train/step.js';
 import { drawNormal } from '../../src/ops/sample.js';
-import { STREAMS_PER_LAYER } from '../../src/nn/bayes.js';
+import { STREAMS_PER_LAYER } from '../../src/nn/module.js';
 import { type TinyDims, type TinyNoise, type TinyParams, tinyLossRef } from '../reference/model.js';
 
 const d: TinyDims = { batch: 3, samples: 2, inC: 2, size: 6, outC: 3, k: 3, classes: 4 };
@@ -23,12 +23,12 @@ for (const layerType of ['lrt', 'bbb'] as const) {
     it('gradients of ELBO = NLL * N + beta * KL match central finite differences of the float64 model', async () => {
       const ctx = await context();
       const model = new Sequential(ctx, {
-        conv1: new BBBConv2d(ctx, d.inC, d.outC, d.k, { layerType, priors: { prior_mu: prior.mu, prior_sigma: prior.sigma }, seed: 1 }),
+        conv1: new BBBConv2d(d.inC, d.outC, d.k, { layerType, priors: { prior_mu: prior.mu, prior_sigma: prior.sigma }, seed: 1 }),
         act1: new Softplus(),
         pool1: new MaxPool2d(2),
         flatten: new Flatten(),
-        fc1: new BBBLinear(ctx, null, d.classes, { layerType, priors: { prior_mu: prior.mu, prior_sigma: prior.sigma }, seed: 2 }),
-      }, [d.inC, d.size, d.size]);
+        fc1: new BBBLinear(null, d.classes, { layerType, priors: { prior_mu: prior.mu, prior_sigma: prior.sigma }, seed: 2 }),
+      }, { inputShape: [d.inC, d.size, d.size] });
       // Parameters with rho spread out so sigma matters, mu large enough to make activations non-trivial.
       const params = {} as TinyParams;
       let seed = 100;
@@ -47,7 +47,7 @@ for (const layerType of ['lrt', 'bbb'] as const) {
       const key = (layer: number, offset: number) => ({ seed: step.seed, step: step.step, stream: layer * STREAMS_PER_LAYER + offset });
       const rows = d.samples * d.batch;
       const oh = d.size - d.k + 1;
-      const draw = async (n: number, layer: number, offset: number) => Float64Array.from(await drawNormal(ctx, [n], key(layer, offset)).read());
+      const draw = async (n: number, layer: number, offset: number) => Float64Array.from(await drawNormal(ctx, [n], { key: key(layer, offset) }).read());
       const noise: TinyNoise = layerType === 'lrt'
         ? { conv1: { out: await draw(rows * d.outC * oh * oh, 0, 0) }, fc1: { out: await draw(rows * d.classes, 4, 0) } }
         : {

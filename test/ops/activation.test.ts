@@ -12,17 +12,17 @@ describe('activation', () => {
       const x = ctx.tensor(xs, [n]);
       const dy = ctx.tensor(dys, [n]);
       // Tolerance: 1e-6 relative to the tensor's magnitude (f32 rounding of exp/log).
-      expectClose(await activationForward(ctx, 'relu', x).read(), reluRef(xs), 1e-6, 'relu');
-      expectClose(await activationForward(ctx, 'softplus', x).read(), softplusRef(xs), 1e-6, 'softplus');
-      expectClose(await activationBackward(ctx, 'relu', x, dy).read(), reluBackwardRef(xs, dys), 1e-6, 'relu backward');
-      expectClose(await activationBackward(ctx, 'softplus', x, dy).read(), softplusBackwardRef(xs, dys), 1e-6, 'softplus backward');
+      expectClose(await activationForward(x, { kind: 'relu' }).read(), reluRef(xs), 1e-6, 'relu');
+      expectClose(await activationForward(x, { kind: 'softplus' }).read(), softplusRef(xs), 1e-6, 'softplus');
+      expectClose(await activationBackward(dy, x, { kind: 'relu' }).read(), reluBackwardRef(xs, dys), 1e-6, 'relu backward');
+      expectClose(await activationBackward(dy, x, { kind: 'softplus' }).read(), softplusBackwardRef(xs, dys), 1e-6, 'softplus backward');
     });
   }
 
   it('softplus keeps small values accurate (rho = -20 gives sigma ~ 2e-9, not 0)', async () => {
     const ctx = await context();
     const xs = [-20, -16, -15.5, -30];
-    const got = await activationForward(ctx, 'softplus', ctx.tensor(xs, [4])).read();
+    const got = await activationForward(ctx.tensor(xs, [4]), { kind: 'softplus' }).read();
     const want = softplusRef(xs);
     for (let i = 0; i < 4; i++) expect(Math.abs(got[i] - want[i]) / want[i]).toBeLessThan(1e-5);
   });
@@ -38,9 +38,9 @@ describe('activation', () => {
     const ctx = await context();
     const x = ctx.tensor([1, 2, 3], [3]);
     const dy = ctx.tensor([1, 2], [2]);
-    expect(() => activationBackward(ctx, 'relu', x, dy)).toThrow(/reluBackward: argument 'dy' expected shape \[3\]/);
+    expect(() => activationBackward(dy, x, { kind: 'relu' })).toThrow(/reluBackward: argument 'dy' expected shape \[3\]/);
     x.dispose();
-    expect(() => activationForward(ctx, 'relu', x)).toThrow(/reluForward: argument 'x' is a disposed tensor/);
+    expect(() => activationForward(x, { kind: 'relu' })).toThrow(/reluForward: argument 'x' is a disposed tensor/);
   });
 });
 
@@ -48,7 +48,7 @@ describe('softplus accuracy per element', () => {
   it('is within 2e-6 relative of float64 at every rho in [-15, 20] (sigma = softplus(rho) in Bayesian layers)', async () => {
     const ctx = await context();
     const xs = Array.from({ length: 701 }, (_, i) => -15 + i * 0.05);
-    const got = await activationForward(ctx, 'softplus', ctx.tensor(xs, [xs.length])).read();
+    const got = await activationForward(ctx.tensor(xs, [xs.length]), { kind: 'softplus' }).read();
     const want = softplusRef(xs);
     let worst = 0;
     // Relative per element, not against the largest value: small sigmas must stay accurate.

@@ -24,7 +24,7 @@ describe('adamStep', () => {
           // Gradients of varying scale and sign, so that m, v and the bias corrections all matter.
           const gs = f32(randomArray(n, 100 * step + n, -step, step));
           const grad = ctx.tensor(gs, shape);
-          adamStep(ctx, param, grad, m, v, step, opts);
+          adamStep(param, grad, m, v, { ...opts, step });
           grad.dispose();
           adamStepRef(want, gs, step, full);
         }
@@ -39,7 +39,7 @@ describe('adamStep', () => {
   it('the first step moves each parameter by about lr against the gradient sign (bias correction at work)', async () => {
     const ctx = await context();
     const param = ctx.tensor([0, 0, 0], [3]);
-    adamStep(ctx, param, ctx.tensor([1e-3, -5, 100], [3]), ctx.zeros([3]), ctx.zeros([3]), 1, { lr: 0.1 });
+    adamStep(param, ctx.tensor([1e-3, -5, 100], [3]), ctx.zeros([3]), ctx.zeros([3]), { lr: 0.1, step: 1 });
     // Tolerance 1e-4: m_hat / sqrt(v_hat) = g / |g| only up to eps / |g| = 1e-5 at g = 1e-3.
     expectClose(await param.read(), [-0.1, 0.1, -0.1], 1e-4, 'first step');
   });
@@ -48,21 +48,21 @@ describe('adamStep', () => {
     const ctx = await context();
     const [param, grad, m, v] = [0, 1, 2, 3].map(() => ctx.zeros([2, 3]));
     const ok = { lr: 1e-3 };
-    expect(() => adamStep(ctx, param, grad, m, v, 1, { lr: 0 })).toThrow(/adamStep: argument 'opts.lr' expected a finite number > 0, got 0/);
-    expect(() => adamStep(ctx, param, grad, m, v, 1, { lr: -1 })).toThrow(/argument 'opts.lr' expected a finite number > 0, got -1/);
-    expect(() => adamStep(ctx, param, grad, m, v, 1, { lr: NaN })).toThrow(/argument 'opts.lr' expected a finite number > 0, got NaN/);
-    expect(() => adamStep(ctx, param, grad, m, v, 1, { lr: 1e-3, beta1: 1 })).toThrow(/argument 'opts.beta1' expected a number in \[0, 1\), got 1/);
-    expect(() => adamStep(ctx, param, grad, m, v, 1, { lr: 1e-3, beta2: -0.1 })).toThrow(/argument 'opts.beta2' expected a number in \[0, 1\)/);
-    expect(() => adamStep(ctx, param, grad, m, v, 1, { lr: 1e-3, eps: 0 })).toThrow(/argument 'opts.eps' expected a finite number > 0, got 0/);
-    expect(() => adamStep(ctx, param, grad, m, v, 1, { lr: 1e-3, weightDecay: -1 })).toThrow(/argument 'opts.weightDecay' expected a finite number >= 0/);
-    expect(() => adamStep(ctx, param, grad, m, v, 0, ok)).toThrow(/adamStep: argument 'step' expected an integer >= 1, got 0/);
-    expect(() => adamStep(ctx, param, grad, m, v, 1.5, ok)).toThrow(/argument 'step' expected an integer >= 1, got 1.5/);
-    expect(() => adamStep(ctx, param, grad.reshape([3, 2]), m, v, 1, ok)).toThrow(/adamStep: argument 'grad' expected shape \[2, 3\] \(the shape of param\), got \[3, 2\]/);
-    expect(() => adamStep(ctx, param, grad, m, ctx.zeros([7]), 1, ok)).toThrow(/argument 'v' expected shape \[2, 3\]/);
-    expect(() => adamStep(ctx, param, grad, m, m, 1, ok)).toThrow(/adamStep: argument 'v' expected a tensor with its own buffer \(not shared with 'm'\)/);
-    expect(() => adamStep(ctx, param, param, m, v, 1, ok)).toThrow(/argument 'grad' expected a tensor with its own buffer \(not shared with 'param'\)/);
-    expect(() => adamStep(ctx, param, grad, m, v, 1, null as never)).toThrow(/argument 'opts' expected/);
+    expect(() => adamStep(param, grad, m, v, { lr: 0, step: 1 })).toThrow(/adamStep: argument 'opts.lr' expected a finite number > 0, got 0/);
+    expect(() => adamStep(param, grad, m, v, { lr: -1, step: 1 })).toThrow(/argument 'opts.lr' expected a finite number > 0, got -1/);
+    expect(() => adamStep(param, grad, m, v, { lr: NaN, step: 1 })).toThrow(/argument 'opts.lr' expected a finite number > 0, got NaN/);
+    expect(() => adamStep(param, grad, m, v, { lr: 1e-3, beta1: 1, step: 1 })).toThrow(/argument 'opts.beta1' expected a number in \[0, 1\), got 1/);
+    expect(() => adamStep(param, grad, m, v, { lr: 1e-3, beta2: -0.1, step: 1 })).toThrow(/argument 'opts.beta2' expected a number in \[0, 1\)/);
+    expect(() => adamStep(param, grad, m, v, { lr: 1e-3, eps: 0, step: 1 })).toThrow(/argument 'opts.eps' expected a finite number > 0, got 0/);
+    expect(() => adamStep(param, grad, m, v, { lr: 1e-3, weightDecay: -1, step: 1 })).toThrow(/argument 'opts.weightDecay' expected a finite number >= 0/);
+    expect(() => adamStep(param, grad, m, v, { ...ok, step: 0 })).toThrow(/adamStep: argument 'step' expected an integer >= 1, got 0/);
+    expect(() => adamStep(param, grad, m, v, { ...ok, step: 1.5 })).toThrow(/argument 'step' expected an integer >= 1, got 1.5/);
+    expect(() => adamStep(param, grad.reshape([3, 2]), m, v, { ...ok, step: 1 })).toThrow(/adamStep: argument 'grad' expected shape \[2, 3\] \(the shape of param\), got \[3, 2\]/);
+    expect(() => adamStep(param, grad, m, ctx.zeros([7]), { ...ok, step: 1 })).toThrow(/argument 'v' expected shape \[2, 3\]/);
+    expect(() => adamStep(param, grad, m, m, { ...ok, step: 1 })).toThrow(/adamStep: argument 'v' expected a tensor with its own buffer \(not shared with 'm'\)/);
+    expect(() => adamStep(param, param, m, v, { ...ok, step: 1 })).toThrow(/argument 'grad' expected a tensor with its own buffer \(not shared with 'param'\)/);
+    expect(() => adamStep(param, grad, m, v, null as never)).toThrow(/adamStep: argument 'options' expected an options object, got null/);
     grad.dispose();
-    expect(() => adamStep(ctx, param, grad, m, v, 1, ok)).toThrow(/adamStep: argument 'grad' is a disposed tensor/);
+    expect(() => adamStep(param, grad, m, v, { ...ok, step: 1 })).toThrow(/adamStep: argument 'grad' is a disposed tensor/);
   });
 });

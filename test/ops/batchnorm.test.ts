@@ -26,14 +26,14 @@ describe('batchNorm2d', () => {
       const gamma = ctx.tensor(gs, [C]);
       const runningMean = ctx.tensor(rm, [C]);
       const runningVar = ctx.tensor(rv, [C]);
-      const { y, saved } = batchNorm2dForward(ctx, x, gamma, ctx.tensor(bs, [C]), runningMean, runningVar, { training: true, momentum: 0.2, eps: 1e-3 });
+      const { y, saved } = batchNorm2dForward(x, gamma, ctx.tensor(bs, [C]), runningMean, runningVar, { training: true, momentum: 0.2, eps: 1e-3 });
       // Tolerance 1e-5 of the largest |y|: f32 sums over M values and (x - mean) / std with std ~ 1.
       expectClose(await y.read(), batchNormTrainRef(xs, gs, bs, s, 1e-3), 1e-5, 'y');
       const running = runningUpdateRef(xs, s, rm, rv, 0.2);
       // Tolerance 1e-5: the same f32 sums, blended with the old values.
       expectClose(await runningMean.read(), running.mean, 1e-5, 'running mean');
       expectClose(await runningVar.read(), running.variance, 1e-5, 'running var');
-      const { dx, dGamma, dBeta } = batchNorm2dBackward(ctx, x, ctx.tensor(dys, shape), gamma, saved);
+      const { dx, dGamma, dBeta } = batchNorm2dBackward(ctx.tensor(dys, shape), x, gamma, saved);
       const want = batchNormBackwardRef(xs, dys, gs, s, 1e-3);
       // Tolerance 1e-5: f32 sums of M products; dx subtracts them, so its error is relative to |dy|.
       expectClose(await dBeta.read(), want.dBeta, 1e-5, 'dBeta');
@@ -53,13 +53,13 @@ describe('batchNorm2d', () => {
       const gamma = ctx.tensor(gs, [C]);
       const runningMean = ctx.tensor(rm, [C]);
       const runningVar = ctx.tensor(rv, [C]);
-      const { y, saved } = batchNorm2dForward(ctx, x, gamma, ctx.tensor(bs, [C]), runningMean, runningVar, { training: false });
+      const { y, saved } = batchNorm2dForward(x, gamma, ctx.tensor(bs, [C]), runningMean, runningVar, { training: false });
       // Tolerance 1e-6: a handful of f32 operations per element, no sums.
       expectClose(await y.read(), batchNormRef(xs, gs, bs, s, rm, rv, 1e-5), 1e-6, 'y');
       // Eval leaves the running statistics alone (exact).
       expect([...(await runningMean.read())]).toEqual([...Float32Array.from(rm)]);
       expect([...(await runningVar.read())]).toEqual([...Float32Array.from(rv)]);
-      const { dx, dGamma, dBeta } = batchNorm2dBackward(ctx, x, ctx.tensor(dys, shape), gamma, saved);
+      const { dx, dGamma, dBeta } = batchNorm2dBackward(ctx.tensor(dys, shape), x, gamma, saved);
       const want = batchNormBackwardRef(xs, dys, gs, s, 1e-5, { mean: rm, variance: rv });
       // Tolerance 1e-5 for the channel sums (f32 over M values), 1e-6 for the elementwise dx.
       expectClose(await dBeta.read(), want.dBeta, 1e-5, 'dBeta');
@@ -95,22 +95,22 @@ describe('batchNorm2d', () => {
     const v3 = () => ctx.tensor([1, 1, 1], [3]);
     const [gamma, beta, rm, rv] = [v3(), v3(), v3(), v3()];
     const train = { training: true };
-    expect(() => batchNorm2dForward(ctx, x.reshape([2, 3, 4]), gamma, beta, rm, rv, train)).toThrow(/batchNorm2dForward: argument 'x' expected shape \[N, C, H, W\], got \[2, 3, 4\]/);
-    expect(() => batchNorm2dForward(ctx, x, ctx.zeros([4]), beta, rm, rv, train)).toThrow(/argument 'gamma' expected shape \[3\] \(one value per channel of x\), got \[4\]/);
-    expect(() => batchNorm2dForward(ctx, x, gamma, beta, rm, ctx.zeros([3, 1]), train)).toThrow(/argument 'runningVar' expected shape \[3\]/);
-    expect(() => batchNorm2dForward(ctx, x, gamma, beta, rm, rv, { training: true, momentum: 1.5 })).toThrow(/argument 'opts.momentum' expected a number in \[0, 1\], got 1.5/);
-    expect(() => batchNorm2dForward(ctx, x, gamma, beta, rm, rv, { training: true, eps: 0 })).toThrow(/argument 'opts.eps' expected a finite number > 0, got 0/);
-    expect(() => batchNorm2dForward(ctx, x, gamma, beta, rm, rv, {} as never)).toThrow(/argument 'opts.training' expected a boolean/);
-    expect(() => batchNorm2dForward(ctx, x, gamma, beta, rm, rm, train)).toThrow(/argument 'runningVar' expected a tensor with its own buffer/);
+    expect(() => batchNorm2dForward(x.reshape([2, 3, 4]), gamma, beta, rm, rv, train)).toThrow(/batchNorm2dForward: argument 'x' expected shape \[N, C, H, W\], got \[2, 3, 4\]/);
+    expect(() => batchNorm2dForward(x, ctx.zeros([4]), beta, rm, rv, train)).toThrow(/argument 'gamma' expected shape \[3\] \(one value per channel of x\), got \[4\]/);
+    expect(() => batchNorm2dForward(x, gamma, beta, rm, ctx.zeros([3, 1]), train)).toThrow(/argument 'runningVar' expected shape \[3\]/);
+    expect(() => batchNorm2dForward(x, gamma, beta, rm, rv, { training: true, momentum: 1.5 })).toThrow(/argument 'opts.momentum' expected a number in \[0, 1\], got 1.5/);
+    expect(() => batchNorm2dForward(x, gamma, beta, rm, rv, { training: true, eps: 0 })).toThrow(/argument 'opts.eps' expected a finite number > 0, got 0/);
+    expect(() => batchNorm2dForward(x, gamma, beta, rm, rv, {} as never)).toThrow(/argument 'opts.training' expected a boolean/);
+    expect(() => batchNorm2dForward(x, gamma, beta, rm, rm, train)).toThrow(/argument 'runningVar' expected a tensor with its own buffer/);
     const single = ctx.tensor([1, 2, 3], [1, 3, 1, 1]);
-    expect(() => batchNorm2dForward(ctx, single, gamma, beta, rm, rv, train)).toThrow(/argument 'x' expected shape more than one value per channel in training/);
-    expect(() => batchNorm2dForward(ctx, single, gamma, beta, rm, rv, { training: false })).not.toThrow();
-    const { saved } = batchNorm2dForward(ctx, x, gamma, beta, rm, rv, train);
-    expect(() => batchNorm2dBackward(ctx, x, x.reshape([2, 3, 4, 1]), gamma, saved)).toThrow(/batchNorm2dBackward: argument 'dy' expected shape \[2, 3, 2, 2\] \(the shape of x\), got \[2, 3, 4, 1\]/);
-    expect(() => batchNorm2dBackward(ctx, x, x, gamma, { mean: saved.mean, invStd: ctx.zeros([2]) })).toThrow(/argument 'saved.invStd' expected shape \[3\]/);
+    expect(() => batchNorm2dForward(single, gamma, beta, rm, rv, train)).toThrow(/argument 'x' expected shape more than one value per channel in training/);
+    expect(() => batchNorm2dForward(single, gamma, beta, rm, rv, { training: false })).not.toThrow();
+    const { saved } = batchNorm2dForward(x, gamma, beta, rm, rv, train);
+    expect(() => batchNorm2dBackward(x.reshape([2, 3, 4, 1]), x, gamma, saved)).toThrow(/batchNorm2dBackward: argument 'dy' expected shape \[2, 3, 2, 2\] \(the shape of x\), got \[2, 3, 4, 1\]/);
+    expect(() => batchNorm2dBackward(x, x, gamma, { mean: saved.mean, invStd: ctx.zeros([2]) })).toThrow(/argument 'saved.invStd' expected shape \[3\]/);
     saved.mean.dispose();
-    expect(() => batchNorm2dBackward(ctx, x, x, gamma, saved)).toThrow(/batchNorm2dBackward: argument 'saved.mean' is a disposed tensor/);
+    expect(() => batchNorm2dBackward(x, x, gamma, saved)).toThrow(/batchNorm2dBackward: argument 'saved.mean' is a disposed tensor/);
     gamma.dispose();
-    expect(() => batchNorm2dForward(ctx, x, gamma, beta, rm, rv, train)).toThrow(/batchNorm2dForward: argument 'gamma' is a disposed tensor/);
+    expect(() => batchNorm2dForward(x, gamma, beta, rm, rv, train)).toThrow(/batchNorm2dForward: argument 'gamma' is a disposed tensor/);
   });
 });

@@ -45,7 +45,7 @@ describe(`conv2d forward [${variant}]`, () => {
       const xs = randomArray(sizeOf(c.x), 1);
       const ws = randomArray(sizeOf(c.w), 2);
       const bs = c.bias ? randomArray(sizeOf(biasShape(c.w)), 3) : null;
-      const y = conv2dForward(ctx, ctx.tensor(xs, c.x), ctx.tensor(ws, c.w), bs ? ctx.tensor(bs, biasShape(c.w)) : null, c.opts);
+      const y = conv2dForward(ctx.tensor(xs, c.x), ctx.tensor(ws, c.w), bs ? ctx.tensor(bs, biasShape(c.w)) : null, c.opts);
       expect(y.shape).toEqual([g.n, g.cout, g.oh, g.ow]);
       expect(conv2dOutputShape(c.x, c.w, c.opts)).toEqual([g.n, g.cout, g.oh, g.ow]);
       // Tolerance: 1e-5 of max |y|; f32 sums of at most 588 products of values in [-1, 1].
@@ -56,10 +56,10 @@ describe(`conv2d forward [${variant}]`, () => {
   it('a new batch size reuses the compiled pipeline (shapes travel as uniforms)', async () => {
     const ctx = await context();
     const w = ctx.tensor(randomArray(5 * 3 * 9, 4), [5, 3, 3, 3]);
-    conv2dForward(ctx, ctx.tensor(randomArray(3 * 7 * 9, 5), [1, 3, 7, 9]), w, null);
+    conv2dForward(ctx.tensor(randomArray(3 * 7 * 9, 5), [1, 3, 7, 9]), w, null);
     const pipelines = ctx.pipelineCount;
     const xs = randomArray(6 * 3 * 7 * 9, 6);
-    const y = conv2dForward(ctx, ctx.tensor(xs, [6, 3, 7, 9]), w, null);
+    const y = conv2dForward(ctx.tensor(xs, [6, 3, 7, 9]), w, null);
     expect(ctx.pipelineCount).toBe(pipelines);
     expectClose(await y.read(), conv2dRef({ x: [6, 3, 7, 9], w: [5, 3, 3, 3] }, xs, await w.read(), null), 1e-5, 'y');
   });
@@ -77,8 +77,8 @@ describe(`conv2d backward [${variant}]`, () => {
       const ref = conv2dBackwardRef(s, xs, ws, dys);
       // Tolerance: 1e-7; L is linear in each argument, so central differences are exact up to float64 rounding.
       expectClose(ref.dx, numericGradient((x) => dot(conv2dRef(s, x, ws, bs), dys), Float64Array.from(xs)), 1e-7, `${c.name}: dx`);
-      expectClose(ref.dw, numericGradient((w) => dot(conv2dRef(s, xs, w, bs), dys), Float64Array.from(ws)), 1e-7, `${c.name}: dw`);
-      expectClose(ref.db, numericGradient((b) => dot(conv2dRef(s, xs, ws, b), dys), Float64Array.from(bs)), 1e-7, `${c.name}: db`);
+      expectClose(ref.dWeight, numericGradient((w) => dot(conv2dRef(s, xs, w, bs), dys), Float64Array.from(ws)), 1e-7, `${c.name}: dw`);
+      expectClose(ref.dBias, numericGradient((b) => dot(conv2dRef(s, xs, ws, b), dys), Float64Array.from(bs)), 1e-7, `${c.name}: db`);
     }
   });
 
@@ -92,13 +92,13 @@ describe(`conv2d backward [${variant}]`, () => {
       const dys = randomArray(g.n * g.cout * g.oh * g.ow, 23);
       const ref = conv2dBackwardRef(s, xs, ws, dys);
       const dy = ctx.tensor(dys, [g.n, g.cout, g.oh, g.ow]);
-      const got = conv2dBackward(ctx, ctx.tensor(xs, c.x), ctx.tensor(ws, c.w), dy, c.opts, { input: true, bias: true });
-      expect(got.dw.shape).toEqual(c.w);
-      expect(got.db!.shape).toEqual(biasShape(c.w));
+      const got = conv2dBackward(dy, ctx.tensor(xs, c.x), ctx.tensor(ws, c.w), { ...c.opts, needInput: true, needBias: true });
+      expect(got.dWeight.shape).toEqual(c.w);
+      expect(got.dBias!.shape).toEqual(biasShape(c.w));
       // Tolerance: 1e-5 of the tensor's max |value|; f32 sums of at most a few thousand products in [-1, 1].
       expectClose(await got.dx!.read(), ref.dx, 1e-5, 'dx');
-      expectClose(await got.dw.read(), ref.dw, 1e-5, 'dw');
-      expectClose(await got.db!.read(), ref.db, 1e-5, 'db');
+      expectClose(await got.dWeight.read(), ref.dWeight, 1e-5, 'dw');
+      expectClose(await got.dBias!.read(), ref.dBias, 1e-5, 'db');
     });
   }
 
@@ -106,10 +106,10 @@ describe(`conv2d backward [${variant}]`, () => {
     const ctx = await context();
     const c = cases[0];
     const g = geometryRef(shapeOf(c));
-    const got = conv2dBackward(ctx, ctx.tensor(randomArray(sizeOf(c.x), 1), c.x), ctx.tensor(randomArray(sizeOf(c.w), 2), c.w), ctx.tensor(randomArray(g.n * g.cout * g.oh * g.ow, 3), [g.n, g.cout, g.oh, g.ow]), c.opts, {});
+    const got = conv2dBackward(ctx.tensor(randomArray(g.n * g.cout * g.oh * g.ow, 3), [g.n, g.cout, g.oh, g.ow]), ctx.tensor(randomArray(sizeOf(c.x), 1), c.x), ctx.tensor(randomArray(sizeOf(c.w), 2), c.w), { ...c.opts, needInput: false, needBias: false });
     expect(got.dx).toBeNull();
-    expect(got.db).toBeNull();
-    expect(got.dw.shape).toEqual(c.w);
+    expect(got.dBias).toBeNull();
+    expect(got.dWeight.shape).toEqual(c.w);
   });
 });
 
@@ -148,7 +148,7 @@ describe(`LRT conv2d [${variant}]`, () => {
       const s = shapeOf(c);
       const inp = lrtInputs(c, 31);
       const bShape = biasShape(c.w);
-      const { y, std } = lrtConv2dForward(ctx, ctx.tensor(inp.xs, c.x), ctx.tensor(inp.wMu, c.w), ctx.tensor(inp.wSigma2, c.w), inp.bMu && ctx.tensor(inp.bMu, bShape), inp.bSigma2 && ctx.tensor(inp.bSigma2, bShape), c.opts, key);
+      const { y, std } = lrtConv2dForward(ctx.tensor(inp.xs, c.x), ctx.tensor(inp.wMu, c.w), ctx.tensor(inp.wSigma2, c.w), inp.bMu && ctx.tensor(inp.bMu, bShape), inp.bSigma2 && ctx.tensor(inp.bSigma2, bShape), { ...c.opts, key });
       const ref = lrtConv2dRef(s, inp.xs, inp.wMu, inp.wSigma2, inp.bMu, inp.bSigma2, null);
       // Tolerance: 1e-5 of max std (f32 sums as in the forward tests, then a square root).
       expectClose(await std.read(), ref.std, 1e-5, 'std');
@@ -161,7 +161,7 @@ describe(`LRT conv2d [${variant}]`, () => {
     const ctx = await context();
     const c: LrtCase = { name: 'stats', x: [8, 3, 10, 10], w: [6, 3, 3, 3], bias: true, sigma2Bias: true, opts: { padding: 1 } };
     const inp = lrtInputs(c, 41);
-    const { y } = lrtConv2dForward(ctx, ctx.tensor(inp.xs, c.x), ctx.tensor(inp.wMu, c.w), ctx.tensor(inp.wSigma2, c.w), ctx.tensor(inp.bMu!, [6]), ctx.tensor(inp.bSigma2!, [6]), c.opts, key);
+    const { y } = lrtConv2dForward(ctx.tensor(inp.xs, c.x), ctx.tensor(inp.wMu, c.w), ctx.tensor(inp.wSigma2, c.w), ctx.tensor(inp.bMu!, [6]), ctx.tensor(inp.bSigma2!, [6]), { ...c.opts, key });
     const ref = lrtConv2dRef(shapeOf(c), inp.xs, inp.wMu, inp.wSigma2, inp.bMu, inp.bSigma2, null);
     const ys = await y.read();
     const eps = Float64Array.from(ys, (v, i) => (v - ref.mean[i]) / ref.std[i]);
@@ -185,8 +185,8 @@ describe(`LRT conv2d [${variant}]`, () => {
     const x = ctx.tensor(xs, c.x);
     const wMu = ctx.tensor(ws, c.w);
     const bMu = ctx.tensor(bs, biasShape(c.w));
-    const { y, std } = lrtConv2dForward(ctx, x, wMu, ctx.zeros(c.w), bMu, null, c.opts, key);
-    const plain = await conv2dForward(ctx, x, wMu, bMu, c.opts).read();
+    const { y, std } = lrtConv2dForward(x, wMu, ctx.zeros(c.w), bMu, null, { ...c.opts, key });
+    const plain = await conv2dForward(x, wMu, bMu, c.opts).read();
     // Tolerance: 1e-6 of max |y|; the same f32 sums in the same order, plus 1e-8 * eps.
     expectClose(await y.read(), plain, 1e-6, 'y');
     for (const v of await std.read()) expect(v).toBeCloseTo(1e-8, 12);
@@ -198,7 +198,7 @@ describe(`LRT conv2d [${variant}]`, () => {
     const inp = lrtInputs(c, 61);
     const bShape = biasShape(c.w);
     const args = [ctx.tensor(inp.xs, c.x), ctx.tensor(inp.wMu, c.w), ctx.tensor(inp.wSigma2, c.w), ctx.tensor(inp.bMu!, bShape), ctx.tensor(inp.bSigma2!, bShape)] as const;
-    const run = async (k: typeof key) => lrtConv2dForward(ctx, ...args, c.opts, k).y.read();
+    const run = async (k: typeof key) => lrtConv2dForward(...args, { ...c.opts, key: k }).y.read();
     const a = await run(key);
     const b = await run({ ...key });
     expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
@@ -223,10 +223,10 @@ describe(`LRT conv2d [${variant}]`, () => {
       const loss = (x = inp.xs, wMu = inp.wMu, wSigma2 = inp.wSigma2, bm = bMu, bs = bSigma2) => dot(lrtConv2dRef(s, x, wMu, wSigma2, bm, bs, eps).y, dys);
       // Tolerance: 1e-6; central differences err by O(h^2) through the square root (variance >= 0.05 here).
       expectClose(ref.dx, numericGradient((v) => loss(v), Float64Array.from(inp.xs)), 1e-6, `${c.name}: dx`);
-      expectClose(ref.dwMu, numericGradient((v) => loss(undefined, v), Float64Array.from(inp.wMu)), 1e-6, `${c.name}: dwMu`);
-      expectClose(ref.dwSigma2, numericGradient((v) => loss(undefined, undefined, v), Float64Array.from(inp.wSigma2)), 1e-6, `${c.name}: dwSigma2`);
-      expectClose(ref.dbMu, numericGradient((v) => loss(undefined, undefined, undefined, v), Float64Array.from(bMu)), 1e-6, `${c.name}: dbMu`);
-      expectClose(ref.dbSigma2, numericGradient((v) => loss(undefined, undefined, undefined, undefined, v), Float64Array.from(bSigma2)), 1e-6, `${c.name}: dbSigma2`);
+      expectClose(ref.dWeightMu, numericGradient((v) => loss(undefined, v), Float64Array.from(inp.wMu)), 1e-6, `${c.name}: dwMu`);
+      expectClose(ref.dWeightSigma2, numericGradient((v) => loss(undefined, undefined, v), Float64Array.from(inp.wSigma2)), 1e-6, `${c.name}: dwSigma2`);
+      expectClose(ref.dBiasMu, numericGradient((v) => loss(undefined, undefined, undefined, v), Float64Array.from(bMu)), 1e-6, `${c.name}: dbMu`);
+      expectClose(ref.dBiasSigma2, numericGradient((v) => loss(undefined, undefined, undefined, undefined, v), Float64Array.from(bSigma2)), 1e-6, `${c.name}: dbSigma2`);
     }
   });
 
@@ -240,22 +240,22 @@ describe(`LRT conv2d [${variant}]`, () => {
       const x = ctx.tensor(inp.xs, c.x);
       const wMu = ctx.tensor(inp.wMu, c.w);
       const wSigma2 = ctx.tensor(inp.wSigma2, c.w);
-      const { y, std } = lrtConv2dForward(ctx, x, wMu, wSigma2, inp.bMu && ctx.tensor(inp.bMu, bShape), inp.bSigma2 && ctx.tensor(inp.bSigma2, bShape), c.opts, key);
+      const { y, std } = lrtConv2dForward(x, wMu, wSigma2, inp.bMu && ctx.tensor(inp.bMu, bShape), inp.bSigma2 && ctx.tensor(inp.bSigma2, bShape), { ...c.opts, key });
       const fwd = lrtConv2dRef(s, inp.xs, inp.wMu, inp.wSigma2, inp.bMu, inp.bSigma2, null);
       const ys = await y.read();
       const eps = Float64Array.from(ys, (v, i) => (v - fwd.mean[i]) / fwd.std[i]);
       const dys = randomArray(g.n * g.cout * g.oh * g.ow, 82);
       const ref = lrtConv2dBackwardRef(s, inp.xs, inp.wMu, inp.wSigma2, inp.bSigma2, dys, eps);
-      const got = lrtConv2dBackward(ctx, x, ctx.tensor(dys, y.shape), std, wMu, wSigma2, c.opts, key, { input: true, bias: true });
-      expect(got.dwMu.shape).toEqual(c.w);
-      expect(got.dwSigma2.shape).toEqual(c.w);
-      expect(got.dbSigma2!.shape).toEqual(bShape);
+      const got = lrtConv2dBackward(ctx.tensor(dys, y.shape), x, std, wMu, wSigma2, { ...c.opts, key, needInput: true, needBias: true });
+      expect(got.dWeightMu.shape).toEqual(c.w);
+      expect(got.dWeightSigma2.shape).toEqual(c.w);
+      expect(got.dBiasSigma2!.shape).toEqual(bShape);
       // Tolerance: 1e-4 of max |value|; eps recovered from f32 y carries y's rounding scaled by |mean| / std (<= ~20 here).
       expectClose(await got.dx!.read(), ref.dx, 1e-4, 'dx');
-      expectClose(await got.dwMu.read(), ref.dwMu, 1e-4, 'dwMu');
-      expectClose(await got.dwSigma2.read(), ref.dwSigma2, 1e-4, 'dwSigma2');
-      expectClose(await got.dbMu!.read(), ref.dbMu, 1e-4, 'dbMu');
-      expectClose(await got.dbSigma2!.read(), ref.dbSigma2, 1e-4, 'dbSigma2');
+      expectClose(await got.dWeightMu.read(), ref.dWeightMu, 1e-4, 'dwMu');
+      expectClose(await got.dWeightSigma2.read(), ref.dWeightSigma2, 1e-4, 'dwSigma2');
+      expectClose(await got.dBiasMu!.read(), ref.dBiasMu, 1e-4, 'dbMu');
+      expectClose(await got.dBiasSigma2!.read(), ref.dBiasSigma2, 1e-4, 'dbSigma2');
     });
   }
 });
@@ -269,14 +269,14 @@ describe('conv2d rejects bad input before any GPU work', () => {
     const ctx = await sharedContext();
     const x = ctx.zeros([2, 3, 7, 9]);
     const w = ctx.zeros([5, 3, 3, 3]);
-    expect(() => conv2dForward(ctx, x, ctx.zeros([5, 4, 3, 3]), null)).toThrow(/conv2dForward: argument 'w' expected shape \[Cout, 3, KH, KW\] \(Cin = x.shape\[1\] = 3\), got \[5, 4, 3, 3\]/);
-    expect(() => conv2dForward(ctx, x, w, ctx.zeros([4]))).toThrow(/conv2dForward: argument 'bias' expected shape \[5\], got \[4\]/);
-    expect(() => conv2dForward(ctx, x, ctx.zeros([3, 5, 3, 3, 3]), null)).toThrow(/argument 'w' expected shape per-sample weights .* dividing the batch N = 2/);
-    expect(() => conv2dForward(ctx, x, ctx.zeros([2, 5, 3, 3, 3]), ctx.zeros([5]))).toThrow(/argument 'bias' expected shape \[2, 5\], got \[5\]/);
-    expect(() => conv2dForward(ctx, ctx.zeros([2, 3, 7]), w, null)).toThrow(/argument 'x' expected a shape \[N, Cin, H, W\]/);
-    expect(() => conv2dBackward(ctx, x, w, ctx.zeros([2, 5, 5, 6]), undefined, {})).toThrow(/conv2dBackward: argument 'dy' expected shape \[2, 5, 5, 7\] \(the output shape\), got \[2, 5, 5, 6\]/);
-    expect(() => lrtConv2dForward(ctx, x, w, ctx.zeros([5, 3, 3, 2]), null, null, undefined, { seed: 1, step: 0, stream: 0 })).toThrow(/lrtConv2dForward: argument 'wSigma2' expected shape \[5, 3, 3, 3\]/);
-    expect(() => lrtConv2dBackward(ctx, x, ctx.zeros([2, 5, 5, 7]), ctx.zeros([2, 5, 5, 6]), w, w, undefined, { seed: 1, step: 0, stream: 0 }, {})).toThrow(/lrtConv2dBackward: argument 'std' expected shape \[2, 5, 5, 7\]/);
+    expect(() => conv2dForward(x, ctx.zeros([5, 4, 3, 3]), null)).toThrow(/conv2dForward: argument 'w' expected shape \[Cout, 3, KH, KW\] \(Cin = x.shape\[1\] = 3\), got \[5, 4, 3, 3\]/);
+    expect(() => conv2dForward(x, w, ctx.zeros([4]))).toThrow(/conv2dForward: argument 'bias' expected shape \[5\], got \[4\]/);
+    expect(() => conv2dForward(x, ctx.zeros([3, 5, 3, 3, 3]), null)).toThrow(/argument 'w' expected shape per-sample weights .* dividing the batch N = 2/);
+    expect(() => conv2dForward(x, ctx.zeros([2, 5, 3, 3, 3]), ctx.zeros([5]))).toThrow(/argument 'bias' expected shape \[2, 5\], got \[5\]/);
+    expect(() => conv2dForward(ctx.zeros([2, 3, 7]), w, null)).toThrow(/argument 'x' expected a shape \[N, Cin, H, W\]/);
+    expect(() => conv2dBackward(ctx.zeros([2, 5, 5, 6]), x, w)).toThrow(/conv2dBackward: argument 'dy' expected shape \[2, 5, 5, 7\] \(the output shape\), got \[2, 5, 5, 6\]/);
+    expect(() => lrtConv2dForward(x, w, ctx.zeros([5, 3, 3, 2]), null, null, { key: { seed: 1, step: 0, stream: 0 } })).toThrow(/lrtConv2dForward: argument 'wSigma2' expected shape \[5, 3, 3, 3\]/);
+    expect(() => lrtConv2dBackward(ctx.zeros([2, 5, 5, 7]), x, ctx.zeros([2, 5, 5, 6]), w, w, { key: { seed: 1, step: 0, stream: 0 } })).toThrow(/lrtConv2dBackward: argument 'std' expected shape \[2, 5, 5, 7\]/);
     expect(() => conv2dOutputShape([1, 3, 7, 9], [5, 2, 3, 3])).toThrow(/conv2dOutputShape: argument 'w'/);
   });
 
@@ -284,16 +284,16 @@ describe('conv2d rejects bad input before any GPU work', () => {
     const ctx = await sharedContext();
     const x = ctx.zeros([1, 3, 7, 9]);
     const w = ctx.zeros([5, 3, 3, 3]);
-    expect(() => conv2dForward(ctx, x, w, null, { stride: 1.5 })).toThrow(/conv2dForward: argument 'stride' expected an integer >= 1, got 1.5/);
-    expect(() => conv2dForward(ctx, x, w, null, { stride: 0 })).toThrow(/argument 'stride' expected an integer >= 1, got 0/);
-    expect(() => conv2dForward(ctx, x, w, null, { padding: -1 })).toThrow(/argument 'padding' expected an integer >= 0, got -1/);
-    expect(() => conv2dForward(ctx, x, w, null, { padding: [1, 0.5] })).toThrow(/argument 'padding\[1\]' expected an integer >= 0, got 0.5/);
-    expect(() => conv2dForward(ctx, x, w, null, { dilation: [2, 0] })).toThrow(/argument 'dilation\[1\]' expected an integer >= 1, got 0/);
-    expect(() => conv2dForward(ctx, x, w, null, { dilation: [1, 2, 3] as unknown as [number, number] })).toThrow(/argument 'dilation' expected an integer or a pair/);
-    expect(() => conv2dForward(ctx, x, ctx.zeros([5, 3, 8, 3]), null)).toThrow(/conv2dForward: argument 'x' expected a padded input at least as large as the dilated kernel 8x3, got 7x9 with padding \[0, 0\] \(output would be 0x7\)/);
+    expect(() => conv2dForward(x, w, null, { stride: 1.5 })).toThrow(/conv2dForward: argument 'stride' expected an integer >= 1, got 1.5/);
+    expect(() => conv2dForward(x, w, null, { stride: 0 })).toThrow(/argument 'stride' expected an integer >= 1, got 0/);
+    expect(() => conv2dForward(x, w, null, { padding: -1 })).toThrow(/argument 'padding' expected an integer >= 0, got -1/);
+    expect(() => conv2dForward(x, w, null, { padding: [1, 0.5] })).toThrow(/argument 'padding\[1\]' expected an integer >= 0, got 0.5/);
+    expect(() => conv2dForward(x, w, null, { dilation: [2, 0] })).toThrow(/argument 'dilation\[1\]' expected an integer >= 1, got 0/);
+    expect(() => conv2dForward(x, w, null, { dilation: [1, 2, 3] as unknown as [number, number] })).toThrow(/argument 'dilation' expected an integer or a pair/);
+    expect(() => conv2dForward(x, ctx.zeros([5, 3, 8, 3]), null)).toThrow(/conv2dForward: argument 'x' expected a padded input at least as large as the dilated kernel 8x3, got 7x9 with padding \[0, 0\] \(output would be 0x7\)/);
     expect(() => conv2dOutputShape([1, 3, 7, 9], [5, 3, 3, 3], { dilation: 5 })).toThrow(/dilated kernel 11x11/);
-    expect(() => conv2dBackward(ctx, x, w, ctx.zeros([1, 5, 5, 7]), undefined, { input: 'yes' as unknown as boolean })).toThrow(/argument 'need.input' expected a boolean/);
-    expect(() => lrtConv2dForward(ctx, x, w, w, null, null, undefined, { seed: 1, step: -1, stream: 0 })).toThrow(/argument 'key.step' expected an integer >= 0/);
+    expect(() => conv2dBackward(ctx.zeros([1, 5, 5, 7]), x, w, { needInput: 'yes' as unknown as boolean })).toThrow(/conv2dBackward: argument 'options.needInput' expected a boolean or undefined, got "yes"/);
+    expect(() => lrtConv2dForward(x, w, w, null, null, { key: { seed: 1, step: -1, stream: 0 } })).toThrow(/argument 'key.step' expected an integer >= 0/);
   });
 
   it('a disposed tensor, a non-f32 tensor and a tensor from another context', async () => {
@@ -302,18 +302,18 @@ describe('conv2d rejects bad input before any GPU work', () => {
     const w = ctx.zeros([5, 3, 3, 3]);
     const gone = ctx.zeros([5]);
     gone.dispose();
-    expect(() => conv2dForward(ctx, x, w, gone)).toThrow(/conv2dForward: argument 'bias' is a disposed tensor/);
-    expect(() => conv2dForward(ctx, ctx.zeros([1, 3, 7, 9], 'u32'), w, null)).toThrow(/conv2dForward: argument 'x' expected an 'f32' tensor/);
+    expect(() => conv2dForward(x, w, gone)).toThrow(/conv2dForward: argument 'bias' is a disposed tensor/);
+    expect(() => conv2dForward(ctx.zeros([1, 3, 7, 9], 'u32'), w, null)).toThrow(/conv2dForward: argument 'x' expected an 'f32' tensor/);
     const other = await createContext();
     try {
       const foreign = other.zeros([5, 3, 3, 3]);
-      expect(() => conv2dForward(ctx, x, foreign, null)).toThrow(/conv2dForward: argument 'w' is a tensor from another device\/context/);
-      expect(() => lrtConv2dForward(ctx, x, w, foreign, null, null, undefined, { seed: 1, step: 0, stream: 0 })).toThrow(/lrtConv2dForward: argument 'wSigma2' is a tensor from another device\/context/);
+      expect(() => conv2dForward(x, foreign, null)).toThrow(/conv2dForward: argument 'w' is a tensor from another device\/context/);
+      expect(() => lrtConv2dForward(x, w, foreign, null, null, { key: { seed: 1, step: 0, stream: 0 } })).toThrow(/lrtConv2dForward: argument 'wSigma2' is a tensor from another device\/context/);
     } finally {
       other.destroy();
     }
     const before = ctx.memory().liveTensors;
-    expect(() => conv2dBackward(ctx, x, w, ctx.zeros([1, 5, 5, 6]), undefined, {})).toThrow();
+    expect(() => conv2dBackward(ctx.zeros([1, 5, 5, 6]), x, w)).toThrow();
     // The failed call allocated nothing beyond the dy argument itself.
     expect(ctx.memory().liveTensors).toBe(before + 1);
   });

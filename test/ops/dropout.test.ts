@@ -18,12 +18,12 @@ describe('dropout (inverted, mask from the counter-based generator)', () => {
       const key = { seed: 17, step: n, stream: 9 };
       const xs = nonZero(n, n);
       const dys = nonZero(n, n + 1);
-      const u = await drawUniform(ctx, [n], key).read();
-      const y = dropoutForward(ctx, ctx.tensor(xs, shape), p, key);
+      const u = await drawUniform(ctx, [n], { key }).read();
+      const y = dropoutForward(ctx.tensor(xs, shape), { p: p, key });
       expect(y.shape).toEqual(shape);
       // Tolerance 1e-6 relative to the largest |y|: f32 rounding of 1 / (1 - p) and of the product (2 ulp).
       expectClose(await y.read(), dropoutRef(xs, p, u), 1e-6, 'y');
-      expectClose(await dropoutBackward(ctx, ctx.tensor(dys, shape), p, key).read(), dropoutBackwardRef(dys, p, u), 1e-6, 'dx');
+      expectClose(await dropoutBackward(ctx.tensor(dys, shape), { p: p, key }).read(), dropoutBackwardRef(dys, p, u), 1e-6, 'dx');
     });
   }
 
@@ -34,8 +34,8 @@ describe('dropout (inverted, mask from the counter-based generator)', () => {
     // Offsets that are not multiples of 4 make each invocation's four elements straddle two Philox calls.
     for (const offset of [0, 1, 2, 3, 1000]) {
       const key = { seed: 0xcafe, step: 3, stream: 11, offset };
-      const y = await dropoutForward(ctx, ctx.tensor(new Float32Array(n).fill(1), [n]), p, key).read();
-      const dx = await dropoutBackward(ctx, ctx.tensor(new Float32Array(n).fill(1), [n]), p, key).read();
+      const y = await dropoutForward(ctx.tensor(new Float32Array(n).fill(1), [n]), { p: p, key }).read();
+      const dx = await dropoutBackward(ctx.tensor(new Float32Array(n).fill(1), [n]), { p: p, key }).read();
       for (let i = 0; i < n; i++) {
         const kept = uniformRef(key.seed, key.step, offset + i, key.stream) >= Math.fround(p);
         expect(y[i] !== 0, `offset ${offset} element ${i}`).toBe(kept);
@@ -48,7 +48,7 @@ describe('dropout (inverted, mask from the counter-based generator)', () => {
     it(`keeps a fraction 1 - p of the elements within 5 binomial standard errors, p=${p}`, async () => {
       const ctx = await context();
       const n = 200_003;
-      const y = await dropoutForward(ctx, ctx.tensor(new Float32Array(n).fill(1), [n]), p, { seed: 5, step: 1, stream: 0 }).read();
+      const y = await dropoutForward(ctx.tensor(new Float32Array(n).fill(1), [n]), { p: p, key: { seed: 5, step: 1, stream: 0 } }).read();
       let kept = 0;
       let worstScale = 0;
       for (const v of y) {
@@ -67,9 +67,9 @@ describe('dropout (inverted, mask from the counter-based generator)', () => {
     const n = 4099;
     const p = 0.5;
     const key = { seed: 2, step: 40, stream: 1 };
-    const y = await dropoutForward(ctx, ctx.tensor(nonZero(n, 1), [n]), p, key).read();
-    const dx = await dropoutBackward(ctx, ctx.tensor(nonZero(n, 2), [n]), p, key).read();
-    const dxOther = await dropoutBackward(ctx, ctx.tensor(nonZero(n, 2), [n]), p, { ...key, step: 41 }).read();
+    const y = await dropoutForward(ctx.tensor(nonZero(n, 1), [n]), { p: p, key }).read();
+    const dx = await dropoutBackward(ctx.tensor(nonZero(n, 2), [n]), { p: p, key }).read();
+    const dxOther = await dropoutBackward(ctx.tensor(nonZero(n, 2), [n]), { p: p, key: { ...key, step: 41 } }).read();
     let agree = 0;
     let agreeOther = 0;
     for (let i = 0; i < n; i++) {
@@ -85,8 +85,8 @@ describe('dropout (inverted, mask from the counter-based generator)', () => {
     const ctx = await context();
     const xs = f32(randomArray(1001, 3));
     const key = { seed: 1, step: 1, stream: 1 };
-    expect(await dropoutForward(ctx, ctx.tensor(xs, [1001]), 0, key).read()).toEqual(xs);
-    expect(await dropoutBackward(ctx, ctx.tensor(xs, [1001]), 0, key).read()).toEqual(xs);
+    expect(await dropoutForward(ctx.tensor(xs, [1001]), { p: 0, key }).read()).toEqual(xs);
+    expect(await dropoutBackward(ctx.tensor(xs, [1001]), { p: 0, key }).read()).toEqual(xs);
   });
 
   it('reference backward equals central finite differences of the reference forward', () => {
@@ -104,16 +104,16 @@ describe('dropout (inverted, mask from the counter-based generator)', () => {
     const x = ctx.tensor([1, 2, 3], [3]);
     const before = ctx.memory().liveTensors;
     for (const p of [-0.1, 1, 1.5, NaN, Infinity, 1 - 1e-9]) {
-      expect(() => dropoutForward(ctx, x, p, key), `p=${p}`).toThrow(/dropoutForward: argument 'p' expected a number in \[0, 1\)/);
-      expect(() => dropoutBackward(ctx, x, p, key), `p=${p}`).toThrow(/dropoutBackward: argument 'p' expected a number in \[0, 1\)/);
+      expect(() => dropoutForward(x, { p: p, key }), `p=${p}`).toThrow(/dropoutForward: argument 'p' expected a number in \[0, 1\)/);
+      expect(() => dropoutBackward(x, { p: p, key }), `p=${p}`).toThrow(/dropoutBackward: argument 'p' expected a number in \[0, 1\)/);
     }
-    expect(() => dropoutForward(ctx, x, '0.5' as never, key)).toThrow(/dropoutForward: argument 'p'/);
-    expect(() => dropoutForward(ctx, x, 0.5, { seed: 1, step: -1, stream: 0 })).toThrow(/dropoutForward: argument 'key.step' expected an integer >= 0/);
-    expect(() => dropoutBackward(ctx, x, 0.5, { seed: 1, step: 1 } as never)).toThrow(/dropoutBackward: argument 'key.stream'/);
-    expect(() => dropoutForward(ctx, ctx.tensor([1], [1], 'u32'), 0.5, key)).toThrow(/dropoutForward: argument 'x' expected a tensor of dtype 'f32', got "u32"/);
+    expect(() => dropoutForward(x, { p: '0.5' as never, key })).toThrow(/dropoutForward: argument 'p'/);
+    expect(() => dropoutForward(x, { p: 0.5, key: { seed: 1, step: -1, stream: 0 } })).toThrow(/dropoutForward: argument 'key.step' expected an integer >= 0/);
+    expect(() => dropoutBackward(x, { p: 0.5, key: { seed: 1, step: 1 } as never })).toThrow(/dropoutBackward: argument 'key.stream'/);
+    expect(() => dropoutForward(ctx.tensor([1], [1], 'u32'), { p: 0.5, key })).toThrow(/dropoutForward: argument 'x' expected a tensor of dtype 'f32', got "u32"/);
     expect(ctx.memory().liveTensors).toBe(before + 1);
     x.dispose();
-    expect(() => dropoutForward(ctx, x, 0.5, key)).toThrow(/dropoutForward: argument 'x' is a disposed tensor/);
-    expect(() => dropoutBackward(ctx, x, 0.5, key)).toThrow(/dropoutBackward: argument 'dy' is a disposed tensor/);
+    expect(() => dropoutForward(x, { p: 0.5, key })).toThrow(/dropoutForward: argument 'x' is a disposed tensor/);
+    expect(() => dropoutBackward(x, { p: 0.5, key })).toThrow(/dropoutBackward: argument 'dy' is a disposed tensor/);
   });
 });

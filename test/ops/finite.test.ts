@@ -4,7 +4,7 @@
  * a closed gate leaves param, m and v untouched while an open one computes adam_step's bits.
  */
 import { describe, expect, it } from 'vitest';
-import { adamStep } from '../../src/ops/adam.js';
+import { type AdamGate, adamStep } from '../../src/ops/adam.js';
 import {
   checkFiniteInto, countNonFiniteStep, decodeNonFiniteFlags, describeKinds, flagWordsFromF32, flagsIntoF32, nonFiniteFlags, nonFiniteGate,
 } from '../../src/ops/finite.js';
@@ -27,16 +27,16 @@ describe('checkFiniteInto', () => {
     inf[1500] = -Infinity;
     const t = (a: Float32Array) => ctx.tensor(a, [n]);
     // step 5: slot 0 finite, slot 1 NaN; step 6: slot 1 finite again, slot 2 +-Inf; step 9: slot 1 +-Inf.
-    checkFiniteInto(ctx, t(finite), flags, 0, 5);
-    checkFiniteInto(ctx, t(nan), flags, 1, 5);
-    countNonFiniteStep(ctx, flags, 5);
-    checkFiniteInto(ctx, t(finite), flags, 1, 6);
-    checkFiniteInto(ctx, t(inf), flags, 2, 6);
-    countNonFiniteStep(ctx, flags, 6);
-    checkFiniteInto(ctx, t(finite), flags, 3, 7);
-    countNonFiniteStep(ctx, flags, 7);
-    checkFiniteInto(ctx, t(inf), flags, 1, 9);
-    countNonFiniteStep(ctx, flags, 9);
+    checkFiniteInto(t(finite), flags, { slot: 0, step: 5 });
+    checkFiniteInto(t(nan), flags, { slot: 1, step: 5 });
+    countNonFiniteStep(flags, { step: 5 });
+    checkFiniteInto(t(finite), flags, { slot: 1, step: 6 });
+    checkFiniteInto(t(inf), flags, { slot: 2, step: 6 });
+    countNonFiniteStep(flags, { step: 6 });
+    checkFiniteInto(t(finite), flags, { slot: 3, step: 7 });
+    countNonFiniteStep(flags, { step: 7 });
+    checkFiniteInto(t(inf), flags, { slot: 1, step: 9 });
+    countNonFiniteStep(flags, { step: 9 });
     const r = decodeNonFiniteFlags(await flags.read());
     expect(r.count).toBe(3);
     expect(r.latest).toBe(9);
@@ -61,8 +61,8 @@ describe('checkFiniteInto', () => {
       return ctx.tensor(a, [n]);
     });
     // Slots 1..10; slot 0 stays clear.
-    checkFiniteInto(ctx, xs, flags, 1, 41);
-    countNonFiniteStep(ctx, flags, 41);
+    checkFiniteInto(xs, flags, { slot: 1, step: 41 });
+    countNonFiniteStep(flags, { step: 41 });
     const r = decodeNonFiniteFlags(await flags.read());
     expect(r.count).toBe(1);
     expect(r.slots.map((s) => (s ? describeKinds(s.kinds) : null))).toEqual([null, null, null, null, '-Inf', null, null, null, 'NaN', null, '+Inf']);
@@ -72,10 +72,10 @@ describe('checkFiniteInto', () => {
   it('the flags travel exactly as 16-bit halves in an f32 tensor', async () => {
     const ctx = await context();
     const flags = nonFiniteFlags(ctx, 2);
-    checkFiniteInto(ctx, ctx.tensor(f32([0, NaN]), [2]), flags, 1, 123_456_789);
-    countNonFiniteStep(ctx, flags, 123_456_789);
+    checkFiniteInto(ctx.tensor(f32([0, NaN]), [2]), flags, { slot: 1, step: 123_456_789 });
+    countNonFiniteStep(flags, { step: 123_456_789 });
     const out = ctx.zeros([4 + 2 * flags.size]);
-    flagsIntoF32(ctx, flags, out, 4);
+    flagsIntoF32(flags, out, { offset: 4 });
     const words = flagWordsFromF32(await out.read(), 4, flags.size);
     expect(Array.from(words)).toEqual(Array.from(await flags.read()));
     expect(decodeNonFiniteFlags(words).slots[1]?.step).toBe(123_456_789);
@@ -85,12 +85,12 @@ describe('checkFiniteInto', () => {
     const ctx = await context();
     const flags = nonFiniteFlags(ctx, 2);
     const x = ctx.zeros([4]);
-    expect(() => checkFiniteInto(ctx, x, flags, 2, 0)).toThrow(/checkFiniteInto: argument 'slot' expected an integer <= 1 \(1 tensor\(s\) from it, the flags have 2 slots\), got 2/);
-    expect(() => checkFiniteInto(ctx, [x, x, x], flags, 0, 0)).toThrow(/argument 'slot' expected an integer <= -1 \(3 tensor\(s\) from it/);
-    expect(() => checkFiniteInto(ctx, [x, ctx.zeros([2], 'u32') as never], flags, 0, 0)).toThrow(/checkFiniteInto: argument 'xs\[1\]' expected a tensor of dtype 'f32'/);
-    expect(() => checkFiniteInto(ctx, x, ctx.zeros([7]) as never, 0, 0)).toThrow(/argument 'flags' expected a u32 tensor from nonFiniteFlags/);
-    expect(() => checkFiniteInto(ctx, x, flags, 0, 2 ** 32 - 1)).toThrow(/argument 'step' expected an integer <= 4294967294/);
-    expect(() => flagsIntoF32(ctx, flags, ctx.zeros([8]), 0)).toThrow(/flagsIntoF32: argument 'offset' expected at most -6/);
+    expect(() => checkFiniteInto(x, flags, { slot: 2, step: 0 })).toThrow(/checkFiniteInto: argument 'slot' expected an integer <= 1 \(1 tensor\(s\) from it, the flags have 2 slots\), got 2/);
+    expect(() => checkFiniteInto([x, x, x], flags, { slot: 0, step: 0 })).toThrow(/argument 'slot' expected an integer <= -1 \(3 tensor\(s\) from it/);
+    expect(() => checkFiniteInto([x, ctx.zeros([2], 'u32') as never], flags, { slot: 0, step: 0 })).toThrow(/checkFiniteInto: argument 'xs\[1\]' expected a tensor of dtype 'f32'/);
+    expect(() => checkFiniteInto(x, ctx.zeros([7]) as never, { slot: 0, step: 0 })).toThrow(/argument 'flags' expected a u32 tensor from nonFiniteFlags/);
+    expect(() => checkFiniteInto(x, flags, { slot: 0, step: 2 ** 32 - 1 })).toThrow(/argument 'step' expected an integer <= 4294967294/);
+    expect(() => flagsIntoF32(flags, ctx.zeros([8]), { offset: 0 })).toThrow(/flagsIntoF32: argument 'offset' expected at most -6/);
   });
 });
 
@@ -102,20 +102,20 @@ describe('adamStep with a gate', () => {
     const g = ctx.tensor(f32(randomArray(n, 2)), [n]);
     const m0 = f32(randomArray(n, 3, -0.1, 0.1));
     const v0 = f32(randomArray(n, 4, 0, 0.1));
-    const run = (gate?: Parameters<typeof adamStep>[7]) => {
+    const run = (gate?: AdamGate) => {
       const [p, m, v] = [ctx.tensor(p0, [n]), ctx.tensor(m0, [n]), ctx.tensor(v0, [n])];
-      adamStep(ctx, p, g, m, v, 3, { lr: 1e-2, weightDecay: 0.1 }, gate);
+      adamStep(p, g, m, v, { lr: 1e-2, weightDecay: 0.1, step: 3, gate });
       return Promise.all([p.read(), m.read(), v.read()]);
     };
     const plain = await run();
     const flags = nonFiniteFlags(ctx, 1);
     // Step 4 flagged: step 4 is skipped; step 6 runs unless the gate is sticky.
-    checkFiniteInto(ctx, ctx.tensor(f32([NaN]), [1]), flags, 0, 4);
+    checkFiniteInto(ctx.tensor(f32([NaN]), [1]), flags, { slot: 0, step: 4 });
     expect(await run(nonFiniteGate(flags, 6, false))).toEqual(plain);
     expect(await run(nonFiniteGate(flags, 4, false))).toEqual([p0, m0, v0]);
     expect(await run(nonFiniteGate(flags, 6, true))).toEqual([p0, m0, v0]);
     const clear = nonFiniteFlags(ctx, 1);
     expect(await run(nonFiniteGate(clear, 6, true))).toEqual(plain);
-    expect(() => adamStep(ctx, ctx.zeros([2]), ctx.zeros([2]), ctx.zeros([2]), ctx.zeros([2]), 1, { lr: 1 }, { flags, from: 0 })).toThrow(/adamStep: argument 'gate.from' expected an integer >= 1, got 0/);
+    expect(() => adamStep(ctx.zeros([2]), ctx.zeros([2]), ctx.zeros([2]), ctx.zeros([2]), { lr: 1, step: 1, gate: { flags, from: 0 } })).toThrow(/adamStep: argument 'gate.from' expected an integer >= 1, got 0/);
   });
 });

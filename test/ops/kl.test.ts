@@ -37,7 +37,7 @@ const MIXTURES: MixturePrior[] = [
 
 async function gaussianKl(ctx: Context, mus: Float32Array, rhos: Float32Array, prior: GaussianPrior): Promise<number> {
   const n = mus.length;
-  return (await klGaussian(ctx, ctx.tensor(mus, [n]), ctx.tensor(rhos, [n]), prior).read())[0];
+  return (await klGaussian(ctx.tensor(mus, [n]), ctx.tensor(rhos, [n]), { prior }).read())[0];
 }
 
 describe('klGaussian (closed form, reduced on the GPU)', () => {
@@ -83,7 +83,7 @@ describe('klGaussian (closed form, reduced on the GPU)', () => {
       const dMu = ctx.tensor(dMu0, [n]);
       const dRho = ctx.tensor(dRho0, [n]);
       const scale = 0.37;
-      klGaussianBackwardInto(ctx, ctx.tensor(mus, [n]), ctx.tensor(rhos, [n]), GAUSSIAN, scale, dMu, dRho);
+      klGaussianBackwardInto(ctx.tensor(mus, [n]), ctx.tensor(rhos, [n]), dMu, dRho, { prior: GAUSSIAN, scale });
       const g = klGaussianBackwardRef(mus, rhos, GAUSSIAN);
       // dMu: 1e-6 of the largest entry, a few f32 roundings (measured 1e-7..3e-7). dRho: 5e-6, because
       // sigma from f32 softplus is within 2.2e-6 relative and enters both sigma / sigma_p^2 and 1 / sigma
@@ -111,8 +111,8 @@ describe('klMonteCarlo (any prior, from weight samples)', () => {
     const { mus, rhos } = posterior(n, 77, -3, 0);
     const mu = ctx.tensor(mus, [n]);
     const rho = ctx.tensor(rhos, [n]);
-    const w = sampleWeights(ctx, mu, rho, { seed: 9, step: 1, stream: 3 }, samples);
-    const got = (await klMonteCarlo(ctx, w, mu, rho, GAUSSIAN).read())[0];
+    const w = sampleWeights(mu, rho, { key: { seed: 9, step: 1, stream: 3 }, samples });
+    const got = (await klMonteCarlo(w, mu, rho, { prior: GAUSSIAN }).read())[0];
     const want = klGaussianRef(mus, rhos, GAUSSIAN);
     // With w = mu + sigma eps, one sample's term is const + b eps + a eps^2 with a = sigma^2 / (2 sigma_p^2) - 1/2
     // and b = sigma (mu - mu_p) / sigma_p^2, so its variance is b^2 + 2 a^2 (Var eps^2 = 2, Cov(eps, eps^2) = 0).
@@ -136,9 +136,9 @@ describe('klMonteCarlo (any prior, from weight samples)', () => {
       const { mus, rhos } = posterior(n, 11, -3, 0);
       const mu = ctx.tensor(mus, [n]);
       const rho = ctx.tensor(rhos, [n]);
-      const w = sampleWeights(ctx, mu, rho, { seed: 1, step: 2, stream: 3 }, samples);
+      const w = sampleWeights(mu, rho, { key: { seed: 1, step: 2, stream: 3 }, samples });
       const ws = await w.read();
-      const got = (await klMonteCarlo(ctx, w, mu, rho, prior).read())[0];
+      const got = (await klMonteCarlo(w, mu, rho, { prior }).read())[0];
       const want = klMonteCarloRef(ws, mus, rhos, prior);
       let scale = 0;
       for (let j = 0; j < ws.length; j++) scale += (Math.abs(Math.log(softplusRef([rhos[j % n]])[0])) + Math.abs(logPriorRef(ws[j], prior)) + ((ws[j] - mus[j % n]) / softplusRef([rhos[j % n]])[0]) ** 2) / samples;
@@ -157,8 +157,8 @@ describe('klMonteCarlo (any prior, from weight samples)', () => {
     const rhos = f32([-3, -2, -4]);
     const mu = ctx.tensor(mus, [3]);
     const rho = ctx.tensor(rhos, [3]);
-    const w = sampleWeights(ctx, mu, rho, { seed: 4, step: 4, stream: 4 }, 2);
-    const got = (await klMonteCarlo(ctx, w, mu, rho, prior).read())[0];
+    const w = sampleWeights(mu, rho, { key: { seed: 4, step: 4, stream: 4 }, samples: 2 });
+    const got = (await klMonteCarlo(w, mu, rho, { prior }).read())[0];
     const want = klMonteCarloRef(await w.read(), mus, rhos, prior);
     expect(Number.isFinite(got)).toBe(true);
     // Tolerance 1e-6: the terms are ~2.5e5, dominated by (w / sigma1)^2 / 2, computed to a few f32 ulp.
@@ -176,14 +176,14 @@ describe('klMonteCarloBackwardInto', () => {
       const { mus, rhos } = posterior(n, 19, -3, 0);
       const mu = ctx.tensor(mus, [n]);
       const rho = ctx.tensor(rhos, [n]);
-      const w = sampleWeights(ctx, mu, rho, key, samples);
-      const eps = await drawNormal(ctx, [samples * n], key).read();
+      const w = sampleWeights(mu, rho, { key, samples });
+      const eps = await drawNormal(ctx, [samples * n], { key }).read();
       const dMu0 = f32(randomArray(n, 1));
       const dRho0 = f32(randomArray(n, 2));
       const dMu = ctx.tensor(dMu0, [n]);
       const dRho = ctx.tensor(dRho0, [n]);
       const scale = 0.5;
-      klMonteCarloBackwardInto(ctx, w, mu, rho, prior as MixturePrior | GaussianPrior, key, scale, dMu, dRho);
+      klMonteCarloBackwardInto(w, mu, rho, dMu, dRho, { prior: prior as MixturePrior | GaussianPrior, key, scale });
       const g = klMonteCarloBackwardRef(await w.read(), eps, mus, rhos, prior);
       // Tolerance 5e-6 of the largest entry: sigma from f32 softplus is within 2.2e-6 relative (it scales
       // the 1 / sigma term), the reference recomputes w - mu from the f32 w, plus f32 rounding of the
@@ -226,42 +226,42 @@ describe('KL: bad input is rejected before GPU work', () => {
     const mix = { pi: 0.5, sigma1: 1, sigma2: 0.01 };
     const before = ctx.memory().liveTensors;
 
-    expect(() => klGaussian(ctx, mu, flat, GAUSSIAN)).toThrow(/klGaussian: argument 'rho' expected shape \[2, 3\] \(the shape of mu\), got \[6\]/);
-    expect(() => klGaussianBackwardInto(ctx, mu, rho, GAUSSIAN, 1, flat, dRho)).toThrow(/klGaussianBackwardInto: argument 'dMu' expected shape \[2, 3\]/);
-    expect(() => klMonteCarlo(ctx, flat, mu, rho, mix)).toThrow(/klMonteCarlo: argument 'w' expected shape \[S, 2, 3\]/);
-    expect(() => klMonteCarlo(ctx, wrongW, mu, rho, mix)).toThrow(/klMonteCarlo: argument 'w' expected shape \[S, 2, 3\]/);
-    expect(() => klMonteCarloBackwardInto(ctx, w, mu, rho, mix, key, 1, dMu, flat)).toThrow(/klMonteCarloBackwardInto: argument 'dRho' expected shape \[2, 3\]/);
+    expect(() => klGaussian(mu, flat, { prior: GAUSSIAN })).toThrow(/klGaussian: argument 'rho' expected shape \[2, 3\] \(the shape of mu\), got \[6\]/);
+    expect(() => klGaussianBackwardInto(mu, rho, flat, dRho, { prior: GAUSSIAN, scale: 1 })).toThrow(/klGaussianBackwardInto: argument 'dMu' expected shape \[2, 3\]/);
+    expect(() => klMonteCarlo(flat, mu, rho, { prior: mix })).toThrow(/klMonteCarlo: argument 'w' expected shape \[S, 2, 3\]/);
+    expect(() => klMonteCarlo(wrongW, mu, rho, { prior: mix })).toThrow(/klMonteCarlo: argument 'w' expected shape \[S, 2, 3\]/);
+    expect(() => klMonteCarloBackwardInto(w, mu, rho, dMu, flat, { prior: mix, key, scale: 1 })).toThrow(/klMonteCarloBackwardInto: argument 'dRho' expected shape \[2, 3\]/);
 
     // Priors.
-    expect(() => klGaussian(ctx, mu, rho, { mu: 0, sigma: 0 })).toThrow(/klGaussian: argument 'prior.sigma' expected a finite number > 0/);
-    expect(() => klGaussian(ctx, mu, rho, { mu: 0, sigma: -0.1 })).toThrow(/argument 'prior.sigma'/);
-    expect(() => klGaussian(ctx, mu, rho, { mu: 0, sigma: 1e-30 })).toThrow(/argument 'prior.sigma' expected a finite number > 0 whose 1\/sigma\^2 fits in f32/);
-    expect(() => klGaussian(ctx, mu, rho, { mu: NaN, sigma: 1 })).toThrow(/klGaussian: argument 'prior.mu' expected a finite number, got NaN/);
-    expect(() => klGaussian(ctx, mu, rho, mix as never)).toThrow(/klGaussian: argument 'prior' expected a Gaussian prior \{ mu, sigma \}/);
-    expect(() => klGaussian(ctx, mu, rho, null as never)).toThrow(/klGaussian: argument 'prior'/);
-    expect(() => klMonteCarlo(ctx, w, mu, rho, { pi: 1.5, sigma1: 1, sigma2: 0.1 })).toThrow(/klMonteCarlo: argument 'prior.pi' expected a number in \[0, 1\], got 1.5/);
-    expect(() => klMonteCarlo(ctx, w, mu, rho, { pi: -0.1, sigma1: 1, sigma2: 0.1 })).toThrow(/argument 'prior.pi'/);
-    expect(() => klMonteCarlo(ctx, w, mu, rho, { pi: NaN, sigma1: 1, sigma2: 0.1 })).toThrow(/argument 'prior.pi'/);
-    expect(() => klMonteCarlo(ctx, w, mu, rho, { pi: 0.5, sigma1: 0, sigma2: 0.1 })).toThrow(/klMonteCarlo: argument 'prior.sigma1' expected a finite number > 0/);
-    expect(() => klMonteCarlo(ctx, w, mu, rho, { pi: 0.5, sigma1: 1, sigma2: Infinity })).toThrow(/argument 'prior.sigma2'/);
-    expect(() => klMonteCarlo(ctx, w, mu, rho, { sigma1: 1 } as never)).toThrow(/klMonteCarlo: argument 'prior' expected a Gaussian prior \{ mu, sigma \} or a scale mixture/);
-    expect(() => klMonteCarloBackwardInto(ctx, w, mu, rho, { mu: 0, sigma: -1 }, key, 1, dMu, dRho)).toThrow(/klMonteCarloBackwardInto: argument 'prior.sigma'/);
+    expect(() => klGaussian(mu, rho, { prior: { mu: 0, sigma: 0 } })).toThrow(/klGaussian: argument 'prior.sigma' expected a finite number > 0/);
+    expect(() => klGaussian(mu, rho, { prior: { mu: 0, sigma: -0.1 } })).toThrow(/argument 'prior.sigma'/);
+    expect(() => klGaussian(mu, rho, { prior: { mu: 0, sigma: 1e-30 } })).toThrow(/argument 'prior.sigma' expected a finite number > 0 whose 1\/sigma\^2 fits in f32/);
+    expect(() => klGaussian(mu, rho, { prior: { mu: NaN, sigma: 1 } })).toThrow(/klGaussian: argument 'prior.mu' expected a finite number, got NaN/);
+    expect(() => klGaussian(mu, rho, { prior: mix as never })).toThrow(/klGaussian: argument 'prior' expected a Gaussian prior \{ mu, sigma \}/);
+    expect(() => klGaussian(mu, rho, { prior: null as never })).toThrow(/klGaussian: argument 'prior'/);
+    expect(() => klMonteCarlo(w, mu, rho, { prior: { pi: 1.5, sigma1: 1, sigma2: 0.1 } })).toThrow(/klMonteCarlo: argument 'prior.pi' expected a number in \[0, 1\], got 1.5/);
+    expect(() => klMonteCarlo(w, mu, rho, { prior: { pi: -0.1, sigma1: 1, sigma2: 0.1 } })).toThrow(/argument 'prior.pi'/);
+    expect(() => klMonteCarlo(w, mu, rho, { prior: { pi: NaN, sigma1: 1, sigma2: 0.1 } })).toThrow(/argument 'prior.pi'/);
+    expect(() => klMonteCarlo(w, mu, rho, { prior: { pi: 0.5, sigma1: 0, sigma2: 0.1 } })).toThrow(/klMonteCarlo: argument 'prior.sigma1' expected a finite number > 0/);
+    expect(() => klMonteCarlo(w, mu, rho, { prior: { pi: 0.5, sigma1: 1, sigma2: Infinity } })).toThrow(/argument 'prior.sigma2'/);
+    expect(() => klMonteCarlo(w, mu, rho, { prior: { sigma1: 1 } as never })).toThrow(/klMonteCarlo: argument 'prior' expected a Gaussian prior \{ mu, sigma \} or a scale mixture/);
+    expect(() => klMonteCarloBackwardInto(w, mu, rho, dMu, dRho, { prior: { mu: 0, sigma: -1 }, key, scale: 1 })).toThrow(/klMonteCarloBackwardInto: argument 'prior.sigma'/);
 
     // Keys, scale, aliasing, dtype.
-    expect(() => klMonteCarloBackwardInto(ctx, w, mu, rho, mix, { seed: -1, step: 0, stream: 0 }, 1, dMu, dRho)).toThrow(/klMonteCarloBackwardInto: argument 'key.seed' expected an integer >= 0/);
-    expect(() => klMonteCarloBackwardInto(ctx, w, mu, rho, mix, null as never, 1, dMu, dRho)).toThrow(/klMonteCarloBackwardInto: argument 'key'/);
-    expect(() => klMonteCarloBackwardInto(ctx, w, mu, rho, mix, key, NaN, dMu, dRho)).toThrow(/klMonteCarloBackwardInto: argument 'scale' expected a finite number, got NaN/);
-    expect(() => klGaussianBackwardInto(ctx, mu, rho, GAUSSIAN, Infinity, dMu, dRho)).toThrow(/klGaussianBackwardInto: argument 'scale'/);
-    expect(() => klGaussianBackwardInto(ctx, mu, rho, GAUSSIAN, 1, mu, dRho)).toThrow(/klGaussianBackwardInto: argument 'dMu' expected a tensor that does not share mu's buffer/);
-    expect(() => klGaussianBackwardInto(ctx, mu, rho, GAUSSIAN, 1, dMu, dMu)).toThrow(/argument 'dMu' expected a tensor that does not share dRho's buffer/);
-    expect(() => klMonteCarloBackwardInto(ctx, w, mu, rho, mix, key, 1, dMu, rhoView)).toThrow(/argument 'dRho' expected a tensor that does not share rho's buffer/);
-    expect(() => klGaussian(ctx, muI32, rho, GAUSSIAN)).toThrow(/klGaussian: argument 'mu' expected a tensor of dtype 'f32', got "i32"/);
+    expect(() => klMonteCarloBackwardInto(w, mu, rho, dMu, dRho, { prior: mix, key: { seed: -1, step: 0, stream: 0 }, scale: 1 })).toThrow(/klMonteCarloBackwardInto: argument 'key.seed' expected an integer >= 0/);
+    expect(() => klMonteCarloBackwardInto(w, mu, rho, dMu, dRho, { prior: mix, key: null as never, scale: 1 })).toThrow(/klMonteCarloBackwardInto: argument 'key'/);
+    expect(() => klMonteCarloBackwardInto(w, mu, rho, dMu, dRho, { prior: mix, key, scale: NaN })).toThrow(/klMonteCarloBackwardInto: argument 'scale' expected a finite number, got NaN/);
+    expect(() => klGaussianBackwardInto(mu, rho, dMu, dRho, { prior: GAUSSIAN, scale: Infinity })).toThrow(/klGaussianBackwardInto: argument 'scale'/);
+    expect(() => klGaussianBackwardInto(mu, rho, mu, dRho, { prior: GAUSSIAN, scale: 1 })).toThrow(/klGaussianBackwardInto: argument 'dMu' expected a tensor that does not share mu's buffer/);
+    expect(() => klGaussianBackwardInto(mu, rho, dMu, dMu, { prior: GAUSSIAN, scale: 1 })).toThrow(/argument 'dMu' expected a tensor that does not share dRho's buffer/);
+    expect(() => klMonteCarloBackwardInto(w, mu, rho, dMu, rhoView, { prior: mix, key, scale: 1 })).toThrow(/argument 'dRho' expected a tensor that does not share rho's buffer/);
+    expect(() => klGaussian(muI32, rho, { prior: GAUSSIAN })).toThrow(/klGaussian: argument 'mu' expected a tensor of dtype 'f32', got "i32"/);
 
     // Disposed tensors.
-    expect(() => klGaussian(ctx, dead, rho, GAUSSIAN)).toThrow(/klGaussian: argument 'mu' is a disposed tensor/);
-    expect(() => klGaussianBackwardInto(ctx, mu, rho, GAUSSIAN, 1, dMu, dead)).toThrow(/klGaussianBackwardInto: argument 'dRho' is a disposed tensor/);
-    expect(() => klMonteCarlo(ctx, w, mu, dead, mix)).toThrow(/klMonteCarlo: argument 'rho' is a disposed tensor/);
-    expect(() => klMonteCarloBackwardInto(ctx, w, dead, rho, mix, key, 1, dMu, dRho)).toThrow(/klMonteCarloBackwardInto: argument 'mu' is a disposed tensor/);
+    expect(() => klGaussian(dead, rho, { prior: GAUSSIAN })).toThrow(/klGaussian: argument 'mu' is a disposed tensor/);
+    expect(() => klGaussianBackwardInto(mu, rho, dMu, dead, { prior: GAUSSIAN, scale: 1 })).toThrow(/klGaussianBackwardInto: argument 'dRho' is a disposed tensor/);
+    expect(() => klMonteCarlo(w, mu, dead, { prior: mix })).toThrow(/klMonteCarlo: argument 'rho' is a disposed tensor/);
+    expect(() => klMonteCarloBackwardInto(w, dead, rho, dMu, dRho, { prior: mix, key, scale: 1 })).toThrow(/klMonteCarloBackwardInto: argument 'mu' is a disposed tensor/);
 
     // The failed calls allocated nothing.
     expect(ctx.memory().liveTensors).toBe(before);
@@ -274,8 +274,8 @@ describe('KL: bad input is rejected before GPU work', () => {
     const rho = ctx.zeros([n]);
     const w = ctx.zeros([2, n]);
     const before = ctx.memory().liveTensors;
-    const a = klGaussian(ctx, mu, rho, GAUSSIAN);
-    const b = klMonteCarlo(ctx, w, mu, rho, MIXTURES[0]);
+    const a = klGaussian(mu, rho, { prior: GAUSSIAN });
+    const b = klMonteCarlo(w, mu, rho, { prior: MIXTURES[0] });
     expect(ctx.memory().liveTensors).toBe(before + 2);
     expect(Number.isFinite((await a.read())[0] + (await b.read())[0])).toBe(true);
   });

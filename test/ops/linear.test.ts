@@ -27,7 +27,7 @@ describe(`matmul [${variant}]`, () => {
           const bv = f32(k * n, n * 100 + k + 1);
           const a = ctx.tensor(av, transposeA ? [k, m] : [m, k]);
           const b = ctx.tensor(bv, transposeB ? [n, k] : [k, n]);
-          const c = matmul(ctx, a, b, { transposeA, transposeB });
+          const c = matmul(a, b, { transposeA, transposeB });
           expect(c.shape).toEqual([m, n]);
           expectClose(await c.read(), matmulRef(av, bv, m, k, n, transposeA, transposeB), SUM_RTOL, 'C');
           for (const t of [a, b, c]) t.dispose();
@@ -64,8 +64,8 @@ describe(`linear [${variant}]`, () => {
       const x = ctx.tensor(c.x, [rows, inF]);
       const w = ctx.tensor(c.w, c.wShape);
       const bias = ctx.tensor(c.bias, c.bShape);
-      expectClose(await linearForward(ctx, x, w, bias).read(), linearRef(c.x, c.w, c.bias, c.d), SUM_RTOL, 'y with bias');
-      expectClose(await linearForward(ctx, x, w, null).read(), linearRef(c.x, c.w, null, c.d), SUM_RTOL, 'y without bias');
+      expectClose(await linearForward(x, w, bias).read(), linearRef(c.x, c.w, c.bias, c.d), SUM_RTOL, 'y with bias');
+      expectClose(await linearForward(x, w, null).read(), linearRef(c.x, c.w, null, c.d), SUM_RTOL, 'y without bias');
     });
 
     it(`backward dx, dw, db match float64, N=${rows} in=${inF} out=${outF} S=${samples}`, async () => {
@@ -75,16 +75,16 @@ describe(`linear [${variant}]`, () => {
       const w = ctx.tensor(c.w, c.wShape);
       const dy = ctx.tensor(c.dy, [rows, outF]);
       const want = linearBackwardRef(c.x, c.w, c.dy, c.d);
-      const got = linearBackward(ctx, x, w, dy, { input: true, bias: true });
-      expect(got.dw.shape).toEqual(c.wShape);
-      expect(got.db!.shape).toEqual(c.bShape);
+      const got = linearBackward(dy, x, w, { needInput: true, needBias: true });
+      expect(got.dWeight.shape).toEqual(c.wShape);
+      expect(got.dBias!.shape).toEqual(c.bShape);
       expectClose(await got.dx!.read(), want.dx, SUM_RTOL, 'dx');
-      expectClose(await got.dw.read(), want.dw, SUM_RTOL, 'dw');
-      expectClose(await got.db!.read(), want.db, SUM_RTOL, 'db');
-      const only = linearBackward(ctx, x, w, dy, {});
+      expectClose(await got.dWeight.read(), want.dWeight, SUM_RTOL, 'dw');
+      expectClose(await got.dBias!.read(), want.dBias, SUM_RTOL, 'db');
+      const only = linearBackward(dy, x, w, { needInput: false, needBias: false });
       expect(only.dx).toBeNull();
-      expect(only.db).toBeNull();
-      expectClose(await only.dw.read(), want.dw, SUM_RTOL, 'dw alone');
+      expect(only.dBias).toBeNull();
+      expectClose(await only.dWeight.read(), want.dWeight, SUM_RTOL, 'dw alone');
     });
   }
 
@@ -97,8 +97,8 @@ describe(`linear [${variant}]`, () => {
       const want = linearBackwardRef(x, w, c.dy, c.d);
       // Tolerance: the loss is bilinear, so central differences are exact up to float64 rounding (~1e-10).
       expectClose(want.dx, numericGradient((v) => dot(linearRef(v, w, bias, c.d), c.dy), x), 1e-8, 'dx');
-      expectClose(want.dw, numericGradient((v) => dot(linearRef(x, v, bias, c.d), c.dy), w), 1e-8, 'dw');
-      expectClose(want.db, numericGradient((v) => dot(linearRef(x, w, v, c.d), c.dy), bias), 1e-8, 'db');
+      expectClose(want.dWeight, numericGradient((v) => dot(linearRef(x, v, bias, c.d), c.dy), w), 1e-8, 'dw');
+      expectClose(want.dBias, numericGradient((v) => dot(linearRef(x, w, v, c.d), c.dy), bias), 1e-8, 'db');
     });
   }
 
@@ -108,10 +108,10 @@ describe(`linear [${variant}]`, () => {
     const run = async (rows: number) => {
       const x = ctx.tensor(f32(rows * 10, rows), [rows, 10]);
       const dy = ctx.tensor(f32(rows * 6, rows + 1), [rows, 6]);
-      const y = linearForward(ctx, x, w, null);
-      const g = linearBackward(ctx, x, w, dy, { input: true, bias: true });
+      const y = linearForward(x, w, null);
+      const g = linearBackward(dy, x, w, { needInput: true, needBias: true });
       await y.read();
-      for (const t of [x, dy, y, g.dx!, g.dw, g.db!]) t.dispose();
+      for (const t of [x, dy, y, g.dx!, g.dWeight, g.dBias!]) t.dispose();
     };
     // 3 rows sum the bias gradient serially, 128 in a workgroup tree (src/ops/reduce.ts); compile both.
     await run(3);
@@ -152,8 +152,8 @@ describe(`local reparameterization (LRT) [${variant}]`, () => {
     const bMu = ctx.tensor(c.bMu, [outF]);
     const zeroW = ctx.zeros([outF, inF]);
     const zeroB = ctx.zeros([outF]);
-    const plain = await linearForward(ctx, x, wMu, bMu).read();
-    const { y, std } = lrtLinearForward(ctx, x, wMu, zeroW, bMu, zeroB, key);
+    const plain = await linearForward(x, wMu, bMu).read();
+    const { y, std } = lrtLinearForward(x, wMu, zeroW, bMu, zeroB, { key });
     // Tolerance: y differs from the mean only by 1e-8 * eps (std = sqrt(0 + 1e-16)), below f32 rounding of the sums.
     expectClose(await y.read(), plain, 1e-6, 'y');
     expectClose(await std.read(), new Float64Array(rows * outF).fill(1e-8), 1e-6, 'std');
@@ -171,7 +171,7 @@ describe(`local reparameterization (LRT) [${variant}]`, () => {
     for (const [withMu, withSigma2] of [[true, true], [false, false], [true, false], [false, true]]) {
       const what = `bMu ${withMu ? 'given' : 'null'}, bSigma2 ${withSigma2 ? 'given' : 'null'}`;
       const ref = lrtMomentsRef(c.x, c.wMu, c.wSigma2, withMu ? c.bMu : null, withSigma2 ? c.bSigma2 : null, rows, inF, outF);
-      const out = lrtLinearForward(ctx, x, wMu, wSigma2, withMu ? bMu : null, withSigma2 ? bSigma2 : null, key);
+      const out = lrtLinearForward(x, wMu, wSigma2, withMu ? bMu : null, withSigma2 ? bSigma2 : null, { key });
       // Tolerance: f32 sums of 9 terms.
       expectClose(await out.std.read(), ref.std, SUM_RTOL, `std (${what})`);
       const eps = recoverEps(await out.y.read(), ref.mean, ref.std);
@@ -195,7 +195,7 @@ describe(`local reparameterization (LRT) [${variant}]`, () => {
     const x = ctx.tensor(c.x, [rows, inF]);
     const wMu = ctx.tensor(c.wMu, [outF, inF]);
     const wSigma2 = ctx.tensor(c.wSigma2, [outF, inF]);
-    const sample = (k: RandomKey) => lrtLinearForward(ctx, x, wMu, wSigma2, null, null, k).y.read();
+    const sample = (k: RandomKey) => lrtLinearForward(x, wMu, wSigma2, null, null, { key: k }).y.read();
     const first = await sample(key);
     const again = await sample({ ...key });
     expect(Array.from(again)).toEqual(Array.from(first));
@@ -217,23 +217,23 @@ describe(`local reparameterization (LRT) [${variant}]`, () => {
       const bMu = ctx.tensor(c.bMu, [outF]);
       const bSigma2 = ctx.tensor(c.bSigma2, [outF]);
       const dy = ctx.tensor(c.dy, [rows, outF]);
-      const { y, std } = lrtLinearForward(ctx, x, wMu, wSigma2, bMu, bSigma2, key);
+      const { y, std } = lrtLinearForward(x, wMu, wSigma2, bMu, bSigma2, { key });
       const ref = lrtMomentsRef(c.x, c.wMu, c.wSigma2, c.bMu, c.bSigma2, rows, inF, outF);
       const eps = recoverEps(await y.read(), ref.mean, ref.std);
       const want = lrtBackwardRef(c.x, c.wMu, c.wSigma2, c.bMu, c.bSigma2, eps, c.dy, rows, inF, outF);
-      const got = lrtLinearBackward(ctx, x, dy, std, wMu, wSigma2, key, { input: true, bias: true });
+      const got = lrtLinearBackward(dy, x, std, wMu, wSigma2, { key, needInput: true, needBias: true });
       // Tolerance: f32 sums of <= 13 terms, and eps recovered from f32 y carries ~2^-24 (|mean| / std + |eps|) error.
       const rtol = 2e-5;
       expectClose(await got.dx!.read(), want.dx, rtol, 'dx');
-      expectClose(await got.dwMu.read(), want.dwMu, rtol, 'dwMu');
-      expectClose(await got.dwSigma2.read(), want.dwSigma2, rtol, 'dwSigma2');
-      expectClose(await got.dbMu!.read(), want.dbMu, rtol, 'dbMu');
-      expectClose(await got.dbSigma2!.read(), want.dbSigma2, rtol, 'dbSigma2');
-      const lean = lrtLinearBackward(ctx, x, dy, std, wMu, wSigma2, key, {});
+      expectClose(await got.dWeightMu.read(), want.dWeightMu, rtol, 'dwMu');
+      expectClose(await got.dWeightSigma2.read(), want.dWeightSigma2, rtol, 'dwSigma2');
+      expectClose(await got.dBiasMu!.read(), want.dBiasMu, rtol, 'dbMu');
+      expectClose(await got.dBiasSigma2!.read(), want.dBiasSigma2, rtol, 'dbSigma2');
+      const lean = lrtLinearBackward(dy, x, std, wMu, wSigma2, { key, needInput: false, needBias: false });
       expect(lean.dx).toBeNull();
-      expect(lean.dbMu).toBeNull();
-      expect(lean.dbSigma2).toBeNull();
-      expectClose(await lean.dwSigma2.read(), want.dwSigma2, rtol, 'dwSigma2 alone');
+      expect(lean.dBiasMu).toBeNull();
+      expect(lean.dBiasSigma2).toBeNull();
+      expectClose(await lean.dWeightSigma2.read(), want.dWeightSigma2, rtol, 'dwSigma2 alone');
     });
   }
 
@@ -250,10 +250,10 @@ describe(`local reparameterization (LRT) [${variant}]`, () => {
     // Tolerance: sqrt is smooth at var >= 0.05; central differences with h = 1e-5 err by O(h^2) ~ 1e-9.
     const rtol = 1e-7;
     expectClose(want.dx, numericGradient((t) => loss({ ...v, x: t }), v.x), rtol, 'dx');
-    expectClose(want.dwMu, numericGradient((t) => loss({ ...v, wMu: t }), v.wMu), rtol, 'dwMu');
-    expectClose(want.dwSigma2, numericGradient((t) => loss({ ...v, wSigma2: t }), v.wSigma2), rtol, 'dwSigma2');
-    expectClose(want.dbMu, numericGradient((t) => loss({ ...v, bMu: t }), v.bMu), rtol, 'dbMu');
-    expectClose(want.dbSigma2, numericGradient((t) => loss({ ...v, bSigma2: t }), v.bSigma2), rtol, 'dbSigma2');
+    expectClose(want.dWeightMu, numericGradient((t) => loss({ ...v, wMu: t }), v.wMu), rtol, 'dwMu');
+    expectClose(want.dWeightSigma2, numericGradient((t) => loss({ ...v, wSigma2: t }), v.wSigma2), rtol, 'dwSigma2');
+    expectClose(want.dBiasMu, numericGradient((t) => loss({ ...v, bMu: t }), v.bMu), rtol, 'dbMu');
+    expectClose(want.dBiasSigma2, numericGradient((t) => loss({ ...v, bSigma2: t }), v.bSigma2), rtol, 'dbSigma2');
   });
 });
 
@@ -271,19 +271,19 @@ describe('bad input throws before any GPU work', () => {
     const ctx = await sharedContext();
     const a = ctx.zeros([3, 4]);
     const b = ctx.zeros([5, 2]);
-    rejects(ctx, () => matmul(ctx, a, b), /matmul: argument 'b' expected shape \[4, N\].*got \[5, 2\]/);
-    rejects(ctx, () => matmul(ctx, a, b, { transposeB: true }), /matmul: argument 'b' expected shape \[N, 4\]/);
+    rejects(ctx, () => matmul(a, b), /matmul: argument 'b' expected shape \[4, N\].*got \[5, 2\]/);
+    rejects(ctx, () => matmul(a, b, { transposeB: true }), /matmul: argument 'b' expected shape \[N, 4\]/);
     const t1 = ctx.zeros([3]);
-    rejects(ctx, () => matmul(ctx, a, t1, {}), /matmul: argument 'b' expected shape of rank 2, got \[3\]/);
+    rejects(ctx, () => matmul(a, t1, {}), /matmul: argument 'b' expected shape of rank 2, got \[3\]/);
     const x = ctx.zeros([2, 4]);
     const w = ctx.zeros([3, 5]);
-    rejects(ctx, () => linearForward(ctx, x, w, null), /linearForward: argument 'w' expected shape \[out, 4\]/);
-    rejects(ctx, () => lrtLinearForward(ctx, x, w, w, null, null, key0), /lrtLinearForward: argument 'wMu' expected shape \[out, 4\]/);
+    rejects(ctx, () => linearForward(x, w, null), /linearForward: argument 'w' expected shape \[out, 4\]/);
+    rejects(ctx, () => lrtLinearForward(x, w, w, null, null, { key: key0 }), /lrtLinearForward: argument 'wMu' expected shape \[out, 4\]/);
     const wOk = ctx.zeros([3, 4]);
     const t2 = ctx.zeros([4, 3]);
-    rejects(ctx, () => lrtLinearForward(ctx, x, wOk, t2, null, null, key0), /lrtLinearForward: argument 'wSigma2' expected shape \[3, 4\]/);
+    rejects(ctx, () => lrtLinearForward(x, wOk, t2, null, null, { key: key0 }), /lrtLinearForward: argument 'wSigma2' expected shape \[3, 4\]/);
     const t3 = ctx.zeros([2, 4]);
-    rejects(ctx, () => linearBackward(ctx, x, wOk, t3, { input: true }), /linearBackward: argument 'dy' expected shape \[2, 3\]/);
+    rejects(ctx, () => linearBackward(t3, x, wOk, { needInput: true }), /linearBackward: argument 'dy' expected shape \[2, 3\]/);
   });
 
   it('bias length and per-sample shapes', async () => {
@@ -291,39 +291,39 @@ describe('bad input throws before any GPU work', () => {
     const x = ctx.zeros([6, 4]);
     const w = ctx.zeros([3, 4]);
     const t4 = ctx.zeros([4]);
-    rejects(ctx, () => linearForward(ctx, x, w, t4), /linearForward: argument 'bias' expected shape \[3\]/);
+    rejects(ctx, () => linearForward(x, w, t4), /linearForward: argument 'bias' expected shape \[3\]/);
     const w2 = ctx.zeros([2, 3, 4]);
     const t5 = ctx.zeros([3]);
-    rejects(ctx, () => linearForward(ctx, x, w2, t5), /linearForward: argument 'bias' expected shape of rank 2/);
+    rejects(ctx, () => linearForward(x, w2, t5), /linearForward: argument 'bias' expected shape of rank 2/);
     const t6 = ctx.zeros([3, 3]);
-    rejects(ctx, () => linearForward(ctx, x, w2, t6), /linearForward: argument 'bias' expected shape \[2, 3\]/);
+    rejects(ctx, () => linearForward(x, w2, t6), /linearForward: argument 'bias' expected shape \[2, 3\]/);
     const t7 = ctx.zeros([5]);
-    rejects(ctx, () => lrtLinearForward(ctx, x, w, w, t7, null, key0), /lrtLinearForward: argument 'bMu' expected shape \[3\]/);
+    rejects(ctx, () => lrtLinearForward(x, w, w, t7, null, { key: key0 }), /lrtLinearForward: argument 'bMu' expected shape \[3\]/);
     const t8 = ctx.zeros([2]);
-    rejects(ctx, () => lrtLinearForward(ctx, x, w, w, null, t8, key0), /lrtLinearForward: argument 'bSigma2' expected shape \[3\]/);
+    rejects(ctx, () => lrtLinearForward(x, w, w, null, t8, { key: key0 }), /lrtLinearForward: argument 'bSigma2' expected shape \[3\]/);
   });
 
   it('N % S != 0', async () => {
     const ctx = await sharedContext();
     const x = ctx.zeros([5, 4]);
     const w = ctx.zeros([2, 3, 4]);
-    rejects(ctx, () => linearForward(ctx, x, w, null), /linearForward: argument 'x' expected a row count divisible by the 2 weight samples/);
+    rejects(ctx, () => linearForward(x, w, null), /linearForward: argument 'x' expected a row count divisible by the 2 weight samples/);
     const t9 = ctx.zeros([5, 3]);
-    rejects(ctx, () => linearBackward(ctx, x, w, t9, { input: true }), /linearBackward: argument 'x' expected a row count divisible/);
+    rejects(ctx, () => linearBackward(t9, x, w, { needInput: true }), /linearBackward: argument 'x' expected a row count divisible/);
   });
 
   it('bad options, key and need', async () => {
     const ctx = await sharedContext();
     const x = ctx.zeros([2, 4]);
     const w = ctx.zeros([3, 4]);
-    rejects(ctx, () => matmul(ctx, x, x, { transposeB: 1 as unknown as boolean }), /matmul: argument 'opts.transposeB' expected a boolean, got 1/);
-    rejects(ctx, () => lrtLinearForward(ctx, x, w, w, null, null, { seed: 1, step: -1, stream: 0 }), /lrtLinearForward: argument 'key.step' expected an integer >= 0, got -1/);
-    const { std } = lrtLinearForward(ctx, x, w, w, null, null, key0);
+    rejects(ctx, () => matmul(x, x, { transposeB: 1 as unknown as boolean }), /matmul: argument 'opts.transposeB' expected a boolean, got 1/);
+    rejects(ctx, () => lrtLinearForward(x, w, w, null, null, { key: { seed: 1, step: -1, stream: 0 } }), /lrtLinearForward: argument 'key.step' expected an integer >= 0, got -1/);
+    const { std } = lrtLinearForward(x, w, w, null, null, { key: key0 });
     const t10 = ctx.zeros([2, 3]);
-    rejects(ctx, () => lrtLinearBackward(ctx, x, t10, std, w, w, key0, null as unknown as object), /lrtLinearBackward: argument 'need' expected/);
+    rejects(ctx, () => lrtLinearBackward(t10, x, std, w, w, { key: key0, needInput: 1 as unknown as boolean }), /lrtLinearBackward: argument 'options.needInput' expected a boolean/);
     const t11 = ctx.zeros([2, 3]);
     const t12 = ctx.zeros([3, 2]);
-    rejects(ctx, () => lrtLinearBackward(ctx, x, t11, t12, w, w, key0, {}), /lrtLinearBackward: argument 'std' expected shape \[2, 3\]/);
+    rejects(ctx, () => lrtLinearBackward(t11, x, t12, w, w, { key: key0 }), /lrtLinearBackward: argument 'std' expected shape \[2, 3\]/);
   });
 
   it('disposed tensor', async () => {
@@ -332,12 +332,12 @@ describe('bad input throws before any GPU work', () => {
     const w = ctx.zeros([3, 4]);
     const dy = ctx.zeros([2, 3]);
     w.dispose();
-    rejects(ctx, () => linearForward(ctx, x, w, null), /linearForward: argument 'w' is a disposed tensor/);
-    rejects(ctx, () => matmul(ctx, x, w, { transposeB: true }), /matmul: argument 'b' is a disposed tensor/);
+    rejects(ctx, () => linearForward(x, w, null), /linearForward: argument 'w' is a disposed tensor/);
+    rejects(ctx, () => matmul(x, w, { transposeB: true }), /matmul: argument 'b' is a disposed tensor/);
     dy.dispose();
     const t13 = ctx.zeros([3, 4]);
     const t14 = ctx.zeros([3, 4]);
-    rejects(ctx, () => lrtLinearBackward(ctx, x, dy, dy, t13, t14, key0, {}), /lrtLinearBackward: argument 'dy' is a disposed tensor/);
+    rejects(ctx, () => lrtLinearBackward(dy, x, dy, t13, t14, { key: key0 }), /lrtLinearBackward: argument 'dy' is a disposed tensor/);
   });
 
   it('tensor from another context', async () => {
@@ -346,11 +346,11 @@ describe('bad input throws before any GPU work', () => {
     try {
       const foreign = other.zeros([3, 4]);
       const x = ctx.zeros([2, 4]);
-      rejects(ctx, () => linearForward(ctx, x, foreign, null), /linearForward: argument 'w' is a tensor from another device\/context/);
+      rejects(ctx, () => linearForward(x, foreign, null), /linearForward: argument 'w' is a tensor from another device\/context/);
       const t15 = ctx.zeros([4, 2]);
-      rejects(ctx, () => matmul(ctx, foreign, t15), /matmul: argument 'a' is a tensor from another device\/context/);
+      rejects(ctx, () => matmul(foreign, t15), /matmul: argument 'b' is a tensor from another device\/context than argument 'a'/);
       const t16 = ctx.zeros([3, 4]);
-      rejects(ctx, () => lrtLinearForward(ctx, x, t16, foreign, null, null, key0), /lrtLinearForward: argument 'wSigma2' is a tensor from another/);
+      rejects(ctx, () => lrtLinearForward(x, t16, foreign, null, null, { key: key0 }), /lrtLinearForward: argument 'wSigma2' is a tensor from another/);
     } finally {
       other.destroy();
     }

@@ -48,17 +48,17 @@ describe('logSoftmax and NLL', () => {
       const gs = randomArray(N * C, 5);
       const logits = ctx.tensor(xs, [N, C]);
       const labels = ctx.tensor(labelValues, [N], 'u32');
-      const logp = logSoftmax(ctx, logits);
+      const logp = logSoftmax(logits);
       const wantLogp = logSoftmaxRef(xs, N, C);
       // Tolerance 1e-6 of the largest |logp|: f32 exp/log per element and an f32 sum over C.
       expectClose(await logp.read(), wantLogp, 1e-6, 'logp');
       // Tolerance 1e-6: the f32 exp of logp (whose own error is ~1e-7 |logp|) times an f32 row sum.
-      expectClose(await logSoftmaxBackward(ctx, logp, ctx.tensor(gs, [N, C])).read(), logSoftmaxBackwardRef(xs, gs, N, C), 1e-6, 'dlogits');
+      expectClose(await logSoftmaxBackward(ctx.tensor(gs, [N, C]), logp).read(), logSoftmaxBackwardRef(xs, gs, N, C), 1e-6, 'dlogits');
       // Tolerance 1e-6 (logp's own error, ~1e-7 |logp|) plus the rounding bound of the mean of the N terms.
       const nllTerms = Float64Array.from(labelValues, (label, n) => -wantLogp[n * C + label]);
-      expectClose(await nllLoss(ctx, logp, labels).read(), [nllRef(wantLogp, labelValues, C)], 1e-6 + meanBound(nllTerms), 'nll');
+      expectClose(await nllLoss(logp, labels).read(), [nllRef(wantLogp, labelValues, C)], 1e-6 + meanBound(nllTerms), 'nll');
       // Tolerance 1e-7: one f32 rounding of -scale/N.
-      expectClose(await nllLossBackward(ctx, logp, labels, 0.75).read(), nllBackwardRef(labelValues, C, 0.75), 1e-7, 'dnll');
+      expectClose(await nllLossBackward(logp, labels, { scale: 0.75 }).read(), nllBackwardRef(labelValues, C, 0.75), 1e-7, 'dnll');
     });
   }
 
@@ -79,13 +79,13 @@ describe('logSoftmax and NLL', () => {
 
   it('an out-of-range label makes the loss and its row of the gradient NaN and never counts as correct', async () => {
     const ctx = await context();
-    const logp = logSoftmax(ctx, ctx.tensor([1, 2, 3, 3, 2, 1], [2, 3]));
+    const logp = logSoftmax(ctx.tensor([1, 2, 3, 3, 2, 1], [2, 3]));
     const labels = ctx.tensor([2, 3], [2], 'u32');
-    expect(Number.isNaN((await nllLoss(ctx, logp, labels).read())[0])).toBe(true);
-    const d = await nllLossBackward(ctx, logp, labels, 1).read();
+    expect(Number.isNaN((await nllLoss(logp, labels).read())[0])).toBe(true);
+    const d = await nllLossBackward(logp, labels, { scale: 1 }).read();
     expect([...d.slice(0, 3)]).toEqual([0, 0, -0.5]);
     expect(d.slice(3).every(Number.isNaN)).toBe(true);
-    expect([...(await correctCount(ctx, logp, labels).read())]).toEqual([1]);
+    expect([...(await correctCount(logp, labels).read())]).toEqual([1]);
   });
 });
 
@@ -98,7 +98,7 @@ describe('correctCount', () => {
       const labels = makeLabels(N, C, 3 * N);
       // Make about half the rows correct so the count is far from 0 and from N.
       for (let r = 0; r < N; r += 2) labels[r] = [...lp.slice(r * C, (r + 1) * C)].indexOf(Math.max(...lp.slice(r * C, (r + 1) * C)));
-      const got = await correctCount(ctx, ctx.tensor(lp, [N, C]), ctx.tensor(labels, [N], 'u32')).read();
+      const got = await correctCount(ctx.tensor(lp, [N, C]), ctx.tensor(labels, [N], 'u32')).read();
       expect([...got]).toEqual([correctCountRef(Float32Array.from(lp), labels, C)]);
     });
   }
@@ -113,11 +113,11 @@ describe('logMeanExp', () => {
         const lpValues = f32(logSoftmaxRef(xs, T * B, C));
         const gs = randomArray(B * C, 3);
         const logp = ctx.tensor(lpValues, stacked ? [T * B, C] : [T, B, C]);
-        const out = logMeanExp(ctx, logp, T);
+        const out = logMeanExp(logp, { samples: T });
         expect(out.shape).toEqual([B, C]);
         // Tolerance 1e-6 of the largest |out|: f32 exp/log over T terms.
         expectClose(await out.read(), logMeanExpRef(lpValues, T), 1e-6, 'lme');
-        const d = logMeanExpBackward(ctx, logp, out, ctx.tensor(gs, [B, C]), T);
+        const d = logMeanExpBackward(ctx.tensor(gs, [B, C]), logp, out, { samples: T });
         expect(d.shape).toEqual(logp.shape);
         // Tolerance 1e-6: exp(logp - lme) with lme's own f32 error ~1e-7 |lme|.
         expectClose(await d.read(), logMeanExpBackwardRef(lpValues, gs, T), 1e-6, 'dlogp');
@@ -127,7 +127,7 @@ describe('logMeanExp', () => {
 
   it('a class with probability 0 in every sample stays -inf instead of NaN', async () => {
     const ctx = await context();
-    const out = await logMeanExp(ctx, ctx.tensor([-Infinity, 0, -Infinity, -1], [2, 1, 2]), 2).read();
+    const out = await logMeanExp(ctx.tensor([-Infinity, 0, -Infinity, -1], [2, 1, 2]), { samples: 2 }).read();
     expect(out[0]).toBe(-Infinity);
     // Tolerance 1e-6: one f32 exp and log.
     expectClose([out[1]], [Math.log((1 + Math.exp(-1)) / 2)], 1e-6, 'finite column');
@@ -155,13 +155,13 @@ describe('regression losses', () => {
       const ss = f32(randomArray(n, n + 2, -3, 3));
       const [mu, y, s] = [ctx.tensor(mus, shape), ctx.tensor(ys, shape), ctx.tensor(ss, shape)];
       // Tolerance 1e-6 (a few f32 roundings per term) plus the rounding bound of the mean of the n terms.
-      expectClose(await mseLoss(ctx, mu, y).read(), [mseRef(mus, ys)], 1e-6 + meanBound(Float64Array.from(mus, (m, i) => (m - ys[i]) ** 2)), 'mse');
+      expectClose(await mseLoss(mu, y).read(), [mseRef(mus, ys)], 1e-6 + meanBound(Float64Array.from(mus, (m, i) => (m - ys[i]) ** 2)), 'mse');
       // Tolerance 1e-7: one f32 subtraction and multiply per element.
-      expectClose(await mseLossBackward(ctx, mu, y, 3).read(), mseBackwardRef(mus, ys, 3), 1e-7, 'dmse');
+      expectClose(await mseLossBackward(mu, y, { scale: 3 }).read(), mseBackwardRef(mus, ys, 3), 1e-7, 'dmse');
       // Tolerance 1e-6: f32 exp per element, plus the rounding bound of the mean of the n terms.
       const nllTerms = Float64Array.from(mus, (m, i) => 0.5 * (Math.log(2 * Math.PI) + ss[i] + (ys[i] - m) ** 2 / Math.exp(ss[i])));
-      expectClose(await gaussianNll(ctx, mu, s, y).read(), [gaussianNllRef(mus, ss, ys)], 1e-6 + meanBound(nllTerms), 'gaussian nll');
-      const { dMean, dLogVar } = gaussianNllBackward(ctx, mu, s, y, 3);
+      expectClose(await gaussianNll(mu, s, y).read(), [gaussianNllRef(mus, ss, ys)], 1e-6 + meanBound(nllTerms), 'gaussian nll');
+      const { dMean, dLogVar } = gaussianNllBackward(mu, s, y, { scale: 3 });
       const want = gaussianNllBackwardRef(mus, ss, ys, 3);
       // Tolerance 1e-6: f32 exp(-s) (|s| <= 3) times f32 products.
       expectClose(await dMean.read(), want.dMean, 1e-6, 'dMean');
@@ -188,27 +188,27 @@ describe('loss input checks', () => {
     const logits = ctx.tensor(randomArray(12, 1), [4, 3]);
     const labels = ctx.tensor([0, 1, 2, 0], [4], 'u32');
     const short = ctx.tensor([0, 1, 2], [3], 'u32');
-    expect(() => logSoftmax(ctx, logits.reshape([12]))).toThrow(/logSoftmax: argument 'logits' expected shape \[N, C\], got \[12\]/);
-    expect(() => logSoftmax(ctx, labels.reshape([2, 2]))).toThrow(/logSoftmax: argument 'logits' expected a tensor of dtype 'f32'/);
-    expect(() => logSoftmaxBackward(ctx, logits, logits.reshape([3, 4]))).toThrow(/logSoftmaxBackward: argument 'dLogp' expected shape \[4, 3\] \(the shape of logp\), got \[3, 4\]/);
-    expect(() => nllLoss(ctx, logits, short)).toThrow(/nllLoss: argument 'labels' expected shape \[4\] \(one label per row of logp\), got \[3\]/);
-    expect(() => nllLoss(ctx, logits, logits.reshape([12]))).toThrow(/nllLoss: argument 'labels' expected a tensor of dtype 'u32'/);
-    expect(() => nllLossBackward(ctx, logits, labels, NaN)).toThrow(/nllLossBackward: argument 'scale' expected a finite number, got NaN/);
-    expect(() => correctCount(ctx, logits, short)).toThrow(/correctCount: argument 'labels' expected shape \[4\]/);
-    expect(() => logMeanExp(ctx, logits, 3)).toThrow(/logMeanExp: argument 'logp' expected shape \[3, B, C\] or \[3 \* B, C\], got \[4, 3\]/);
-    expect(() => logMeanExp(ctx, logits.reshape([2, 2, 3]), 4)).toThrow(/logMeanExp: argument 'logp' expected shape \[4, B, C\] \(samples first\)/);
-    expect(() => logMeanExp(ctx, logits, 1.5)).toThrow(/logMeanExp: argument 'samples' expected an integer >= 1, got 1.5/);
-    const lme = logMeanExp(ctx, logits, 2);
-    expect(() => logMeanExpBackward(ctx, logits, lme, logits, 2)).toThrow(/logMeanExpBackward: argument 'dOut' expected shape \[2, 3\] \(the shape of out\), got \[4, 3\]/);
-    expect(() => logMeanExpBackward(ctx, logits, logits, lme, 2)).toThrow(/logMeanExpBackward: argument 'out' expected shape \[2, 3\] \(logMeanExp of logp\)/);
-    expect(() => mseLoss(ctx, logits, logits.reshape([3, 4]))).toThrow(/mseLoss: argument 'target' expected shape \[4, 3\] \(the shape of pred\)/);
-    expect(() => mseLossBackward(ctx, logits, logits, Infinity)).toThrow(/mseLossBackward: argument 'scale' expected a finite number/);
-    expect(() => gaussianNll(ctx, logits, logits.reshape([12]), logits)).toThrow(/gaussianNll: argument 'logVar' expected shape \[4, 3\] \(the shape of mean\), got \[12\]/);
-    expect(() => gaussianNllBackward(ctx, logits, logits, lme, 1)).toThrow(/gaussianNllBackward: argument 'target' expected shape \[4, 3\]/);
+    expect(() => logSoftmax(logits.reshape([12]))).toThrow(/logSoftmax: argument 'logits' expected shape \[N, C\], got \[12\]/);
+    expect(() => logSoftmax(labels.reshape([2, 2]))).toThrow(/logSoftmax: argument 'logits' expected a tensor of dtype 'f32'/);
+    expect(() => logSoftmaxBackward(logits.reshape([3, 4]), logits)).toThrow(/logSoftmaxBackward: argument 'dLogp' expected shape \[4, 3\] \(the shape of logp\), got \[3, 4\]/);
+    expect(() => nllLoss(logits, short)).toThrow(/nllLoss: argument 'labels' expected shape \[4\] \(one label per row of logp\), got \[3\]/);
+    expect(() => nllLoss(logits, logits.reshape([12]))).toThrow(/nllLoss: argument 'labels' expected a tensor of dtype 'u32'/);
+    expect(() => nllLossBackward(logits, labels, { scale: NaN })).toThrow(/nllLossBackward: argument 'scale' expected a finite number, got NaN/);
+    expect(() => correctCount(logits, short)).toThrow(/correctCount: argument 'labels' expected shape \[4\]/);
+    expect(() => logMeanExp(logits, { samples: 3 })).toThrow(/logMeanExp: argument 'logp' expected shape \[3, B, C\] or \[3 \* B, C\], got \[4, 3\]/);
+    expect(() => logMeanExp(logits.reshape([2, 2, 3]), { samples: 4 })).toThrow(/logMeanExp: argument 'logp' expected shape \[4, B, C\] \(samples first\)/);
+    expect(() => logMeanExp(logits, { samples: 1.5 })).toThrow(/logMeanExp: argument 'samples' expected an integer >= 1, got 1.5/);
+    const lme = logMeanExp(logits, { samples: 2 });
+    expect(() => logMeanExpBackward(logits, logits, lme, { samples: 2 })).toThrow(/logMeanExpBackward: argument 'dOut' expected shape \[2, 3\] \(the shape of out\), got \[4, 3\]/);
+    expect(() => logMeanExpBackward(lme, logits, logits, { samples: 2 })).toThrow(/logMeanExpBackward: argument 'out' expected shape \[2, 3\] \(logMeanExp of logp\)/);
+    expect(() => mseLoss(logits, logits.reshape([3, 4]))).toThrow(/mseLoss: argument 'target' expected shape \[4, 3\] \(the shape of pred\)/);
+    expect(() => mseLossBackward(logits, logits, { scale: Infinity })).toThrow(/mseLossBackward: argument 'scale' expected a finite number/);
+    expect(() => gaussianNll(logits, logits.reshape([12]), logits)).toThrow(/gaussianNll: argument 'logVar' expected shape \[4, 3\] \(the shape of mean\), got \[12\]/);
+    expect(() => gaussianNllBackward(logits, logits, lme, { scale: 1 })).toThrow(/gaussianNllBackward: argument 'target' expected shape \[4, 3\]/);
     labels.dispose();
-    expect(() => nllLoss(ctx, logits, labels)).toThrow(/nllLoss: argument 'labels' is a disposed tensor/);
+    expect(() => nllLoss(logits, labels)).toThrow(/nllLoss: argument 'labels' is a disposed tensor/);
     logits.dispose();
-    expect(() => logSoftmax(ctx, logits)).toThrow(/logSoftmax: argument 'logits' is a disposed tensor/);
-    expect(() => mseLoss(ctx, lme, logits)).toThrow(/mseLoss: argument 'target' is a disposed tensor/);
+    expect(() => logSoftmax(logits)).toThrow(/logSoftmax: argument 'logits' is a disposed tensor/);
+    expect(() => mseLoss(lme, logits)).toThrow(/mseLoss: argument 'target' is a disposed tensor/);
   });
 });

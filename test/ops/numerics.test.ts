@@ -80,7 +80,7 @@ function extremeLogits(): { logits: Float32Array; rows: number; cols: number } {
 /** Reads many [1] results with one readback: result k goes to element k of one tensor. */
 async function readScalars(ctx: Context, scalars: Tensor[]): Promise<Float32Array> {
   const out = ctx.empty([scalars.length]);
-  scalars.forEach((s, k) => sumInto(ctx, s, out, k));
+  scalars.forEach((s, k) => sumInto(s, out, { index: k }));
   const v = await out.read();
   out.dispose();
   for (const s of scalars) s.dispose();
@@ -91,7 +91,7 @@ describe('softplus and sigmoid, rho in [-50, 50]', () => {
   it('softplus is accurate relative to its value everywhere, 2e-22 included', async () => {
     const ctx = await context();
     const xs = rhoGrid();
-    const got = await activationForward(ctx, 'softplus', ctx.tensor(xs, [xs.length])).read();
+    const got = await activationForward(ctx.tensor(xs, [xs.length]), { kind: 'softplus' }).read();
     const want = softplusRef(xs);
     // Tolerance 10 u relative: exp_accurate's exp(r), |r| <= ln 2 / 2, is within WGSL's 3 + 2|r| < 3.7 ulp
     // (<= 7.4 u), then a division and the series add about 2 u. (Before common.wgsl's exp_accurate and
@@ -103,7 +103,7 @@ describe('softplus and sigmoid, rho in [-50, 50]', () => {
     const ctx = await context();
     const xs = rhoGrid();
     const ones = f32(new Array(xs.length).fill(1));
-    const got = await activationBackward(ctx, 'softplus', ctx.tensor(xs, [xs.length]), ctx.tensor(ones, [xs.length])).read();
+    const got = await activationBackward(ctx.tensor(ones, [xs.length]), ctx.tensor(xs, [xs.length]), { kind: 'softplus' }).read();
     const want = Float64Array.from(xs, (x) => sigmoidRef(x));
     // Tolerance 10 u relative: exp_accurate (<= 7.4 u, as above), one addition and one division. (Before: 55 u at
     // rho = -47.5; measured now: 4.3 u.)
@@ -115,7 +115,7 @@ describe('log-softmax and log-mean-exp, logits +-1e4', () => {
   it('log-softmax and its backward', async () => {
     const ctx = await context();
     const { logits, rows, cols } = extremeLogits();
-    const logp = logSoftmax(ctx, ctx.tensor(logits, [rows, cols]));
+    const logp = logSoftmax(ctx.tensor(logits, [rows, cols]));
     const got = await logp.read();
     const want = logSoftmaxRef(logits, rows, cols);
     // Scale: |x - m| + |log sum exp(x - m)| + |logp|, the parts of logp = (x - m) - log(total).
@@ -131,7 +131,7 @@ describe('log-softmax and log-mean-exp, logits +-1e4', () => {
     expectUlps('logSoftmax', got, want, scale, 8, logits);
 
     const g = f32(randomArray(rows * cols, 3));
-    const dLogits = await logSoftmaxBackward(ctx, logp, ctx.tensor(g, [rows, cols])).read();
+    const dLogits = await logSoftmaxBackward(ctx.tensor(g, [rows, cols]), logp).read();
     const dWant = logSoftmaxBackwardRef(logits, g, rows, cols);
     // Scale: |g| + softmax * sum |g|, the parts of g - softmax * sum g.
     const dScale = Float64Array.from(dWant, (_, i) => {
@@ -156,7 +156,7 @@ describe('log-softmax and log-mean-exp, logits +-1e4', () => {
       const lp = new Float32Array(samples * perSample);
       for (let t = 0; t < samples; t++) for (let i = 0; i < perSample; i++) lp[t * perSample + i] = logpRows[(i + t * 3 * cols) % perSample];
       const logp = ctx.tensor(lp, [samples * rows, cols]);
-      const lme = logMeanExp(ctx, logp, samples);
+      const lme = logMeanExp(logp, { samples });
       const got = await lme.read();
       const want = logMeanExpRef(lp, samples);
       // Scale: |m| + |log sum exp(logp - m)| + log T + |lme|, the parts of m + log(total) - log T.
@@ -170,7 +170,7 @@ describe('log-softmax and log-mean-exp, logits +-1e4', () => {
       expectUlps(`logMeanExp T=${samples}`, got, want, scale, 8);
 
       const g = f32(randomArray(perSample, 5));
-      const dLogp = await logMeanExpBackward(ctx, logp, lme, ctx.tensor(g, [rows, cols]), samples).read();
+      const dLogp = await logMeanExpBackward(ctx.tensor(g, [rows, cols]), logp, lme, { samples }).read();
       const dWant = logMeanExpBackwardRef(lp, g, samples);
       // Scale: |g| / T times the weight exp(logp - lme) <= T, with the error of lme (4 u of its scale) in the
       // exponent: |d| * (1 + scale of lme / u-units), bounded here by |g| * (weight / T) * (1 + lme scale).
@@ -194,7 +194,7 @@ describe('KL(q || p), rho in [-50, 50] (sigma from 2e-22 to 50)', () => {
   it('closed form, per element', async () => {
     const ctx = await context();
     const { mus, rhos } = posterior();
-    const one = (i: number) => klGaussian(ctx, ctx.tensor(mus.subarray(i, i + 1), [1]), ctx.tensor(rhos.subarray(i, i + 1), [1]), GAUSSIAN);
+    const one = (i: number) => klGaussian(ctx.tensor(mus.subarray(i, i + 1), [1]), ctx.tensor(rhos.subarray(i, i + 1), [1]), { prior: GAUSSIAN });
     const got = await readScalars(ctx, Array.from(mus, (_, i) => one(i)));
     const want = klGaussianTermsRef(mus, rhos, GAUSSIAN);
     // Scale: the parts |log(sigma_p / sigma)| + (sigma^2 + d^2) / (2 sigma_p^2) + 1/2.
@@ -212,7 +212,7 @@ describe('KL(q || p), rho in [-50, 50] (sigma from 2e-22 to 50)', () => {
     const n = rhos.length;
     const dMu = ctx.zeros([n]);
     const dRho = ctx.zeros([n]);
-    klGaussianBackwardInto(ctx, ctx.tensor(mus, [n]), ctx.tensor(rhos, [n]), GAUSSIAN, 1, dMu, dRho);
+    klGaussianBackwardInto(ctx.tensor(mus, [n]), ctx.tensor(rhos, [n]), dMu, dRho, { prior: GAUSSIAN, scale: 1 });
     const g = klGaussianBackwardRef(mus, rhos, GAUSSIAN);
     const sigma = softplusRef(rhos);
     const vp = GAUSSIAN.sigma ** 2;
@@ -233,13 +233,13 @@ describe('KL(q || p), rho in [-50, 50] (sigma from 2e-22 to 50)', () => {
       const key = { seed: 5, step: 3, stream: 2 };
       const mu = ctx.tensor(mus, [n]);
       const rho = ctx.tensor(rhos, [n]);
-      const w = sampleWeights(ctx, mu, rho, key, samples);
+      const w = sampleWeights(mu, rho, { key, samples });
       const ws = await w.read();
-      const eps = await drawNormal(ctx, [samples * n], key).read();
+      const eps = await drawNormal(ctx, [samples * n], { key }).read();
       // Per element: the KL of element i alone, from its own samples (columns i of w).
       const one = (i: number) => {
         const wi = ctx.tensor(Float32Array.from({ length: samples }, (_, s) => ws[s * n + i]), [samples, 1]);
-        return klMonteCarlo(ctx, wi, ctx.tensor(mus.subarray(i, i + 1), [1]), ctx.tensor(rhos.subarray(i, i + 1), [1]), prior as MixturePrior);
+        return klMonteCarlo(wi, ctx.tensor(mus.subarray(i, i + 1), [1]), ctx.tensor(rhos.subarray(i, i + 1), [1]), { prior: prior as MixturePrior });
       };
       const got = await readScalars(ctx, Array.from(mus, (_, i) => one(i)));
       const sigma = softplusRef(rhos);
@@ -258,7 +258,7 @@ describe('KL(q || p), rho in [-50, 50] (sigma from 2e-22 to 50)', () => {
 
       const dMu = ctx.zeros([n]);
       const dRho = ctx.zeros([n]);
-      klMonteCarloBackwardInto(ctx, w, mu, rho, prior as MixturePrior, key, 1, dMu, dRho);
+      klMonteCarloBackwardInto(w, mu, rho, dMu, dRho, { prior: prior as MixturePrior, key, scale: 1 });
       // Reference: the path derivative in float64 (along w = mu + sigma eps, log q = -log sigma - eps^2 / 2 -
       // log sqrt(2 pi), so d/dmu = -mean_s p'(w)/p(w) and d/dsigma = mean_s(-p'(w)/p(w) eps) - 1/sigma), with
       // dLogPriorRef at the f32 samples. (klMonteCarloBackwardRef's unsimplified chain rule forms w - mu from

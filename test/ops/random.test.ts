@@ -120,7 +120,7 @@ describe('Philox4x32-10', () => {
   it('drawUniform is bit-exactly the top 24 bits of word j & 3 of Philox at counter (j >> 2, stream, 0, 0), key (seed, step)', async () => {
     const ctx = await context();
     for (const key of [{ seed: 0, step: 0, stream: 0 }, { seed: 0xdeadbeef, step: 12345, stream: 7 }, { seed: 9, step: 1, stream: 2, offset: 3 }]) {
-      const got = await drawUniform(ctx, [301], key).read();
+      const got = await drawUniform(ctx, [301], { key }).read();
       for (let i = 0; i < 301; i++) expect(got[i], `${JSON.stringify(key)} element ${i}`).toBe(uniformRef(key.seed, key.step, (key.offset ?? 0) + i, key.stream));
     }
   });
@@ -130,7 +130,7 @@ describe('Philox4x32-10', () => {
     const n = 4097;
     for (const offset of [0, 1, 2, 3, 4096]) {
       const key = { seed: 99, step: 3, stream: 2, offset };
-      const got = await drawNormal(ctx, [n], key).read();
+      const got = await drawNormal(ctx, [n], { key }).read();
       const want = normalsRef(key.seed, key.step, key.stream, n, offset);
       let worst = 0;
       for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
@@ -157,8 +157,8 @@ describe('Philox4x32-10', () => {
       for (let j = 0; j < n; j++) expect(uVector.slice(4 * j, 4 * j + 4), `uniform4 at offset ${offset} + ${j}`).toEqual(uScalar.slice(j, j + 4));
       if (offset < 4) {
         // drawNormal / drawUniform (four per invocation through rand_normal4 / rand_uniform4) give the same bits.
-        expect(bitsOf(await drawNormal(ctx, [n], key).read()), `drawNormal offset ${offset}`).toEqual(scalar.slice(0, n));
-        expect(bitsOf(await drawUniform(ctx, [n], key).read()), `drawUniform offset ${offset}`).toEqual(uScalar.slice(0, n));
+        expect(bitsOf(await drawNormal(ctx, [n], { key }).read()), `drawNormal offset ${offset}`).toEqual(scalar.slice(0, n));
+        expect(bitsOf(await drawUniform(ctx, [n], { key }).read()), `drawUniform offset ${offset}`).toEqual(uScalar.slice(0, n));
       }
     }
   });
@@ -166,9 +166,9 @@ describe('Philox4x32-10', () => {
   it('an offset draw equals the tail of a longer draw bit for bit, whatever its alignment', async () => {
     const ctx = await context();
     const key = { seed: 4, step: 8, stream: 15 };
-    const whole = bitsOf(await drawNormal(ctx, [203], key).read());
+    const whole = bitsOf(await drawNormal(ctx, [203], { key }).read());
     for (const offset of [1, 2, 3, 4, 7]) {
-      expect(bitsOf(await drawNormal(ctx, [203 - offset], { ...key, offset }).read()), `offset ${offset}`).toEqual(whole.slice(offset));
+      expect(bitsOf(await drawNormal(ctx, [203 - offset], { key: { ...key, offset } }).read()), `offset ${offset}`).toEqual(whole.slice(offset));
     }
   });
 });
@@ -213,22 +213,22 @@ describe('generator statistics', () => {
 
   it(`${N} normal draws per lane (4 * ${N} pooled): mean, variance and Kolmogorov-Smirnov against N(0, 1)`, async () => {
     const ctx = await context();
-    const z = await drawNormal(ctx, [4 * N], { seed: 12345, step: 0, stream: 0 }).read();
+    const z = await drawNormal(ctx, [4 * N], { key: { seed: 12345, step: 0, stream: 0 } }).read();
     for (let k = 0; k < 4; k++) checkNormal(lane(z, k), `lane ${k}`);
     checkNormal(z, 'pooled');
   });
 
   it(`${N} uniform draws per lane (4 * ${N} pooled): mean, variance and Kolmogorov-Smirnov against U(0, 1)`, async () => {
     const ctx = await context();
-    const u = await drawUniform(ctx, [4 * N], { seed: 777, step: 5, stream: 3 }).read();
+    const u = await drawUniform(ctx, [4 * N], { key: { seed: 777, step: 5, stream: 3 } }).read();
     for (let k = 0; k < 4; k++) checkUniform(lane(u, k), `lane ${k}`);
     checkUniform(u, 'pooled');
   });
 
   it('the four lanes of one Philox call are uncorrelated, and so are their squares (the Box-Muller pairs share a radius)', async () => {
     const ctx = await context();
-    const z = await drawNormal(ctx, [4 * N], { seed: 31, step: 7, stream: 1 }).read();
-    const u = await drawUniform(ctx, [4 * N], { seed: 31, step: 7, stream: 2 }).read();
+    const z = await drawNormal(ctx, [4 * N], { key: { seed: 31, step: 7, stream: 1 } }).read();
+    const u = await drawUniform(ctx, [4 * N], { key: { seed: 31, step: 7, stream: 2 } }).read();
     const lanes = [0, 1, 2, 3].map((k) => lane(z, k));
     const squares = lanes.map((x) => x.map((v) => v * v));
     const uLanes = [0, 1, 2, 3].map((k) => lane(u, k));
@@ -246,10 +246,10 @@ describe('generator statistics', () => {
   it('adjacent indices, neighbouring streams and neighbouring steps are uncorrelated', async () => {
     const ctx = await context();
     const n = 1 << 18;
-    const z = await drawNormal(ctx, [n], { seed: 1, step: 1, stream: 0 }).read();
-    const zStream = await drawNormal(ctx, [n], { seed: 1, step: 1, stream: 1 }).read();
-    const zStep = await drawNormal(ctx, [n], { seed: 1, step: 2, stream: 0 }).read();
-    const u = await drawUniform(ctx, [n], { seed: 1, step: 1, stream: 0 }).read();
+    const z = await drawNormal(ctx, [n], { key: { seed: 1, step: 1, stream: 0 } }).read();
+    const zStream = await drawNormal(ctx, [n], { key: { seed: 1, step: 1, stream: 1 } }).read();
+    const zStep = await drawNormal(ctx, [n], { key: { seed: 1, step: 2, stream: 0 } }).read();
+    const u = await drawUniform(ctx, [n], { key: { seed: 1, step: 1, stream: 0 } }).read();
     // Under independence a sample correlation has standard error 1 / sqrt(n); allow 5 of them.
     const limit = 5 / Math.sqrt(n);
     expect(Math.abs(correlation(z.subarray(0, n - 1), z.subarray(1)))).toBeLessThan(limit);
@@ -261,7 +261,7 @@ describe('generator statistics', () => {
   it('the same key gives bitwise identical draws on repeated runs; another step, stream or seed gives different ones', async () => {
     const ctx = await context();
     const n = 100_000;
-    const bits = async (f: typeof drawNormal, key: RandomKey) => new Uint32Array((await f(ctx, [n], key).read()).buffer);
+    const bits = async (f: typeof drawNormal, key: RandomKey) => new Uint32Array((await f(ctx, [n], { key }).read()).buffer);
     const key = { seed: 42, step: 10, stream: 4 };
     for (const f of [drawNormal, drawUniform]) {
       const a = await bits(f, key);
@@ -282,19 +282,19 @@ describe('generator statistics', () => {
   it('draws of any shape index the flattened tensor (a [4, 5, 6] draw equals the flat [120] draw)', async () => {
     const ctx = await context();
     const key = { seed: 5, step: 6, stream: 7 };
-    const a = drawNormal(ctx, [4, 5, 6], key);
+    const a = drawNormal(ctx, [4, 5, 6], { key });
     expect(a.shape).toEqual([4, 5, 6]);
-    expect(await a.read()).toEqual(await drawNormal(ctx, [120], key).read());
+    expect(await a.read()).toEqual(await drawNormal(ctx, [120], { key }).read());
   });
 
   it('rejects an invalid key or shape before GPU work', async () => {
     const ctx = await context();
-    expect(() => drawNormal(ctx, [4], { seed: -1, step: 0, stream: 0 })).toThrow(/drawNormal: argument 'key.seed' expected an integer >= 0, got -1/);
-    expect(() => drawNormal(ctx, [4], { seed: 0, step: 0.5, stream: 0 })).toThrow(/drawNormal: argument 'key.step'/);
-    expect(() => drawUniform(ctx, [4], { seed: 0, step: 0, stream: NaN })).toThrow(/drawUniform: argument 'key.stream'/);
-    expect(() => drawUniform(ctx, [4], null as never)).toThrow(/drawUniform: argument 'key' expected \{ seed, step, stream \}/);
-    expect(() => drawNormal(ctx, [4, 0], { seed: 0, step: 0, stream: 0 })).toThrow(/drawNormal: argument 'shape' expected a non-empty array of positive integers/);
-    expect(() => drawNormal(ctx, [], { seed: 0, step: 0, stream: 0 })).toThrow(/drawNormal: argument 'shape'/);
-    expect(() => drawUniform(ctx, [2.5], { seed: 0, step: 0, stream: 0 })).toThrow(/drawUniform: argument 'shape'/);
+    expect(() => drawNormal(ctx, [4], { key: { seed: -1, step: 0, stream: 0 } })).toThrow(/drawNormal: argument 'key.seed' expected an integer >= 0, got -1/);
+    expect(() => drawNormal(ctx, [4], { key: { seed: 0, step: 0.5, stream: 0 } })).toThrow(/drawNormal: argument 'key.step'/);
+    expect(() => drawUniform(ctx, [4], { key: { seed: 0, step: 0, stream: NaN } })).toThrow(/drawUniform: argument 'key.stream'/);
+    expect(() => drawUniform(ctx, [4], { key: null as never })).toThrow(/drawUniform: argument 'key' expected \{ seed, step, stream \}/);
+    expect(() => drawNormal(ctx, [4, 0], { key: { seed: 0, step: 0, stream: 0 } })).toThrow(/drawNormal: argument 'shape' expected a non-empty array of positive integers/);
+    expect(() => drawNormal(ctx, [], { key: { seed: 0, step: 0, stream: 0 } })).toThrow(/drawNormal: argument 'shape'/);
+    expect(() => drawUniform(ctx, [2.5], { key: { seed: 0, step: 0, stream: 0 } })).toThrow(/drawUniform: argument 'shape'/);
   });
 });

@@ -42,7 +42,7 @@ describe('sum (full sums, in levels)', () => {
     it(`matches the float64 sum within the rounding bound, n=${n}`, async () => {
       const ctx = await context();
       const xs = randomF32(n, n);
-      expectWithinBound(await sum(ctx, ctx.tensor(xs, [n])).read(), xs, { reduceA: n }, 1, `n=${n}`);
+      expectWithinBound(await sum(ctx.tensor(xs, [n])).read(), xs, { reduceA: n }, 1, `n=${n}`);
     });
   }
 
@@ -51,7 +51,7 @@ describe('sum (full sums, in levels)', () => {
     const n = SUM_SPLIT_ABOVE * SUM_PER_INVOCATION + 3;
     const xs = randomF32(n, 11, true);
     const x = ctx.tensor(xs, [n]);
-    expectWithinBound(await sum(ctx, x).read(), xs, { reduceA: n }, 1, `n=${n}`);
+    expectWithinBound(await sum(x).read(), xs, { reduceA: n }, 1, `n=${n}`);
     x.dispose();
   });
 
@@ -65,14 +65,14 @@ describe('sum (full sums, in levels)', () => {
   it('a sum of ones is exact (every partial is an integer below 2^24)', async () => {
     const ctx = await context();
     const n = 3 * SUM_SPLIT_ABOVE + 17;
-    const got = await sum(ctx, ctx.tensor(new Float32Array(n).fill(1), [n])).read();
+    const got = await sum(ctx.tensor(new Float32Array(n).fill(1), [n])).read();
     expect(got[0]).toBe(n);
   });
 
   it('scale multiplies the result (a mean in one pass)', async () => {
     const ctx = await context();
     const xs = randomF32(10_000, 3);
-    expectWithinBound(await sum(ctx, ctx.tensor(xs, [10_000]), { scale: 1 / 10_000 }).read(), xs, { reduceA: 10_000 }, 1 / 10_000, 'mean');
+    expectWithinBound(await sum(ctx.tensor(xs, [10_000]), { scale: 1 / 10_000 }).read(), xs, { reduceA: 10_000 }, 1 / 10_000, 'mean');
   });
 
   it('sumInto writes out[index] only, for single- and multi-level sums', async () => {
@@ -80,8 +80,8 @@ describe('sum (full sums, in levels)', () => {
     const out = ctx.tensor([10, 20, 30, 40], [4]);
     const a = randomF32(5, 1);
     const b = randomF32(SUM_SPLIT_ABOVE * 3 + 5, 2);
-    sumInto(ctx, ctx.tensor(a, [5]), out, 1);
-    sumInto(ctx, ctx.tensor(b, [b.length]), out, 3, { scale: -2 });
+    sumInto(ctx.tensor(a, [5]), out, { index: 1 });
+    sumInto(ctx.tensor(b, [b.length]), out, { scale: -2, index: 3 });
     const got = await out.read();
     expect(got[0]).toBe(10);
     expect(got[2]).toBe(30);
@@ -94,8 +94,8 @@ describe('sum (full sums, in levels)', () => {
     const n = SUM_SPLIT_ABOVE * SUM_PER_INVOCATION + 2; // three levels, a multiple of 3
     const x = ctx.tensor(new Float32Array(n), [n]);
     const before = ctx.memory().liveTensors;
-    const s = sum(ctx, x);
-    const t = sumAxes(ctx, x, { outer: 3, reduceA: n / 3 });
+    const s = sum(x);
+    const t = sumAxes(x, { axes: { outer: 3, reduceA: n / 3 } });
     expect(ctx.memory().liveTensors).toBe(before + 2);
     expect((await s.read())[0]).toBe(0);
     expect([...(await t.read())]).toEqual([0, 0, 0]);
@@ -136,7 +136,7 @@ describe('sumAxes (x viewed as [outer, reduceA, kept, reduceB], summed over redu
       const n = outer * reduceA * kept * reduceB;
       const xs = randomF32(n, 100 + i);
       const x = ctx.tensor(xs, [n]);
-      const out = sumAxes(ctx, x, axes, { shape });
+      const out = sumAxes(x, { shape, axes });
       expect(out.shape).toEqual(shape);
       expectWithinBound(await out.read(), xs, axes, 1, name);
       x.dispose();
@@ -146,10 +146,10 @@ describe('sumAxes (x viewed as [outer, reduceA, kept, reduceB], summed over redu
   it('the default shape drops the axes of 1: [kept], [outer] or [outer, kept]', async () => {
     const ctx = await context();
     const x = ctx.tensor(randomF32(60, 5), [3, 4, 5]);
-    expect(sumAxes(ctx, x, { reduceA: 3, kept: 20 }).shape).toEqual([20]);
-    expect(sumAxes(ctx, x, { outer: 3, reduceA: 20 }).shape).toEqual([3]);
-    expect(sumAxes(ctx, x, { outer: 3, reduceA: 4, kept: 5 }).shape).toEqual([3, 5]);
-    expect(sumAxes(ctx, x, { reduceA: 60 }).shape).toEqual([1]);
+    expect(sumAxes(x, { axes: { reduceA: 3, kept: 20 } }).shape).toEqual([20]);
+    expect(sumAxes(x, { axes: { outer: 3, reduceA: 20 } }).shape).toEqual([3]);
+    expect(sumAxes(x, { axes: { outer: 3, reduceA: 4, kept: 5 } }).shape).toEqual([3, 5]);
+    expect(sumAxes(x, { axes: { reduceA: 60 } }).shape).toEqual([1]);
   });
 
   it('sumAxesInto writes scale * the sums at out[offset ..] and leaves the rest, for one and several levels', async () => {
@@ -159,8 +159,8 @@ describe('sumAxes (x viewed as [outer, reduceA, kept, reduceB], summed over redu
     const long = { reduceA: 300, kept: 3, reduceB: 20 };
     const a = randomF32(60, 7);
     const b = randomF32(18_000, 8);
-    sumAxesInto(ctx, ctx.tensor(a, [60]), small, out, { offset: 1 });
-    sumAxesInto(ctx, ctx.tensor(b, [18_000]), long, out, { offset: 9, scale: 1 / 300 });
+    sumAxesInto(ctx.tensor(a, [60]), out, { offset: 1, axes: small });
+    sumAxesInto(ctx.tensor(b, [18_000]), out, { offset: 9, scale: 1 / 300, axes: long });
     const got = await out.read();
     expect([got[0], got[5], got[6], got[7], got[8]]).toEqual([100, 105, 106, 107, 108]);
     expectWithinBound(got.slice(1, 5), a, small);
@@ -172,29 +172,29 @@ describe('sumAxes (x viewed as [outer, reduceA, kept, reduceB], summed over redu
     const x = ctx.tensor([1, 2, 3, 4, 5, 6], [2, 3]);
     const out = ctx.zeros([4]);
     const before = ctx.memory().liveTensors;
-    expect(() => sumAxes(ctx, x, { outer: 2, reduceA: 2 })).toThrow(/sumAxes: argument 'axes' expected outer \* reduceA \* kept \* reduceB = 6 \(the size of x \[2, 3\]\), got 2 \* 2 \* 1 \* 1 = 4/);
-    expect(() => sumAxes(ctx, x, { outer: 2, reduceA: 1.5 })).toThrow(/sumAxes: argument 'axes.reduceA' expected an integer >= 1, got 1.5/);
-    expect(() => sumAxes(ctx, x, { outer: 0, reduceA: 6 })).toThrow(/sumAxes: argument 'axes.outer' expected an integer >= 1, got 0/);
-    expect(() => sumAxes(ctx, x, { reduce: 6 } as SumAxes)).toThrow(/sumAxes: argument 'axes' expected only the keys outer, reduceA, kept, reduceB, got "a key 'reduce'"/);
-    expect(() => sumAxes(ctx, x, null as never)).toThrow(/sumAxes: argument 'axes' expected \{ outer\?, reduceA\?, kept\?, reduceB\? \}, got null/);
-    expect(() => sumAxes(ctx, x, { reduceA: 6 }, { scale: Number.NaN })).toThrow(/sumAxes: argument 'options.scale' expected a finite number, got NaN/);
-    expect(() => sumAxes(ctx, x, { reduceA: 2, kept: 3 }, { shape: [2, 2] })).toThrow(/sumAxes: argument 'options.shape' expected an array of positive integers with 3 elements \(outer \* kept\), got \[2, 2\]/);
-    expect(() => sumAxes(ctx, x, { reduceA: 6 }, 7 as never)).toThrow(/sumAxes: argument 'options' expected an options object, got 7/);
-    expect(() => sumAxesInto(ctx, x, { outer: 3, reduceA: 2 }, out, { offset: 2 })).toThrow(/sumAxesInto: argument 'options.offset' expected an integer <= 1 \(out has 4 elements, the sums 3\), got 2/);
-    expect(() => sumAxesInto(ctx, x, { outer: 3, reduceA: 2 }, out, { offset: -1 })).toThrow(/sumAxesInto: argument 'options.offset' expected an integer >= 0, got -1/);
-    expect(() => sumAxesInto(ctx, x, { outer: 6 }, x.reshape([6]))).toThrow(/sumAxesInto: argument 'out' expected a tensor that does not share x's buffer/);
-    expect(() => sumAxes(ctx, ctx.tensor([1, 2], [2], 'u32'), { reduceA: 2 })).toThrow(/sumAxes: argument 'x' expected a tensor of dtype 'f32', got "u32"/);
-    expect(() => sumInto(ctx, x, out, 4)).toThrow(/sumInto: argument 'index' expected an integer < 4 \(the size of out\), got 4/);
-    expect(() => sumInto(ctx, x, out, -1)).toThrow(/sumInto: argument 'index' expected an integer >= 0/);
-    expect(() => sumInto(ctx, x, out, 0.5)).toThrow(/sumInto: argument 'index'/);
-    expect(() => sumInto(ctx, x, x.reshape([6]), 0)).toThrow(/sumInto: argument 'out' expected a tensor that does not share x's buffer/);
-    expect(() => sum(ctx, x, { scale: '2' as never })).toThrow(/sum: argument 'options.scale' expected a finite number, got "2"/);
-    expect(() => sum(ctx, null as never)).toThrow(/sum: argument 'x' expected a Tensor/);
+    expect(() => sumAxes(x, { axes: { outer: 2, reduceA: 2 } })).toThrow(/sumAxes: argument 'axes' expected outer \* reduceA \* kept \* reduceB = 6 \(the size of x \[2, 3\]\), got 2 \* 2 \* 1 \* 1 = 4/);
+    expect(() => sumAxes(x, { axes: { outer: 2, reduceA: 1.5 } })).toThrow(/sumAxes: argument 'axes.reduceA' expected an integer >= 1, got 1.5/);
+    expect(() => sumAxes(x, { axes: { outer: 0, reduceA: 6 } })).toThrow(/sumAxes: argument 'axes.outer' expected an integer >= 1, got 0/);
+    expect(() => sumAxes(x, { axes: { reduce: 6 } as SumAxes })).toThrow(/sumAxes: argument 'axes' expected only the keys outer, reduceA, kept, reduceB, got "a key 'reduce'"/);
+    expect(() => sumAxes(x, { axes: null as never })).toThrow(/sumAxes: argument 'axes' expected \{ outer\?, reduceA\?, kept\?, reduceB\? \}, got null/);
+    expect(() => sumAxes(x, { scale: Number.NaN, axes: { reduceA: 6 } })).toThrow(/sumAxes: argument 'options.scale' expected a finite number, got NaN/);
+    expect(() => sumAxes(x, { shape: [2, 2], axes: { reduceA: 2, kept: 3 } })).toThrow(/sumAxes: argument 'options.shape' expected an array of positive integers with 3 elements \(outer \* kept\), got \[2, 2\]/);
+    expect(() => sumAxes(x, 7 as never)).toThrow(/sumAxes: argument 'options' expected an options object, got 7/);
+    expect(() => sumAxesInto(x, out, { offset: 2, axes: { outer: 3, reduceA: 2 } })).toThrow(/sumAxesInto: argument 'options.offset' expected an integer <= 1 \(out has 4 elements, the sums 3\), got 2/);
+    expect(() => sumAxesInto(x, out, { offset: -1, axes: { outer: 3, reduceA: 2 } })).toThrow(/sumAxesInto: argument 'options.offset' expected an integer >= 0, got -1/);
+    expect(() => sumAxesInto(x, x.reshape([6]), { axes: { outer: 6 } })).toThrow(/sumAxesInto: argument 'out' expected a tensor that does not share x's buffer/);
+    expect(() => sumAxes(ctx.tensor([1, 2], [2], 'u32'), { axes: { reduceA: 2 } })).toThrow(/sumAxes: argument 'x' expected a tensor of dtype 'f32', got "u32"/);
+    expect(() => sumInto(x, out, { index: 4 })).toThrow(/sumInto: argument 'index' expected an integer < 4 \(the size of out\), got 4/);
+    expect(() => sumInto(x, out, { index: -1 })).toThrow(/sumInto: argument 'index' expected an integer >= 0/);
+    expect(() => sumInto(x, out, { index: 0.5 })).toThrow(/sumInto: argument 'index'/);
+    expect(() => sumInto(x, x.reshape([6]), { index: 0 })).toThrow(/sumInto: argument 'out' expected a tensor that does not share x's buffer/);
+    expect(() => sum(x, { scale: '2' as never })).toThrow(/sum: argument 'options.scale' expected a finite number, got "2"/);
+    expect(() => sum(null as never)).toThrow(/sum: argument 'x' expected a Tensor/);
     // The reshapes and the u32 tensor above are the only tensors made; no sum allocated anything.
     expect(ctx.memory().liveTensors).toBe(before + 3);
     x.dispose();
-    expect(() => sum(ctx, x)).toThrow(/sum: argument 'x' is a disposed tensor/);
-    expect(() => sumAxes(ctx, x, { reduceA: 6 })).toThrow(/sumAxes: argument 'x' is a disposed tensor/);
-    expect(() => sumInto(ctx, x, out, 0)).toThrow(/sumInto: argument 'x' is a disposed tensor/);
+    expect(() => sum(x)).toThrow(/sum: argument 'x' is a disposed tensor/);
+    expect(() => sumAxes(x, { axes: { reduceA: 6 } })).toThrow(/sumAxes: argument 'x' is a disposed tensor/);
+    expect(() => sumInto(x, out, { index: 0 })).toThrow(/sumInto: argument 'x' is a disposed tensor/);
   });
 });

@@ -9,7 +9,7 @@ describe('regression head kernels', () => {
       const ctx = await context();
       const values = Float32Array.from(randomArray(2 * n, n, -3, 3));
       const pred = ctx.tensor(values, [n, 2]);
-      const { mu, logVar } = splitHead(ctx, pred);
+      const { mu, logVar } = splitHead(pred);
       const mus = await mu.read();
       const logVars = await logVar.read();
       for (let r = 0; r < n; r++) {
@@ -17,8 +17,8 @@ describe('regression head kernels', () => {
         expect(logVars[r]).toBe(values[2 * r + 1]);
       }
       // Copies only: exact equality.
-      expect(Array.from(await mergeHead(ctx, mu, logVar).read())).toEqual(Array.from(values));
-      const appended = await appendLogVar(ctx, mu.reshape([n, 1]), ctx.tensor([-1.25], [1])).read();
+      expect(Array.from(await mergeHead(mu, logVar).read())).toEqual(Array.from(values));
+      const appended = await appendLogVar(mu.reshape([n, 1]), ctx.tensor([-1.25], [1])).read();
       for (let r = 0; r < n; r++) {
         expect(appended[2 * r]).toBe(values[2 * r]);
         expect(appended[2 * r + 1]).toBe(-1.25);
@@ -37,7 +37,7 @@ describe('regression head kernels', () => {
         pred[2 * r] = mus[r];
         pred[2 * r + 1] = logVars[r];
       }
-      const got = await predictiveMoments(ctx, ctx.tensor(pred, [T * B, 2]), T).read();
+      const got = await predictiveMoments(ctx.tensor(pred, [T * B, 2]), { samples: T }).read();
       const want = predictiveMomentsRef(pred, T);
       const column = (k: number) => Float64Array.from({ length: B }, (_, b) => got[4 * b + k]);
       // Tolerance 1e-5 relative: f32 sums of at most 100 terms and one exp per term (float64 reference).
@@ -55,7 +55,7 @@ describe('regression head kernels', () => {
     const ctx = await context();
     const T = 6;
     const pred = new Float32Array(2 * T).map((_, i) => (i % 2 === 0 ? 0.1 : Math.log(0.04)));
-    const m = await predictiveMoments(ctx, ctx.tensor(pred, [T, 2]), T).read();
+    const m = await predictiveMoments(ctx.tensor(pred, [T, 2]), { samples: T }).read();
     // Tolerance: the mean of six copies of 0.1 may differ from 0.1 by an f32 ulp, so var <= ulp^2.
     expect(m[1]).toBeLessThan(1e-14);
     expect(m[2]).toBeCloseTo(0.04, 7);
@@ -64,13 +64,13 @@ describe('regression head kernels', () => {
   it('rejects bad shapes, sample counts and disposed tensors before GPU work', async () => {
     const ctx = await context();
     const pred = ctx.tensor([1, 2, 3, 4, 5, 6], [3, 2]);
-    expect(() => splitHead(ctx, ctx.tensor([1, 2, 3], [3, 1]))).toThrow(/splitHead: argument 'pred' expected shape \[N, 2\]/);
-    expect(() => mergeHead(ctx, ctx.tensor([1, 2], [2]), ctx.tensor([1, 2, 3], [3]))).toThrow(/mergeHead: argument 'dLogVar' expected shape \[2\] or \[2, 1\], got \[3\]/);
-    expect(() => appendLogVar(ctx, ctx.tensor([1, 2], [2, 1]), ctx.tensor([1, 2], [2]))).toThrow(/appendLogVar: argument 'logVar' expected shape \[1\]/);
-    expect(() => predictiveMoments(ctx, pred, 2)).toThrow(/predictiveMoments: argument 'pred' expected shape \[2 \* B, 2\]/);
-    expect(() => predictiveMoments(ctx, pred, 0)).toThrow(/predictiveMoments: argument 'samples' expected an integer >= 1, got 0/);
-    expect(() => predictiveMoments(ctx, pred, 1.5)).toThrow(/argument 'samples' expected an integer >= 1, got 1.5/);
+    expect(() => splitHead(ctx.tensor([1, 2, 3], [3, 1]))).toThrow(/splitHead: argument 'pred' expected shape \[N, 2\]/);
+    expect(() => mergeHead(ctx.tensor([1, 2], [2]), ctx.tensor([1, 2, 3], [3]))).toThrow(/mergeHead: argument 'dLogVar' expected shape \[2\] or \[2, 1\], got \[3\]/);
+    expect(() => appendLogVar(ctx.tensor([1, 2], [2, 1]), ctx.tensor([1, 2], [2]))).toThrow(/appendLogVar: argument 'logVar' expected shape \[1\]/);
+    expect(() => predictiveMoments(pred, { samples: 2 })).toThrow(/predictiveMoments: argument 'pred' expected shape \[2 \* B, 2\]/);
+    expect(() => predictiveMoments(pred, { samples: 0 })).toThrow(/predictiveMoments: argument 'samples' expected an integer >= 1, got 0/);
+    expect(() => predictiveMoments(pred, { samples: 1.5 })).toThrow(/argument 'samples' expected an integer >= 1, got 1.5/);
     pred.dispose();
-    expect(() => predictiveMoments(ctx, pred, 1)).toThrow(/predictiveMoments: argument 'pred' is a disposed tensor/);
+    expect(() => predictiveMoments(pred, { samples: 1 })).toThrow(/predictiveMoments: argument 'pred' is a disposed tensor/);
   });
 });

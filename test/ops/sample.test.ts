@@ -21,9 +21,9 @@ describe('sampleWeights (w = mu + softplus(rho) * eps)', () => {
         const mus = f32(randomArray(n, n, -0.5, 0.5));
         const rhos = f32(randomArray(n, n + 1, -6, 2));
         const key = { seed: 31, step: n, stream: samples };
-        const w = sampleWeights(ctx, ctx.tensor(mus, shape), ctx.tensor(rhos, shape), key, samples);
+        const w = sampleWeights(ctx.tensor(mus, shape), ctx.tensor(rhos, shape), { key, samples });
         expect(w.shape).toEqual([samples, ...shape]);
-        const eps = await drawNormal(ctx, [samples * n], key).read();
+        const eps = await drawNormal(ctx, [samples * n], { key }).read();
         // Tolerance 1e-6 of the largest |w|: f32 rounding of softplus (a few ulp), the product and the sum.
         expectClose(await w.read(), sampleWeightsRef(mus, rhos, eps), 1e-6, 'w');
       });
@@ -41,10 +41,10 @@ describe('sampleWeights (w = mu + softplus(rho) * eps)', () => {
       const key = { seed: 8, step: 77, stream: 2 };
       const mu = ctx.tensor(mus, shape);
       const rho = ctx.tensor(rhos, shape);
-      const w = await sampleWeights(ctx, mu, rho, key, samples).read();
+      const w = await sampleWeights(mu, rho, { key, samples }).read();
       const sigma = softplusRef(rhos);
       const eps = Float64Array.from(w, (v, j) => (v - mus[j % n]) / sigma[j % n]);
-      const { dMu, dRho } = sampleWeightsBackward(ctx, mu, rho, ctx.tensor(dws, [samples, ...shape]), key);
+      const { dMu, dRho } = sampleWeightsBackward(ctx.tensor(dws, [samples, ...shape]), mu, rho, { key });
       expect(dMu.shape).toEqual(shape);
       const want = sampleWeightsBackwardRef(rhos, dws, eps);
       // dMu: 1e-6 (f32 sum of S values). dRho: 1e-5, because eps recovered from the f32 w carries
@@ -52,7 +52,7 @@ describe('sampleWeights (w = mu + softplus(rho) * eps)', () => {
       expectClose(await dMu.read(), want.dMu, 1e-6, 'dMu');
       expectClose(await dRho.read(), want.dRho, 1e-5, 'dRho');
       // Another step draws other eps: the gradient must change (guards against a key that is ignored).
-      const other = await sampleWeightsBackward(ctx, mu, rho, ctx.tensor(dws, [samples, ...shape]), { ...key, step: 78 }).dRho.read();
+      const other = await sampleWeightsBackward(ctx.tensor(dws, [samples, ...shape]), mu, rho, { key: { ...key, step: 78 } }).dRho.read();
       expect(() => expectClose(other, want.dRho, 1e-3)).toThrow();
     });
   }
@@ -86,11 +86,11 @@ describe('sampleWeights (w = mu + softplus(rho) * eps)', () => {
       const rho = ctx.tensor(rhos, shape);
       // eps on the GPU is off the float64 Box-Muller by at most EPS_ERROR (see random.test.ts), so w by
       // sigma * EPS_ERROR and dRho by sum_s |dw| * EPS_ERROR * sigmoid; plus f32 rounding.
-      const w = await sampleWeights(ctx, mu, rho, key, samples).read();
+      const w = await sampleWeights(mu, rho, { key, samples }).read();
       const wantW = sampleWeightsRef(mus, rhos, eps);
       const sigma = softplusRef(rhos);
       for (let j = 0; j < w.length; j++) expect(Math.abs(w[j] - wantW[j]), `w[${j}]`).toBeLessThan(sigma[j % n] * EPS_ERROR + 1e-6);
-      const { dMu, dRho } = sampleWeightsBackward(ctx, mu, rho, ctx.tensor(dws, [samples, ...shape]), key);
+      const { dMu, dRho } = sampleWeightsBackward(ctx.tensor(dws, [samples, ...shape]), mu, rho, { key });
       const want = sampleWeightsBackwardRef(rhos, dws, eps);
       expectClose(await dMu.read(), want.dMu, 1e-6, 'dMu');
       const dRhos = await dRho.read();
@@ -100,8 +100,8 @@ describe('sampleWeights (w = mu + softplus(rho) * eps)', () => {
         expect(Math.abs(dRhos[i] - want.dRho[i]), `dRho[${i}]`).toBeLessThan(bound);
       }
       // And exactly the eps of drawNormal under the same key, offset included.
-      const gpuEps = await drawNormal(ctx, [samples * n], key).read();
-      expectClose(await sampleWeights(ctx, mu, rho, key, samples).read(), sampleWeightsRef(mus, rhos, gpuEps), 1e-6, 'w vs drawNormal');
+      const gpuEps = await drawNormal(ctx, [samples * n], { key }).read();
+      expectClose(await sampleWeights(mu, rho, { key, samples }).read(), sampleWeightsRef(mus, rhos, gpuEps), 1e-6, 'w vs drawNormal');
     });
   }
 
@@ -113,7 +113,7 @@ describe('sampleWeights (w = mu + softplus(rho) * eps)', () => {
     const mu = ctx.zeros([n]);
     const rho = ctx.tensor(new Float32Array(n).fill(rhoOne), [n]);
     const key = { seed: 3, step: 4, stream: 5 };
-    const w = await sampleWeights(ctx, mu, rho, key, samples).read();
+    const w = await sampleWeights(mu, rho, { key, samples }).read();
     for (const j of [0, 1, n - 1, n, 3 * n + 12345, 16 * n + 5, samples * n - 1]) {
       // EPS_ERROR: the generator against its float64 reference, plus f32 rounding of softplus(rho) = 1.
       expect(Math.abs(w[j] - normalRef(key.seed, key.step, j, key.stream)), `index ${j}`).toBeLessThan(EPS_ERROR + 1e-6);
@@ -129,15 +129,15 @@ describe('sigmaSquared (softplus(rho)^2)', () => {
       const ds = f32(randomArray(n, n + 1));
       const rho = ctx.tensor(rhos, [n]);
       // Tolerance 1e-6 relative to the tensor's magnitude: f32 rounding of softplus, sigmoid and products.
-      expectClose(await sigmaSquared(ctx, rho).read(), sigmaSquaredRef(rhos), 1e-6, 'sigma^2');
-      expectClose(await sigmaSquaredBackward(ctx, rho, ctx.tensor(ds, [n])).read(), sigmaSquaredBackwardRef(rhos, ds), 1e-6, 'dRho');
+      expectClose(await sigmaSquared(rho).read(), sigmaSquaredRef(rhos), 1e-6, 'sigma^2');
+      expectClose(await sigmaSquaredBackward(ctx.tensor(ds, [n]), rho).read(), sigmaSquaredBackwardRef(rhos, ds), 1e-6, 'dRho');
     });
   }
 
   it('stays accurate for very negative rho (sigma^2 ~ 1e-17 is not flushed to 0)', async () => {
     const ctx = await context();
     const rhos = [-20, -18, -16, -15.5];
-    const got = await sigmaSquared(ctx, ctx.tensor(rhos, [4])).read();
+    const got = await sigmaSquared(ctx.tensor(rhos, [4])).read();
     const want = sigmaSquaredRef(rhos);
     // Tolerance 1e-5 relative per element: exp is a few ulp in f32.
     for (let i = 0; i < 4; i++) expect(Math.abs(got[i] - want[i]) / want[i]).toBeLessThan(1e-5);
@@ -158,23 +158,23 @@ describe('sampling: bad input is rejected before GPU work', () => {
     const mu = ctx.zeros([2, 3]);
     const rho = ctx.zeros([2, 3]);
     const flatRho = ctx.zeros([6]);
-    expect(() => sampleWeights(ctx, mu, flatRho, key, 1)).toThrow(/sampleWeights: argument 'rho' expected shape \[2, 3\] \(the shape of mu\), got \[6\]/);
-    expect(() => sampleWeights(ctx, mu, rho, key, 0)).toThrow(/sampleWeights: argument 'samples' expected an integer >= 1, got 0/);
-    expect(() => sampleWeights(ctx, mu, rho, key, 1.5)).toThrow(/sampleWeights: argument 'samples'/);
-    expect(() => sampleWeights(ctx, mu, rho, key, 2 ** 31)).toThrow(/sampleWeights: argument 'samples' expected at most 715827882/);
-    expect(() => sampleWeights(ctx, mu, rho, { seed: 1, step: -2, stream: 3 }, 1)).toThrow(/sampleWeights: argument 'key.step' expected an integer >= 0/);
-    expect(() => sampleWeights(ctx, mu, rho, undefined as never, 1)).toThrow(/sampleWeights: argument 'key'/);
-    expect(() => sampleWeights(ctx, ctx.zeros([2, 3], 'u32'), rho, key, 1)).toThrow(/sampleWeights: argument 'mu' expected a tensor of dtype 'f32', got "u32"/);
-    expect(() => sampleWeightsBackward(ctx, mu, rho, ctx.zeros([2, 3]), key)).toThrow(/sampleWeightsBackward: argument 'dw' expected shape \[S, 2, 3\]/);
-    expect(() => sampleWeightsBackward(ctx, mu, rho, ctx.zeros([4, 3, 2]), key)).toThrow(/sampleWeightsBackward: argument 'dw' expected shape \[S, 2, 3\]/);
-    expect(() => sampleWeightsBackward(ctx, mu, rho, ctx.zeros([4, 2, 3]), { seed: 1.5, step: 0, stream: 0 })).toThrow(/sampleWeightsBackward: argument 'key.seed'/);
-    expect(() => sigmaSquaredBackward(ctx, rho, flatRho)).toThrow(/sigmaSquaredBackward: argument 'dSigma2' expected shape \[2, 3\] \(the shape of rho\), got \[6\]/);
+    expect(() => sampleWeights(mu, flatRho, { key, samples: 1 })).toThrow(/sampleWeights: argument 'rho' expected shape \[2, 3\] \(the shape of mu\), got \[6\]/);
+    expect(() => sampleWeights(mu, rho, { key, samples: 0 })).toThrow(/sampleWeights: argument 'samples' expected an integer >= 1, got 0/);
+    expect(() => sampleWeights(mu, rho, { key, samples: 1.5 })).toThrow(/sampleWeights: argument 'samples'/);
+    expect(() => sampleWeights(mu, rho, { key, samples: 2 ** 31 })).toThrow(/sampleWeights: argument 'samples' expected at most 715827882/);
+    expect(() => sampleWeights(mu, rho, { key: { seed: 1, step: -2, stream: 3 }, samples: 1 })).toThrow(/sampleWeights: argument 'key.step' expected an integer >= 0/);
+    expect(() => sampleWeights(mu, rho, { key: undefined as never, samples: 1 })).toThrow(/sampleWeights: argument 'key'/);
+    expect(() => sampleWeights(ctx.zeros([2, 3], 'u32'), rho, { key, samples: 1 })).toThrow(/sampleWeights: argument 'mu' expected a tensor of dtype 'f32', got "u32"/);
+    expect(() => sampleWeightsBackward(ctx.zeros([2, 3]), mu, rho, { key })).toThrow(/sampleWeightsBackward: argument 'dw' expected shape \[S, 2, 3\]/);
+    expect(() => sampleWeightsBackward(ctx.zeros([4, 3, 2]), mu, rho, { key })).toThrow(/sampleWeightsBackward: argument 'dw' expected shape \[S, 2, 3\]/);
+    expect(() => sampleWeightsBackward(ctx.zeros([4, 2, 3]), mu, rho, { key: { seed: 1.5, step: 0, stream: 0 } })).toThrow(/sampleWeightsBackward: argument 'key.seed'/);
+    expect(() => sigmaSquaredBackward(flatRho, rho)).toThrow(/sigmaSquaredBackward: argument 'dSigma2' expected shape \[2, 3\] \(the shape of rho\), got \[6\]/);
     const dw = ctx.zeros([1, 2, 3]);
     const before = ctx.memory().liveTensors;
     rho.dispose();
-    expect(() => sampleWeights(ctx, mu, rho, key, 1)).toThrow(/sampleWeights: argument 'rho' is a disposed tensor/);
-    expect(() => sampleWeightsBackward(ctx, mu, rho, dw, key)).toThrow(/sampleWeightsBackward: argument 'rho' is a disposed tensor/);
-    expect(() => sigmaSquared(ctx, rho)).toThrow(/sigmaSquared: argument 'rho' is a disposed tensor/);
+    expect(() => sampleWeights(mu, rho, { key, samples: 1 })).toThrow(/sampleWeights: argument 'rho' is a disposed tensor/);
+    expect(() => sampleWeightsBackward(dw, mu, rho, { key })).toThrow(/sampleWeightsBackward: argument 'rho' is a disposed tensor/);
+    expect(() => sigmaSquared(rho)).toThrow(/sigmaSquared: argument 'rho' is a disposed tensor/);
     // The failed calls allocated nothing.
     expect(ctx.memory().liveTensors).toBe(before - 1);
   });

@@ -90,7 +90,7 @@ export function conv2dRef(s: ConvShape, x: ArrayLike<number>, w: ArrayLike<numbe
 }
 
 /** Gradients of L = <conv2d(x, w) + b, dy> with respect to x, w and b. */
-export function conv2dBackwardRef(s: ConvShape, x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+export function conv2dBackwardRef(s: ConvShape, x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>): { dx: Float64Array; dWeight: Float64Array; dBias: Float64Array } {
   const g = geometryRef(s);
   const dx = new Float64Array(x.length);
   const dw = new Float64Array(w.length);
@@ -100,7 +100,7 @@ export function conv2dBackwardRef(s: ConvShape, x: ArrayLike<number>, w: ArrayLi
     dw[wi] += dy[yi] * x[xi];
   });
   forEachOutput(g, (yi, bi) => (db[bi] += dy[yi]));
-  return { dx, dw, db };
+  return { dx, dWeight: dw, dBias: db };
 }
 
 export interface LrtForward {
@@ -136,5 +136,5 @@ export function lrtConv2dBackwardRef(s: ConvShape, x: ArrayLike<number>, wMu: Ar
   const mu = conv2dBackwardRef(s, x, wMu, dy);
   const sigma = conv2dBackwardRef(s, square(x), wSigma2, dVar);
   const dx = mu.dx.map((d, i) => d + 2 * x[i] * sigma.dx[i]);
-  return { dx, dwMu: mu.dw, dwSigma2: sigma.dw, dbMu: mu.db, dbSigma2: sigma.db, dVar };
+  return { dx, dWeightMu: mu.dWeight, dWeightSigma2: sigma.dWeight, dBiasMu: mu.dBias, dBiasSigma2: sigma.dBias, dVar };
 }

@@ -45,7 +45,7 @@ export function linearRef(x: ArrayLike<number>, w: ArrayLike<number>, bias: Arra
 }
 
 /** Gradients of L = <linearRef(x, w, bias), dy> with respect to x, w and bias. */
-export function linearBackwardRef(x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>, d: LinearDims): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+export function linearBackwardRef(x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>, d: LinearDims): { dx: Float64Array; dWeight: Float64Array; dBias: Float64Array } {
   const group = d.rows / d.samples;
   const dx = new Float64Array(d.rows * d.inF);
   const dw = new Float64Array(d.samples * d.outF * d.inF);
@@ -61,7 +61,7 @@ export function linearBackwardRef(x: ArrayLike<number>, w: ArrayLike<number>, dy
       }
     }
   }
-  return { dx, dw, db };
+  return { dx, dWeight: dw, dBias: db };
 }
 
 /** The moments of the LRT pre-activations: mean = x wMu^T + bMu, var = x^2 wSigma2^T + bSigma2. */
@@ -103,7 +103,7 @@ export function lrtForwardRef(
  */
 export function lrtBackwardRef(
   x: ArrayLike<number>, wMu: ArrayLike<number>, wSigma2: ArrayLike<number>, bMu: ArrayLike<number> | null, bSigma2: ArrayLike<number> | null, eps: ArrayLike<number>, dy: ArrayLike<number>, rows: number, inF: number, outF: number,
-): { dx: Float64Array; dwMu: Float64Array; dwSigma2: Float64Array; dbMu: Float64Array; dbSigma2: Float64Array } {
+): { dx: Float64Array; dWeightMu: Float64Array; dWeightSigma2: Float64Array; dBiasMu: Float64Array; dBiasSigma2: Float64Array } {
   const { std } = lrtMomentsRef(x, wMu, wSigma2, bMu, bSigma2, rows, inF, outF);
   const dx = new Float64Array(rows * inF);
   const dwMu = new Float64Array(outF * inF);
@@ -124,5 +124,5 @@ export function lrtBackwardRef(
       }
     }
   }
-  return { dx, dwMu, dwSigma2, dbMu, dbSigma2 };
+  return { dx, dWeightMu: dwMu, dWeightSigma2: dwSigma2, dBiasMu: dbMu, dBiasSigma2: dbSigma2 };
 }

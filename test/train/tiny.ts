@@ -11,7 +11,7 @@ import type { FloatDataset } from '../../src/train/fit.js';
 import { rng } from '../helpers.js';
 
 export function tinyModel(ctx: Context): Sequential {
-  return new Sequential(ctx, { flatten: new Flatten(), fc1: new BBBLinear(ctx, 16, 8, { seed: 1 }), relu: new ReLU(), fc2: new BBBLinear(ctx, 8, 3, { seed: 2 }) }, [1, 4, 4]);
+  return new Sequential(ctx, { flatten: new Flatten(), fc1: new BBBLinear(16, 8, { seed: 1 }), relu: new ReLU(), fc2: new BBBLinear(8, 3, { seed: 2 }) }, { inputShape: [1, 4, 4] });
 }
 
 /** `count` images: class i % 3, with the pixels j of j % 3 == class raised by 0.5 over noise from rng(seed). */

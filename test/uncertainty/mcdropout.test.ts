@@ -49,7 +49,7 @@ describe('MC dropout', () => {
 
   it('T-batched masks follow the index contract: row t * B + b, element j uses uniform(key, (t * B + b) * F + j, stream)', async () => {
     const ctx = await context();
-    const model = new Sequential(ctx, { fc1: new Linear(ctx, 3, 5, { seed: 1 }), drop: new Dropout(0.4), fc2: new Linear(ctx, 5, 2, { seed: 2 }) }, [3]);
+    const model = new Sequential(ctx, { fc1: new Linear(3, 5, { seed: 1 }), drop: new Dropout(0.4), fc2: new Linear(5, 2, { seed: 2 }) }, { inputShape: [3] });
     const T = 3;
     const B = 2;
     const xs = randomArray(B * 3, 7);
@@ -118,7 +118,7 @@ describe('MC dropout', () => {
 
   it('rejects models without dropout and bad options before GPU work', async () => {
     const ctx = await context();
-    const plain = new Sequential(ctx, { fc1: new Linear(ctx, 2, 3), act: new ReLU(), drop: new Dropout(0) }, [2]);
+    const plain = new Sequential(ctx, { fc1: new Linear(2, 3), act: new ReLU(), drop: new Dropout(0) }, { inputShape: [2] });
     const x = ctx.tensor([1, 2], [1, 2]);
     expect(dropoutLayers(plain)).toEqual([]);
     expect(() => checkMcDropout('test', plain)).toThrow(/test: argument 'model' expected a model with a Dropout layer of p > 0 .*layers: fc1, act, drop/);

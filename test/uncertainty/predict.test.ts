@@ -9,7 +9,7 @@ import { type Method, decompose, predictiveReference } from '../reference/uncert
 
 /** Runs the kernel on logits [T * B, C] and reads everything back. */
 async function gpuPredictive(ctx: Context, logits: ArrayLike<number>, T: number, B: number, C: number, method: Method): Promise<Prediction> {
-  const t = predictiveDistribution(ctx, ctx.tensor(logits, [T * B, C]), T, method);
+  const t = predictiveDistribution(ctx.tensor(logits, [T * B, C]), { samples: T, method });
   return readPrediction(t, T, method);
 }
 
@@ -114,23 +114,23 @@ describe('predictive distribution kernel (uncertainty.wgsl)', () => {
   it('rejects bad input before GPU work', async () => {
     const ctx = await context();
     const logits = ctx.tensor(new Float32Array(12), [6, 2]);
-    expect(() => predictiveDistribution(ctx, logits, 0)).toThrow(/predictiveDistribution: argument 'samples' expected an integer >= 1, got 0/);
-    expect(() => predictiveDistribution(ctx, logits, 4)).toThrow(/argument 'logits' expected shape \[T \* B, C\] with rows a multiple of samples T = 4, got \[6, 2\]/);
-    expect(() => predictiveDistribution(ctx, logits, 2, 'probit' as Method)).toThrow(/argument 'method' expected one of 'softmax' \| 'normalized', got "probit"/);
-    expect(() => predictiveDistribution(ctx, logits.reshape([12]), 1)).toThrow(/argument 'logits' expected shape \[T \* B, C\], got \[12\]/);
+    expect(() => predictiveDistribution(logits, { samples: 0 })).toThrow(/predictiveDistribution: argument 'samples' expected an integer >= 1, got 0/);
+    expect(() => predictiveDistribution(logits, { samples: 4 })).toThrow(/argument 'logits' expected shape \[T \* B, C\] with rows a multiple of samples T = 4, got \[6, 2\]/);
+    expect(() => predictiveDistribution(logits, { samples: 2, method: 'probit' as Method })).toThrow(/argument 'method' expected one of 'softmax' \| 'normalized', got "probit"/);
+    expect(() => predictiveDistribution(logits.reshape([12]), { samples: 1 })).toThrow(/argument 'logits' expected shape \[T \* B, C\], got \[12\]/);
     logits.dispose();
-    expect(() => predictiveDistribution(ctx, logits, 1)).toThrow(/argument 'logits' is a disposed tensor/);
+    expect(() => predictiveDistribution(logits, { samples: 1 })).toThrow(/argument 'logits' is a disposed tensor/);
   });
 });
 
 /** A small Bayesian CNN on 1 x 6 x 6 images: BBBConv2d -> softplus -> flatten -> BBBLinear (4 classes). */
 function smallBayesModel(ctx: Context, layerType: LayerType): Sequential {
   return new Sequential(ctx, {
-    conv1: new BBBConv2d(ctx, 1, 3, 3, { layerType, seed: 11, priors: { posterior_rho_initial: [-1, 0.1] } }),
+    conv1: new BBBConv2d(1, 3, 3, { layerType, seed: 11, priors: { posterior_rho_initial: [-1, 0.1] } }),
     act1: new Softplus(),
     flatten: new Flatten(),
-    fc1: new BBBLinear(ctx, null, 4, { layerType, seed: 12, priors: { posterior_rho_initial: [-1, 0.1] } }),
-  }, [1, 6, 6]);
+    fc1: new BBBLinear(null, 4, { layerType, seed: 12, priors: { posterior_rho_initial: [-1, 0.1] } }),
+  }, { inputShape: [1, 6, 6] });
 }
 
 /**
@@ -143,7 +143,7 @@ function supportsSampleOffset(model: Sequential): boolean {
 
 /** Logits of one model.run, read back. */
 async function runLogits(ctx: Context, model: Sequential, x: ReturnType<Context['tensor']>, o: ForwardOptions): Promise<Float32Array> {
-  return ctx.scope(async () => (await model.run(ctx, x, { ...o, kl: false }).logits.read()) as Float32Array);
+  return ctx.scope(async () => (await model.run(x, { ...o, kl: false }).logits.read()) as Float32Array);
 }
 
 describe('predict (T samples batched on the GPU)', () => {
@@ -206,7 +206,7 @@ describe('predict (T samples batched on the GPU)', () => {
 
   it('MC dropout: samples differ with mcDropout and agree without it; sample t is a single pass with offset t', async () => {
     const ctx = await context();
-    const model = new Sequential(ctx, { flatten: new Flatten(), fc1: new Linear(ctx, null, 8, { seed: 2 }), drop: new Dropout(0.5), fc2: new Linear(ctx, null, 3, { seed: 3 }) }, [1, 6, 6]);
+    const model = new Sequential(ctx, { flatten: new Flatten(), fc1: new Linear(null, 8, { seed: 2 }), drop: new Dropout(0.5), fc2: new Linear(null, 3, { seed: 3 }) }, { inputShape: [1, 6, 6] });
     const x = ctx.tensor(images(), [B, 1, 6, 6]);
     const on = await predict(ctx, model, x, { samples: 8, mcDropout: true, seed: 1 });
     const off = await predict(ctx, model, x, { samples: 8 });

@@ -37,7 +37,7 @@ function referenceLayers(v: Map<string, Float64Array>, head: RegressionHead): Ml
 async function gpuDraws(ctx: Context, seed: number, step: number, samples: number, layerType: 'bbb' | 'lrt'): Promise<MlpDrawsRef> {
   const table = new Map<number, Float32Array>();
   for (const stream of [0, 1, 2, 16, 17, 18]) {
-    const t = drawNormal(ctx, [256], { seed, step, stream });
+    const t = drawNormal(ctx, [256], { key: { seed, step, stream } });
     table.set(stream, Float32Array.from(await t.read()));
     t.dispose();
   }
@@ -245,7 +245,7 @@ describe('bad input', () => {
     const ctx = await context();
     const { Sequential } = await import('../../src/nn/sequential.js');
     const { BBBLinear } = await import('../../src/nn/bayes.js');
-    const plain = new Sequential(ctx, { fc: new BBBLinear(ctx, 1, 3) }, [1]);
+    const plain = new Sequential(ctx, { fc: new BBBLinear(1, 3) }, { inputShape: [1] });
     await expect(trainRegression(ctx, plain, noisySine(4), { epochs: 1, batchSize: 4 })).rejects.toThrow(/trainRegression: argument 'model' expected outputs \[2\] per example .* got \[3\]/);
     await expect(predictWithUncertainty(ctx, plain, new Float32Array(4), { samples: 2 })).rejects.toThrow(/predictWithUncertainty: argument 'model' expected outputs \[2\]/);
     expect(() => bayesianRegressor(ctx, { hidden: [0] })).toThrow(/bayesianRegressor: argument 'hidden\[0\]' expected an integer >= 1, got 0/);
