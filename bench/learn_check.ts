@@ -26,9 +26,9 @@ export async function main(args: string[]): Promise<void> {
     const model = buildModel(ctx, resolveConfig('learn_check', 'lenet', bayesian, { layerType: bayesian ? (kind as 'lrt' | 'bbb') : undefined, activation: activation as 'relu' | 'softplus' }), 1);
     let last = '';
     const t0 = performance.now();
-    await fit(ctx, model, data, {
+    await fit(model, data, {
       epochs, batchSize, validFraction: 0, lrSchedule: 'constant', beta: Number(arg('beta', '0.1')), seed: 1, reportEvery: 10,
-      onBatch: (p) => (last = `batch ${p.batch}/${p.batches} running acc ${p.accuracy.toFixed(3)} loss ${p.loss.toFixed(1)} kl ${p.kl.toFixed(0)}`),
+      onBatch: (p) => void (last = `batch ${p.batch}/${p.batches} running acc ${p.accuracy.toFixed(3)} loss ${p.loss.toFixed(1)} kl ${p.kl.toFixed(0)}`),
     });
     console.log(`${c}: ${last} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     model.dispose();

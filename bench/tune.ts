@@ -11,7 +11,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Adam, BBB3Conv3FC, BBBAlexNet, BBBLeNet, AlexNet, LeNet, ThreeConvThreeFC, createContext, predict, trainStep } from '../src/node.js';
+import { Adam, BBB3Conv3FC, BBBAlexNet, BBBLeNet, AlexNet, LeNet, ThreeConvThreeFC, createContext, trainStep } from '../src/node.js';
 import type { TuningTable } from '../src/gpu/tuning.js';
 
 const MODELS = {
@@ -38,13 +38,13 @@ export async function main(args: string[]): Promise<void> {
       for (const inChannels of channels) {
       for (const layerType of ['lrt', 'bbb', 'frequentist'] as const) {
         const model = layerType === 'frequentist' ? MODELS[name].plain(ctx, { inChannels }) : MODELS[name].bayes(ctx, { layerType, inChannels });
-        const adam = new Adam(ctx, model.namedParameters(), { lr: 1e-3 });
+        const adam = new Adam(model, { lr: 1e-3 });
         const x = ctx.tensor(Float32Array.from({ length: batch * inChannels * 32 * 32 }, (_, i) => Math.sin(i)), [batch, inChannels, 32, 32]);
         const labels = ctx.tensor(Uint32Array.from({ length: batch }, (_, i) => i % 10), [batch], 'u32');
         const t0 = performance.now();
         table = await ctx.tune(async () => {
-          trainStep(ctx, model, adam, x, labels, { samples: 1, beta: 0.1, trainSize: 50000, seed: 1, step: 0 });
-          if (layerType !== 'frequentist') await predict(ctx, model, x, { samples: batch <= 32 ? 25 : 4 });
+          trainStep(model, adam, x, labels, { samples: 1, beta: 0.1, trainSize: 50000, seed: 1 });
+          if (layerType !== 'frequentist') await model.predict(x, { samples: batch <= 32 ? 25 : 4, batchSize: batch });
         }, { onClass: (key, times) => console.error(`  ${key}: ${Object.entries(times).map(([v, ms]) => `${v} ${ms.toFixed(1)}`).join(', ')}`) });
         console.error(`${name} ${layerType} ${inChannels} channel(s), batch ${batch}: ${Object.keys(table.choices).length} classes so far, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
         x.dispose();

@@ -1,11 +1,12 @@
 /**
  * The Calibration tab: the shipped model's reliability diagram on the shipped
- * MNIST test images (library: predictDataset, classificationMetrics,
+ * MNIST test images (library: model.predict, classificationMetrics,
  * reliabilityDiagramSvg), redrawn after every batch so that the diagram fills
  * in while a software adapter works through the images.
  */
-import { classificationMetrics, predictDataset, reliabilityDiagramSvg } from '../src/index.js';
-import { escape, short } from './charts.js';
+import { classificationMetrics, reliabilityDiagramSvg } from '../src/index.js';
+import { escapeHtml } from '../src/index.js';
+import { short } from './format.js';
 import { firstImages } from './data.js';
 import { type DemoEnv, byId, exclusiveRun, setStatus } from './env.js';
 
@@ -32,8 +33,8 @@ export function initCalibration(env: DemoEnv): { run: () => void } {
     for (let from = 0; from < data.count; from += BATCH) {
       const to = Math.min(from + BATCH, data.count);
       const part = { ...data, x: data.x.subarray(from * per, to * per), labels: data.labels.subarray(from, to), count: to - from };
-      // step = first index: the same random keys as one predictDataset over the whole set.
-      const p = await env.queue.run(() => predictDataset(env.ctx, model, part, { samples, seed: SEED, step: from, batchSize: BATCH }));
+      // step = first index: the same random keys as one model.predict over the whole set.
+      const p = await env.queue.run(() => model.predict(part, { samples, seed: SEED, step: from, batchSize: BATCH }));
       mean.set(p.mean, from * classes);
       const m = classificationMetrics(mean.subarray(0, to * classes), data.labels.subarray(0, to), classes);
       chart.innerHTML = reliabilityDiagramSvg(m.reliability, { width: 460, height: 400 });
@@ -48,8 +49,8 @@ export function initCalibration(env: DemoEnv): { run: () => void } {
         ['MCE (15 bins)', short(m.mce), 'mce'],
         ['samples T', String(samples), 'samples'],
       ];
-      table.innerHTML = `<tbody>${rows.map(([k, v, key]) => `<tr><td>${escape(k)}</td><td data-metric="${key}">${escape(v)}</td></tr>`).join('')}` +
-        `<tr><td colspan="2" class="meta">${escape(description)}</td></tr></tbody>`;
+      table.innerHTML = `<tbody>${rows.map(([k, v, key]) => `<tr><td>${escapeHtml(k)}</td><td data-metric="${key}">${escapeHtml(v)}</td></tr>`).join('')}` +
+        `<tr><td colspan="2" class="meta">${escapeHtml(description)}</td></tr></tbody>`;
       setStatus(status, `${to} / ${data.count} images (T = ${samples})…`);
     }
     setStatus(status, `${data.count} images, T = ${samples} samples each, in ${((performance.now() - started) / 1000).toFixed(1)} s.`);

@@ -4,11 +4,13 @@
  * distribution and its per-class epistemic and aleatoric variances; and the
  * "train in your browser" panel, which trains a fresh LeNet in the worker.
  */
-import { type Model, type Prediction, loadCheckpoint, predict } from '../src/index.js';
-import { type Series, classBarsSvg, lineChartSvg, short } from './charts.js';
+import { Model, type Prediction } from '../src/index.js';
+import { loadModel } from '../src/io/checkpoint.js';
+import { type CurveSeries, trainingCurvesSvg, uncertaintyBarsSvg } from '../src/index.js';
 import { DIGIT_NAMES } from './data.js';
+import { short } from './format.js';
 import { type DemoEnv, byId, frameThrottle, paintGrey, reportError, setStatus, startWorker } from './env.js';
-import { INPUT_SIZE, drawingToInput, greyFromRgba, inkBox } from './preprocess.js';
+import { drawingToInput, inkBox } from './preprocess.js';
 import type { FromWorker, TrainDigitsJob } from './protocol.js';
 
 /** Stroke width on the 280 px pad: about 2.2 px once a 200 px tall digit is scaled into MNIST's 20 px box. */
@@ -36,6 +38,8 @@ export function initDigits(env: DemoEnv): void {
     pen.fillRect(0, 0, pad.width, pad.height);
   };
   clearPad();
+  /** The models' input: 32 x 32 grey (MNIST's 28 x 28 resized, as the CLI prepares it). */
+  const INPUT_SIZE = 32;
   paintGrey(preview, new Float32Array(INPUT_SIZE * INPUT_SIZE), INPUT_SIZE, INPUT_SIZE);
 
   const selectedModel = (): Model | null => (radios.find((r) => r.checked)?.value === 'browser' ? browserTrained : shipped);
@@ -53,7 +57,7 @@ export function initDigits(env: DemoEnv): void {
     summary.innerHTML = `<span class="digit">${best}</span>p̄ = ${short(p.mean[best])}` +
       `<div class="numbers-line">predictive entropy H[p̄] = ${short(p.predictiveEntropy[0])} nats · expected entropy ${short(p.expectedEntropy[0])} · ` +
       `mutual information ${short(p.mutualInformation[0], 4)} nats · T = ${p.samples} samples · ${modelName}</div>`;
-    bars.innerHTML = classBarsSvg(p, DIGIT_NAMES, { width: 760 });
+    bars.innerHTML = uncertaintyBarsSvg(p, { classNames: DIGIT_NAMES, width: 760 });
   };
 
   // Live prediction: at most one in flight; a drawing that changed meanwhile is predicted as soon as it ends.
@@ -61,10 +65,11 @@ export function initDigits(env: DemoEnv): void {
   let running = false;
   const predictNow = async () => {
     const model = selectedModel();
-    const grey = greyFromRgba(pen.getImageData(0, 0, pad.width, pad.height).data, pad.width, pad.height);
-    const input = drawingToInput(grey, pad.width, pad.height);
-    paintGrey(preview, input, INPUT_SIZE, INPUT_SIZE);
-    if (!inkBox(grey, pad.width, pad.height)) {
+    // The page finds the ink (for the blank pad and the part of the pad to take); the library
+    // reads the canvas itself and does the resizing and centring on the GPU (demo/preprocess.ts).
+    const box = inkBox(pen.getImageData(0, 0, pad.width, pad.height).data, pad.width, pad.height);
+    if (!box) {
+      paintGrey(preview, new Float32Array(INPUT_SIZE * INPUT_SIZE), INPUT_SIZE, INPUT_SIZE);
       summary.textContent = 'Draw a digit on the pad.';
       bars.innerHTML = '';
       return;
@@ -72,9 +77,10 @@ export function initDigits(env: DemoEnv): void {
     if (!model) return;
     const samples = Number(samplesSelect.value);
     const p = await env.queue.run(async () => {
-      const x = env.ctx.tensor(input, [1, 1, INPUT_SIZE, INPUT_SIZE]);
+      const x = await drawingToInput(model, pad, box);
       try {
-        return await predict(env.ctx, model, x, { samples, seed: PREDICT_SEED });
+        paintGrey(preview, await x.read(), x.shape[3], x.shape[2]);
+        return await model.predict(x, { samples, seed: PREDICT_SEED });
       } finally {
         x.dispose();
       }
@@ -185,13 +191,13 @@ function initTraining(env: DemoEnv, onModel: (model: Model, note: string) => voi
     const x = steps.map((s) => s.step);
     const nll = smooth(steps.map((s) => s.nll));
     const acc = smooth(steps.map((s) => s.accuracy));
-    const lossSeries: Series[] = [{ name: 'train NLL per image (smoothed)', points: x.map((s, i) => [s, nll[i]]) }];
-    const accSeries: Series[] = [
+    const lossSeries: CurveSeries[] = [{ name: 'train NLL per image (smoothed)', points: x.map((s, i) => [s, nll[i]]) }];
+    const accSeries: CurveSeries[] = [
       { name: 'train batch (smoothed)', points: x.map((s, i) => [s, acc[i]]) },
-      { name: 'held-out', points: heldOut, markers: true, color: '#2ca02c' },
+      { name: 'held-out', points: heldOut, markers: true },
     ];
-    lossChart.innerHTML = lineChartSvg(lossSeries, { title: 'Loss', xLabel: 'step', yLabel: 'nats', kind: 'train-loss' });
-    accuracyChart.innerHTML = lineChartSvg(accSeries, { title: 'Accuracy', xLabel: 'step', yLabel: 'fraction correct', y: [0, 1], kind: 'train-accuracy' });
+    lossChart.innerHTML = trainingCurvesSvg(lossSeries, { title: 'Loss', xLabel: 'step', yLabel: 'nats' });
+    accuracyChart.innerHTML = trainingCurvesSvg(accSeries, { title: 'Accuracy', xLabel: 'step', yLabel: 'fraction correct', yDomain: [0, 1] });
   });
 
   const finish = () => {
@@ -223,7 +229,8 @@ function initTraining(env: DemoEnv, onModel: (model: Model, note: string) => voi
         draw();
         break;
       case 'digits-done': {
-        const { model } = loadCheckpoint(env.ctx, m.checkpoint);
+        const model = loadModel(env.ctx, m.checkpoint);
+        if (!(model instanceof Model)) throw new Error('the training worker sent another network than a LeNet');
         const acc = heldOut.at(-1)?.[1];
         onModel(model, `${m.steps} steps${acc === undefined ? '' : `, held-out ${(acc * 100).toFixed(1)}%`}`);
         setStatus(status, `${m.stopped ? 'stopped' : 'done'} after ${m.steps} steps${acc === undefined ? '' : `: held-out accuracy ${(acc * 100).toFixed(1)}%`}. The pad now uses this model.`);

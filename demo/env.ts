@@ -3,7 +3,8 @@
  * one after another, the shipped model and data sets (each loaded once, when
  * a tab first needs it), and small DOM helpers.
  */
-import { type Context, type FloatDataset, type Model, loadCheckpoint } from '../src/index.js';
+import { type Context, type FloatDataset, Model } from '../src/index.js';
+import { loadModel, modelMetadata } from '../src/io/checkpoint.js';
 import { type DataSetName, MODEL_URL, fetchBytes, loadDataSet } from './data.js';
 
 /**
@@ -37,7 +38,9 @@ export class DemoEnv {
   /** The pretrained LeNet of demo/model/ (trained by the CLI). */
   shippedModel(): Promise<ShippedModel> {
     this.shipped ??= fetchBytes(MODEL_URL).then((bytes) => {
-      const { model, metadata } = loadCheckpoint(this.ctx, bytes);
+      const model = loadModel(this.ctx, bytes);
+      const metadata = modelMetadata(bytes);
+      if (!(model instanceof Model)) throw new Error(`${MODEL_URL}: expected a named model (LeNet), got another network`);
       const c = model.config;
       const trained = [metadata.dataset, metadata.epochs && `${metadata.epochs} epoch${metadata.epochs === '1' ? '' : 's'}`].filter(Boolean).join(', ');
       return { model, description: `${c.model} ${c.bayesian ? `BBB-${c.layerType.toUpperCase()}` : '(frequentist)'}, ${c.activation}${trained ? `; trained by the CLI on ${trained}` : ''}` };

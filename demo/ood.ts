@@ -4,9 +4,10 @@
  * clothes, a blank canvas and uniform noise, with AUROC of each score
  * (oodDetection) and a gallery of examples.
  */
-import { type FloatDataset, type Model, type Prediction, Rng, oodDetection, predict } from '../src/index.js';
-import { SERIES_COLORS, classBarsSvg, escape, scatterSvg, short } from './charts.js';
+import { type FloatDataset, type Model, type Prediction, Rng, oodDetection } from '../src/index.js';
+import { CHART_COLORS, entropyScatterSvg, escapeHtml, uncertaintyBarsSvg } from '../src/index.js';
 import { DIGIT_NAMES, FASHION_NAMES, firstImages } from './data.js';
+import { short } from './format.js';
 import { type DemoEnv, byId, exclusiveRun, paintGrey, setStatus } from './env.js';
 
 /** Images per set: enough for stable means and AUROC, few enough for a software adapter (about 200 x T forward passes). */
@@ -40,7 +41,7 @@ interface OodSet {
 }
 
 /** `count` images of uniform noise in [0, 1], from a seeded generator (the same images on every run). */
-function noiseImages(count: number, shape: [number, number, number]): FloatDataset {
+function noiseImages(count: number, shape: readonly number[]): FloatDataset {
   const rng = new Rng(12345);
   const x = Float32Array.from({ length: count * shape[0] * shape[1] * shape[2] }, () => rng.nextFloat());
   return { x, labels: new Uint8Array(count), count, shape, classes: 10 };
@@ -62,18 +63,17 @@ export function initOod(env: DemoEnv): { run: () => void } {
     const rows = sets.filter((s) => s.prediction).map((s, k) => {
       const p = s.prediction!;
       const detection = k === 0 || p.count < 2 ? null : oodDetection(reference, p);
-      return `<tr data-set="${escape(s.name)}" data-entropy="${mean(p.predictiveEntropy)}" data-mi="${mean(p.mutualInformation)}">` +
-        `<td><span class="swatch" style="background:${s.color}"></span>${escape(s.name)}</td><td>${p.count}</td>` +
+      return `<tr data-set="${escapeHtml(s.name)}" data-entropy="${mean(p.predictiveEntropy)}" data-mi="${mean(p.mutualInformation)}">` +
+        `<td><span class="swatch" style="background:${s.color}"></span>${escapeHtml(s.name)}</td><td>${p.count}</td>` +
         `<td>${short(mean(p.predictiveEntropy))}</td><td>${short(mean(p.mutualInformation), 4)}</td><td>${short(mean(p.maxProb))}</td>` +
         `<td>${detection ? short(detection.aurocEntropy) : k === 0 ? '(reference)' : '–'}</td><td>${detection ? short(detection.aurocMutualInformation) : ''}</td></tr>`;
     });
     table.innerHTML = '<thead><tr><th>set</th><th>images</th><th>mean H[p̄]</th><th>mean MI</th><th>mean max p̄</th><th>AUROC H</th><th>AUROC MI</th></tr></thead>' +
       `<tbody>${rows.join('')}</tbody>`;
     const done = sets.filter((s) => s.prediction);
-    const miMax = Math.max(0.05, ...done.flatMap((s) => Array.from(s.prediction!.mutualInformation))) * 1.05;
-    scatter.innerHTML = scatterSvg(done.map((s) => ({ name: s.name, x: s.prediction!.predictiveEntropy, y: s.prediction!.mutualInformation, color: s.color })), {
-      title: `One dot per image (T = ${samples})`, xLabel: 'predictive entropy H[p̄] (nats; at most log 10 = 2.30)', yLabel: 'mutual information (nats)', width: 520,
-      x: [0, Math.log(10)], y: [0, miMax],
+    scatter.innerHTML = entropyScatterSvg(done.map((s) => ({ name: s.name, ...s.prediction! })), {
+      title: `One dot per image (T = ${samples})`, xLabel: 'predictive entropy H[p̄] (nats; at most log 10 = 2.30)', width: 520,
+      maxEntropy: Math.log(10), colors: done.map((s) => s.color),
     });
     // The gallery: the first few images of each set, each with its prediction; a click shows its per-class bars.
     gallery.innerHTML = '';
@@ -85,7 +85,7 @@ export function initOod(env: DemoEnv): { run: () => void } {
         const canvas = document.createElement('canvas');
         paintGrey(canvas, s.data.x.subarray(i * per, (i + 1) * per), s.data.shape[2], s.data.shape[1]);
         const truth = s.labelNames ? s.labelNames[s.data.labels[i]] : null;
-        figure.innerHTML = `<figcaption><span class="set-name">${escape(truth ?? s.name)}</span><br>→ ${p.predicted[i]} (${short(p.mean[i * 10 + p.predicted[i]], 2)})<br>H ${short(p.predictiveEntropy[i], 2)}<br>MI ${short(p.mutualInformation[i], 3)}</figcaption>`;
+        figure.innerHTML = `<figcaption><span class="set-name">${escapeHtml(truth ?? s.name)}</span><br>→ ${p.predicted[i]} (${short(p.mean[i * 10 + p.predicted[i]], 2)})<br>H ${short(p.predictiveEntropy[i], 2)}<br>MI ${short(p.mutualInformation[i], 3)}</figcaption>`;
         figure.prepend(canvas);
         figure.addEventListener('click', () => {
           gallery.querySelectorAll('figure.selected').forEach((f) => f.classList.remove('selected'));
@@ -102,7 +102,8 @@ export function initOod(env: DemoEnv): { run: () => void } {
     const p = s.prediction!;
     const C = 10;
     const row = (a: Float32Array) => a.subarray(i * C, (i + 1) * C);
-    detail.innerHTML = classBarsSvg({ mean: row(p.mean), epistemic: row(p.epistemic), aleatoric: row(p.aleatoric) }, DIGIT_NAMES, {
+    detail.innerHTML = uncertaintyBarsSvg({ mean: row(p.mean), epistemic: row(p.epistemic), aleatoric: row(p.aleatoric) }, {
+      classNames: DIGIT_NAMES,
       title: `${s.name}${truth ? ` (${truth})` : ''}, image ${i + 1}: H[p̄] = ${short(p.predictiveEntropy[i])}, MI = ${short(p.mutualInformation[i], 4)}`,
     });
   };
@@ -113,10 +114,10 @@ export function initOod(env: DemoEnv): { run: () => void } {
     const [{ model }, mnist, fashion] = await Promise.all([env.shippedModel(), env.dataSet('mnist-test'), env.dataSet('fashion-test')]);
     const shape = mnist.shape;
     const sets: OodSet[] = [
-      { name: 'MNIST digits', color: SERIES_COLORS[0], data: firstImages(mnist, PER_SET), labelNames: DIGIT_NAMES },
-      { name: 'Fashion-MNIST', color: SERIES_COLORS[1], data: firstImages(fashion, PER_SET), labelNames: FASHION_NAMES },
-      { name: 'blank canvas', color: SERIES_COLORS[2], data: { x: new Float32Array(shape[0] * shape[1] * shape[2]), labels: new Uint8Array(1), count: 1, shape, classes: 10 } },
-      { name: 'uniform noise', color: SERIES_COLORS[3], data: noiseImages(NOISE_IMAGES, shape) },
+      { name: 'MNIST digits', color: CHART_COLORS[0], data: firstImages(mnist, PER_SET), labelNames: DIGIT_NAMES },
+      { name: 'Fashion-MNIST', color: CHART_COLORS[1], data: firstImages(fashion, PER_SET), labelNames: FASHION_NAMES },
+      { name: 'blank canvas', color: CHART_COLORS[2], data: { x: new Float32Array(shape[0] * shape[1] * shape[2]), labels: new Uint8Array(1), count: 1, shape, classes: 10 } },
+      { name: 'uniform noise', color: CHART_COLORS[3], data: noiseImages(NOISE_IMAGES, shape) },
     ];
     const total = sets.reduce((n, s) => n + s.data.count, 0);
     let done = 0;
@@ -126,7 +127,7 @@ export function initOod(env: DemoEnv): { run: () => void } {
       const parts: Prediction[] = [];
       for (let from = 0; from < s.data.count; from += BATCH) {
         const n = Math.min(BATCH, s.data.count - from);
-        parts.push(await env.queue.run(() => predictBatch(env, model, s.data, from, n, samples)));
+        parts.push(await env.queue.run(() => predictBatch(model, s.data, from, n, samples)));
         done += n;
         setStatus(status, `${done} / ${total} images (T = ${samples})…`);
       }
@@ -139,15 +140,10 @@ export function initOod(env: DemoEnv): { run: () => void } {
   return { run };
 }
 
-/** The predictive distribution of images [from, from + n) of `data`; batch keys (SEED, from) as predictDataset uses them. */
-async function predictBatch(env: DemoEnv, model: Model, data: FloatDataset, from: number, n: number, samples: number): Promise<Prediction> {
+/** The predictive distribution of images [from, from + n) of `data`; batch keys (SEED, from) as one model.predict over the set uses them. */
+async function predictBatch(model: Model, data: FloatDataset, from: number, n: number, samples: number): Promise<Prediction> {
   const per = data.shape[0] * data.shape[1] * data.shape[2];
-  const x = env.ctx.tensor(data.x.subarray(from * per, (from + n) * per), [n, ...data.shape]);
-  try {
-    return await predict(env.ctx, model, x, { samples, seed: SEED, step: from });
-  } finally {
-    x.dispose();
-  }
+  return model.predict({ data: data.x.subarray(from * per, (from + n) * per), shape: [n, ...data.shape] }, { samples, seed: SEED, step: from });
 }
 
 /** Joins the batch predictions of one set, in order. */

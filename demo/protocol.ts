@@ -2,8 +2,10 @@
  * Messages between the page (main.ts and its tabs) and the training worker
  * (worker.ts). The page sends one job per worker; the worker answers with
  * progress messages and one final message ('digits-done', 'regression-done'
- * or 'error'). 'stop' ends a running job at its next progress report (the digits
- * job reports at most about four times a second, see worker.ts).
+ * or 'error'). 'stop' aborts the running job's fit (an AbortSignal): it stops
+ * before its next step, and the final message says `stopped: true`. The worker
+ * reads the message while fit awaits (the digits job reports at most about four
+ * times a second, see worker.ts), so the model may take a few more steps first.
  */
 import type { RegressionHead } from '../src/index.js';
 
@@ -35,8 +37,10 @@ export interface TrainRegressionJob {
 
 export type ToWorker = TrainDigitsJob | TrainRegressionJob | { type: 'stop' };
 
+/** One training step's own figures (every step gets one, posted in bursts at fit's onBatch reports). */
 export interface DigitsStep {
   type: 'digits-step';
+  /** Steps done, this one included (1 for the first). */
   step: number;
   epoch: number;
   /** Mean NLL per image of this batch (nats), the ELBO's data term. */

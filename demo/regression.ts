@@ -4,7 +4,7 @@
  * mean with its ±2σ bands.
  */
 import type { RegressionHead } from '../src/index.js';
-import { regressionSvg } from './charts.js';
+import { regressionChartSvg } from '../src/index.js';
 import { type DemoEnv, byId, frameThrottle, reportError, setStatus, startWorker } from './env.js';
 import type { FromWorker, RegressionFrame, TrainRegressionJob } from './protocol.js';
 
@@ -25,7 +25,11 @@ export function initRegression(_env: DemoEnv): { run: () => void } {
     if (!frame || !train) return;
     const f = frame;
     const title = f.epoch === 0 ? 'Before training: the prior predictive' : `Epoch ${f.epoch} / ${f.epochs}: predictive mean ± 2σ`;
-    chart.innerHTML = regressionSvg({ ...f, trainX: train.x, trainY: train.y, truth: Math.sin, xDomain: [-7, 7], yDomain: [-3, 3], title }, { width: 900, height: 420 });
+    // Fixed axes keep the picture still while training redraws it.
+    chart.innerHTML = regressionChartSvg(
+      { ...f, trainX: train.x, trainY: train.y, truth: { name: 'sin(x)', values: f.xs.map(Math.sin) } },
+      { title, xDomain: [-7, 7], yDomain: [-3, 3], width: 900, height: 420 },
+    );
     chart.dataset.frames = String(frames);
     chart.dataset.epoch = String(f.epoch);
     // The band's half-width 2σ at x = 0 (inside the data) and x = ±6.5 (outside it), for the test and the curious.

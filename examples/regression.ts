@@ -11,8 +11,10 @@
  */
 import type { Context } from '../src/gpu/context.js';
 import { Prng } from '../src/util/prng.js';
-import type { RegressionData, RegressionHead } from '../src/uncertainty/regression.js';
-import { bayesianRegressor, predictWithUncertainty, trainRegression } from '../src/uncertainty/regression.js';
+import type { RegressionHead } from '../src/uncertainty/regression.js';
+import { bayesianRegressor } from '../src/uncertainty/regression.js';
+import type { RegressionData } from '../src/train/regression.js';
+import { fit } from '../src/train/fit.js';
 
 /** `count` points of y = sin(x) + N(0, noise^2) with x uniform on [lo, hi], from a seeded generator. */
 export function noisySine(count: number, o: { noise?: number; lo?: number; hi?: number; seed?: number } = {}): RegressionData {
@@ -28,7 +30,7 @@ export function noisySine(count: number, o: { noise?: number; lo?: number; hi?: 
 }
 
 /** The settings of the acceptance test (test/uncertainty/regression.test.ts): 200 Adam steps. */
-export const SINE_SETTINGS = { count: 512, hidden: [50, 50], epochs: 100, batchSize: 256, lr: 0.03, samples: 1 };
+export const SINE_SETTINGS = { count: 512, hidden: [50, 50], epochs: 100, batchSize: 256, lr: 0.03, samples: 1, beta: 1 };
 
 export interface SineOptions {
   head?: RegressionHead;
@@ -47,10 +49,12 @@ export async function trainSine(ctx: Context, o: SineOptions = {}) {
   const data = noisySine(SINE_SETTINGS.count, { seed });
   const model = bayesianRegressor(ctx, { features: 1, hidden: SINE_SETTINGS.hidden, head: o.head ?? 'heteroscedastic', noiseStd: o.noiseStd, learnNoise: o.learnNoise, seed });
   const started = performance.now();
-  const result = await trainRegression(ctx, model, data, {
+  // The ELBO proper (beta 1) on every point (no validation split), and the model as the last epoch left it.
+  const result = await fit(model, data, {
     epochs: o.epochs ?? SINE_SETTINGS.epochs, batchSize: SINE_SETTINGS.batchSize, lr: SINE_SETTINGS.lr, samples: o.samples ?? SINE_SETTINGS.samples, seed,
+    beta: SINE_SETTINGS.beta, validFraction: 0, restoreBest: false,
     onEpoch: (e) => {
-      if (e.epoch % 25 === 0 || e.epoch === e.epochs) o.log?.(`epoch ${e.epoch}: loss ${e.loss.toFixed(1)}  nll ${e.nll.toFixed(3)}  kl ${e.kl.toFixed(1)}`);
+      if (e.epoch % 25 === 0 || e.epoch === e.epochs) o.log?.(`epoch ${e.epoch}: loss ${e.trainLoss.toFixed(1)}  nll ${e.trainNll.toFixed(3)}  kl ${e.kl.toFixed(1)}`);
     },
   });
   return { model, data, result, seconds: (performance.now() - started) / 1000 };
@@ -68,7 +72,7 @@ export async function main(args: string[]): Promise<void> {
     const { model, seconds } = await trainSine(ctx, { head, epochs: Number(arg('epochs', String(SINE_SETTINGS.epochs))), samples: Number(arg('samples', String(SINE_SETTINGS.samples))), log: console.log });
     console.log(`trained (${head}) in ${seconds.toFixed(1)} s on ${ctx.adapterName}`);
     const grid = Float32Array.from({ length: 29 }, (_, i) => -7 + i * 0.5);
-    const p = await predictWithUncertainty(ctx, model, grid, { samples: 100, seed: 7 });
+    const p = await model.predict({ data: grid, shape: [grid.length, 1] }, { samples: 100, seed: 7 });
     console.log('     x    sin(x)    mean     std  epist.std  aleat.std');
     for (let i = 0; i < grid.length; i++) {
       console.log(`${grid[i].toFixed(1).padStart(6)} ${Math.sin(grid[i]).toFixed(3).padStart(8)} ${p.mean[i].toFixed(3).padStart(8)} ${p.std[i].toFixed(3).padStart(7)} ${Math.sqrt(p.epistemicVar[i]).toFixed(3).padStart(10)} ${Math.sqrt(p.aleatoricVar[i]).toFixed(3).padStart(10)}`);

@@ -1,7 +1,8 @@
 // Copies a checkpoint without its optimizer state (for shipping a model, e.g. the demo's):
 //   node scripts/export_checkpoint.mjs IN.safetensors OUT.safetensors
 // Uses the built package (npm run build first).
-import { createContext, loadCheckpointFile, saveCheckpointFile } from '../dist/node.js';
+import { readFileSync } from 'node:fs';
+import { createContext, loadModel, modelMetadata, saveModelFile } from '../dist/node.js';
 
 const [input, output] = process.argv.slice(2);
 if (!input || !output) {
@@ -10,10 +11,12 @@ if (!input || !output) {
 }
 const ctx = await createContext();
 try {
-  const loaded = await loadCheckpointFile(ctx, input);
-  const { format: _format, config: _config, optimizer: _optimizer, ...extra } = loaded.metadata;
-  await saveCheckpointFile(loaded.model, output, { extra: { ...extra, exportedFrom: input.split('/').pop() } });
-  console.log(`wrote ${output} (${loaded.model.config.model}, ${loaded.model.config.bayesian ? loaded.model.config.layerType : 'frequentist'}, no optimizer state)`);
+  const bytes = new Uint8Array(readFileSync(input));
+  const model = loadModel(ctx, bytes);
+  // The caller's metadata travels; the optimizer state does not (saveModel without `optimizer`).
+  await saveModelFile(output, model, { metadata: { ...modelMetadata(bytes), exportedFrom: input.split('/').pop() } });
+  const c = model.config;
+  console.log(`wrote ${output} (${c ? `${c.model}, ${c.bayesian ? c.layerType : 'frequentist'}` : 'a network of its own'}, no optimizer state)`);
 } finally {
   ctx.destroy();
 }

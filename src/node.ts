@@ -11,5 +11,5 @@ setGpuProvider(dawnProvider);
 export * from './index.js';
 export { loadMnist, loadCifar, type MnistOptions, type CifarOptions } from './data/node_files.js';
 export { saveFile, readFile, saveSafetensorsFile, loadSafetensorsFile } from './io/node_files.js';
-export { saveCheckpointFile, loadCheckpointFile } from './io/checkpoint_files.js';
-export { loadOodSet, loadNamedOodSet, NAMED_OOD_SETS } from './uncertainty/ood_files.js';
+export { saveModelFile, loadModelFile } from './io/checkpoint_files.js';
+export { loadOodSet, loadNamedOodSet, NAMED_OOD_SETS, type NamedOodSet, type OodLoadOptions } from './uncertainty/ood_files.js';

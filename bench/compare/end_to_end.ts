@@ -5,7 +5,7 @@
  * between, which is what a user waits for. The data is synthetic (uniform pixels, labels
  * 0..9): the cost of a step does not depend on the values.
  */
-import { Adam, BBBLeNet, type Context, type Model, type Tensor, trainStep } from '../../src/node.js';
+import { Adam, BBBLeNet, type Context, type Model, type StepResult, trainStep } from '../../src/node.js';
 import { BBBConv2d, BBBLinear } from '../../src/nn/bayes.js';
 import { Conv2d, Linear, MaxPool2d, ReLU, Softplus } from '../../src/nn/layers.js';
 import { uniformData } from './implementations.js';
@@ -105,13 +105,12 @@ function syntheticBatch(ctx: Context, batch: number, seed: number) {
 /** Training throughput, peak memory and live buffers of BBB-LRT LeNet with Adam (lr 1e-3, 1 MC sample, beta 0.1). */
 export async function benchTraining(ctx: Context, o: TrainingOptions, log: (line: string) => void): Promise<{ training: TrainingResult; memory: MemoryResult }> {
   const model = lenet(ctx);
-  const adam = new Adam(ctx, model.namedParameters(), { lr: 1e-3 });
+  const adam = new Adam(model, { lr: 1e-3 });
   const { x, labels } = syntheticBatch(ctx, o.batch, 21);
-  let step = 0;
-  const last: { loss: Tensor | null } = { loss: null };
+  // The last step's result: its figures stay on the GPU (the optimizer frees them at the next step).
+  const last: { result: StepResult | null } = { result: null };
   const oneStep = () => {
-    last.loss?.dispose();
-    last.loss = ctx.scope(() => trainStep(ctx, model, adam, x, labels, { samples: 1, beta: 0.1, trainSize: 60000, seed: 1, step: step++ }).loss);
+    last.result = trainStep(model, adam, x, labels, { samples: 1, beta: 0.1, trainSize: 60000, seed: 1 });
   };
   try {
     const w0 = performance.now();
@@ -138,7 +137,7 @@ export async function benchTraining(ctx: Context, o: TrainingOptions, log: (line
       log(`training round ${r + 1}/${o.rounds}: ${round((o.steps * o.batch * 1000) / ms, 1)} samples/s`);
     }
     const peakBytes = ctx.memory().peakLiveBytes;
-    const loss = (await last.loss!.read())[0];
+    const loss = (await last.result!.read()).loss;
     const minimum = trainingMinimumBytes(model, o.batch);
     const growth = perStep.length ? perStep[perStep.length - 1] - perStep[0] : 0;
     return {
@@ -152,7 +151,6 @@ export async function benchTraining(ctx: Context, o: TrainingOptions, log: (line
       },
     };
   } finally {
-    last.loss?.dispose();
     adam.dispose();
     model.dispose();
     x.dispose();

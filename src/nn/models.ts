@@ -8,7 +8,7 @@ import { argumentError, checkInt, checkOneOf } from '../errors.js';
 import { type LayerType, type Priors, BBBConv2d, BBBLinear } from './bayes.js';
 import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Softplus } from './layers.js';
 import type { Module } from './module.js';
-import { Sequential } from './sequential.js';
+import { type ModelOptions as SequentialOptions, type Preprocessing, Sequential } from './sequential.js';
 
 export const MODEL_NAMES = ['lenet', 'alexnet', '3conv3fc'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
@@ -23,6 +23,10 @@ export interface ModelOptions {
   activation?: 'softplus' | 'relu';
   /** Seed of the parameter initialisation. */
   seed?: number;
+  /** Class names, one per output (saved with the model; predict's reports and the CLI show them). */
+  classNames?: string[];
+  /** How raw images become this model's input (model.predict on a canvas, an image file; see Preprocessing). */
+  preprocessing?: Preprocessing;
 }
 
 export interface BayesModelOptions extends ModelOptions {
@@ -35,7 +39,7 @@ export interface FrequentistModelOptions extends ModelOptions {
   dropout?: number;
 }
 
-/** Everything needed to rebuild a model: stored in checkpoints. */
+/** Everything needed to rebuild a named model: stored with it by saveModel (and by the old 'bayesgpu/1' checkpoints). */
 export interface ModelConfig {
   model: ModelName;
   bayesian: boolean;
@@ -134,15 +138,36 @@ function threeConvLayers(f: Factory, c: ModelConfig): [string, Module][] {
   ];
 }
 
+/** The layers of a named model, unbuilt (no context): what Model builds, and what loadModel checks a file against. */
+export function modelLayers(config: ModelConfig, seed = 0): [string, Module][] {
+  const f = factory(config, seed);
+  return config.model === 'lenet' ? lenetLayers(f, config) : config.model === 'alexnet' ? alexnetLayers(f, config) : threeConvLayers(f, config);
+}
+
+/** The options of a named model besides its input shape and seed (which its config and seed fix). */
+export type NamedModelOptions = Omit<SequentialOptions, 'inputShape' | 'seed'>;
+
 /** A model plus the config that rebuilds it. */
 export class Model extends Sequential {
   readonly config: ModelConfig;
-  constructor(ctx: Context, config: ModelConfig, seed = 0) {
-    const f = factory(config, seed);
-    const layers = config.model === 'lenet' ? lenetLayers(f, config) : config.model === 'alexnet' ? alexnetLayers(f, config) : threeConvLayers(f, config);
-    super(ctx, layers, { inputShape: [config.inChannels, config.imageSize, config.imageSize], seed });
+  constructor(ctx: Context, config: ModelConfig, seed = 0, options: NamedModelOptions = {}) {
+    super(ctx, modelLayers(config, seed), { ...options, inputShape: [config.inChannels, config.imageSize, config.imageSize], seed });
     this.config = config;
   }
+}
+
+/** The class names and preprocessing a named model's options may carry, checked. */
+function namedOptions(op: string, o: ModelOptions): NamedModelOptions {
+  const out: NamedModelOptions = {};
+  if (o.classNames !== undefined) {
+    if (!Array.isArray(o.classNames) || o.classNames.some((c) => typeof c !== 'string')) throw argumentError(op, 'classNames', 'an array of strings, one per class', o.classNames);
+    out.classNames = [...o.classNames];
+  }
+  if (o.preprocessing !== undefined) {
+    if (o.preprocessing === null || typeof o.preprocessing !== 'object') throw argumentError(op, 'preprocessing', 'an object { resize?, invert?, centerByMass?, mean?, std? }', o.preprocessing);
+    out.preprocessing = { ...o.preprocessing };
+  }
+  return out;
 }
 
 export function resolveConfig(op: string, model: string, bayesian: boolean, o: BayesModelOptions & FrequentistModelOptions): ModelConfig {
@@ -169,20 +194,20 @@ export function buildModel(ctx: Context, config: ModelConfig, seed = 0): Model {
 }
 
 export function BBBLeNet(ctx: Context, options: BayesModelOptions = {}): Model {
-  return new Model(ctx, resolveConfig('BBBLeNet', 'lenet', true, options), options.seed);
+  return new Model(ctx, resolveConfig('BBBLeNet', 'lenet', true, options), options.seed, namedOptions('BBBLeNet', options));
 }
 export function BBBAlexNet(ctx: Context, options: BayesModelOptions = {}): Model {
-  return new Model(ctx, resolveConfig('BBBAlexNet', 'alexnet', true, options), options.seed);
+  return new Model(ctx, resolveConfig('BBBAlexNet', 'alexnet', true, options), options.seed, namedOptions('BBBAlexNet', options));
 }
 export function BBB3Conv3FC(ctx: Context, options: BayesModelOptions = {}): Model {
-  return new Model(ctx, resolveConfig('BBB3Conv3FC', '3conv3fc', true, options), options.seed);
+  return new Model(ctx, resolveConfig('BBB3Conv3FC', '3conv3fc', true, options), options.seed, namedOptions('BBB3Conv3FC', options));
 }
 export function LeNet(ctx: Context, options: FrequentistModelOptions = {}): Model {
-  return new Model(ctx, resolveConfig('LeNet', 'lenet', false, options), options.seed);
+  return new Model(ctx, resolveConfig('LeNet', 'lenet', false, options), options.seed, namedOptions('LeNet', options));
 }
 export function AlexNet(ctx: Context, options: FrequentistModelOptions = {}): Model {
-  return new Model(ctx, resolveConfig('AlexNet', 'alexnet', false, options), options.seed);
+  return new Model(ctx, resolveConfig('AlexNet', 'alexnet', false, options), options.seed, namedOptions('AlexNet', options));
 }
 export function ThreeConvThreeFC(ctx: Context, options: FrequentistModelOptions = {}): Model {
-  return new Model(ctx, resolveConfig('ThreeConvThreeFC', '3conv3fc', false, options), options.seed);
+  return new Model(ctx, resolveConfig('ThreeConvThreeFC', '3conv3fc', false, options), options.seed, namedOptions('ThreeConvThreeFC', options));
 }

@@ -13,6 +13,8 @@ import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkInt } from '../errors.js';
 import { add, tile } from '../ops/elementwise.js';
 import { type BuildState, type LayerConfig, type Pass, Module, shapeString } from './module.js';
+import type { ModelInput } from './input.js';
+import { type PredictOptions, type Prediction, type RegressionPrediction, predictModel } from './predict.js';
 
 export interface ForwardOptions {
   /** Monte Carlo samples T, batched on the GPU as a leading dimension (default 1). */
@@ -43,15 +45,26 @@ export type Task = 'classification' | 'regression';
 
 /**
  * How raw images become this model's input (browser images, image files in the CLI): resized to
- * the input's height and width, turned grey or RGB to its channels, scaled to [0, 1], optionally
- * inverted and centred by mass, then normalized per channel: (v - mean[c]) / std[c].
+ * the input's height and width, turned grey (ITU-R BT.601 luma) or RGB to its channels, scaled to
+ * [0, 1], optionally inverted and centred by mass, then normalized per channel: (v - mean[c]) / std[c]
+ * (shaders/image.wgsl, src/nn/image_input.ts).
  */
 export interface Preprocessing {
-  /** Resampling filter for the resize (default 'bilinear'; 'area' averages when shrinking). */
+  /**
+   * Resampling filter for the resize. Default 'area': the average of the source over each output
+   * pixel when shrinking (a box filter, so a stroke thinner than the shrink factor keeps its share
+   * of ink), bilinear when enlarging. 'bilinear': bilinear with half-pixel centres always (PyTorch's
+   * align_corners = False, the training data's resize); 'nearest': the source pixel under each
+   * output pixel's centre.
+   */
   resize?: 'bilinear' | 'area' | 'nearest';
   /** 1 - v after scaling: dark strokes on a light page become MNIST's light strokes on black (default false). */
   invert?: boolean;
-  /** Shift the image so that its centre of mass is at the centre, as MNIST's digits were prepared (default false). */
+  /**
+   * Shift the image (sub-pixel, resampling the source) so that the centre of mass of its grey
+   * values lies at pixel (W / 2, H / 2), as MNIST's digits were prepared (LeCun et al. 1998,
+   * section III.A; default false).
+   */
   centerByMass?: boolean;
   /** Per-channel normalization; default mean 0, std 1 (the [0, 1] values as they are). */
   mean?: number[];
@@ -114,9 +127,21 @@ export class Sequential extends Module {
     }
     const seed = checkInt(op, 'options.seed', options.seed ?? 0, 0);
     if (options.task !== undefined && options.task !== 'classification' && options.task !== 'regression') throw argumentError(op, 'options.task', "'classification' or 'regression'", options.task);
+    for (const key of Object.keys(options)) {
+      if (!['inputShape', 'seed', 'task', 'classNames', 'preprocessing'].includes(key)) throw argumentError(op, 'options', 'only the keys inputShape, seed, task, classNames, preprocessing', `a key '${key}'`);
+    }
     const state: BuildState = { seed, nextStream: 0, layers: 0 };
     // Shapes first, for every layer, so that a bad network fails before anything is allocated.
-    this.outputShape(inputShape);
+    const out = this.outputShape(inputShape);
+    if (options.classNames !== undefined) {
+      const classes = out[out.length - 1];
+      if (!Array.isArray(options.classNames) || options.classNames.some((c) => typeof c !== 'string') || options.classNames.length !== classes) {
+        throw argumentError(op, 'options.classNames', `${classes} strings, one per output class`, options.classNames);
+      }
+    }
+    if (options.preprocessing !== undefined && (options.preprocessing === null || typeof options.preprocessing !== 'object' || Array.isArray(options.preprocessing))) {
+      throw argumentError(op, 'options.preprocessing', 'an object { resize?, invert?, centerByMass?, mean?, std? }', options.preprocessing);
+    }
     try {
       this.build(ctx, inputShape, state);
     } catch (e) {
@@ -265,9 +290,39 @@ export class Sequential extends Module {
     for (const [, layer] of this.layers) layer.klBackward(pass, scale);
   }
 
+  /**
+   * The predictive distribution of `input` (a Tensor [B, ...inputShape] or [...inputShape], values
+   * `{ data, shape }`, a data set `{ x, count, shape, labels? }`, or image sources) from T Monte Carlo
+   * samples, in eval mode (the mode is restored afterwards), as CPU arrays; every tensor it makes is
+   * freed. A classifier gives a Prediction, a Regressor a RegressionPrediction (see nn/predict.ts).
+   *
+   * @example
+   * const p = await model.predict(ctx.tensor(pixels, [1, 1, 32, 32]), { samples: 20 });
+   * p.predicted[0]; p.maxProb[0]; p.mutualInformation[0];      // class, confidence, epistemic (BALD)
+   * const test = await model.predict(testSet, { batchSize: 500, onProgress: ({ done, total }) => log(done, total) });
+   */
+  predict(this: Regressor, input: ModelInput, options?: PredictOptions): Promise<RegressionPrediction>;
+  predict(input: ModelInput, options?: PredictOptions): Promise<Prediction>;
+  predict(input: ModelInput, options: PredictOptions = {}): Promise<Prediction | RegressionPrediction> {
+    return predictModel(this, input, options);
+  }
+
   /** True when some layer is variational. */
   get isBayesian(): boolean {
     return [...this.namedParameters().values()].some((p) => p.role === 'rho');
+  }
+
+  /**
+   * Points a model at `ctx` once every parameter already lives there: restoreSnapshot
+   * (train/recovery.ts) after a device loss, where nothing can be read back from the lost context.
+   * Internal; `to` is the public move.
+   */
+  adoptContext(ctx: Context): void {
+    const built = this.model('adoptContext');
+    for (const [name, p] of this.namedParameters()) {
+      if (p.value.ctx !== ctx) throw new BayesError('INVALID_ARGUMENT', `Sequential.adoptContext: parameter '${name}' lives on another context; move the parameters first (restoreSnapshot) or use model.to(ctx)`);
+    }
+    built.ctx = ctx;
   }
 
   /**
@@ -290,6 +345,41 @@ export class Sequential extends Module {
     built.ctx = ctx;
     return this;
   }
+}
+
+/**
+ * A model whose task is regression: the network ends in two columns per example, the mean and the log
+ * variance of a Gaussian likelihood (a last layer with 2 outputs, or 1 output followed by
+ * HomoscedasticNoise). `predict` returns a RegressionPrediction, and `fit` trains it by the Gaussian NLL.
+ *
+ * @example
+ * const model = new Regressor(ctx, { fc1: new BBBLinear(1, 50), act1: new ReLU(), out: new BBBLinear(50, 2) }, { inputShape: [1] });
+ * const { mean, std, epistemicVar, aleatoricVar } = await model.predict({ data: xs, shape: [xs.length, 1] }, { samples: 100 });
+ */
+export class Regressor extends Sequential {
+  constructor(ctx: Context, layers: LayerList, options: ModelOptions) {
+    super(ctx, layers, regressorOptions(layers, options));
+  }
+
+  override get task(): 'regression' {
+    return 'regression';
+  }
+}
+
+/** Regressor's options with task 'regression', after checking that the network ends in the (mean, log variance) head. */
+function regressorOptions(layers: LayerList, options: ModelOptions): ModelOptions {
+  const op = 'Regressor';
+  if (options === null || typeof options !== 'object') throw argumentError(op, 'options', '{ inputShape, seed?, classNames?, preprocessing? }', options);
+  if (options.task !== undefined && options.task !== 'regression') throw argumentError(op, 'options.task', "'regression' or nothing", options.task);
+  const { inputShape } = options;
+  // A bad inputShape or layer list is reported by the Sequential constructor; the head is checked here, before anything is built.
+  if (Array.isArray(inputShape) && inputShape.length > 0 && inputShape.every((d) => Number.isInteger(d) && d >= 1)) {
+    const shape = new Sequential(layers).outputShape(inputShape);
+    if (shape.length !== 1 || shape[0] !== 2) {
+      throw new BayesError('SHAPE_MISMATCH', `${op}: argument 'layers' expected a network with outputs [2] per example (mean and log variance: a last layer with 2 outputs, or 1 output followed by HomoscedasticNoise), got ${shapeString(shape)}`);
+    }
+  }
+  return { ...options, task: 'regression' };
 }
 
 function sumKl(layers: [string, Module][], pass: Pass): Tensor | null {

@@ -8,7 +8,8 @@
  *   2. open a new context (createContext);
  *   3. `restoreSnapshot(newCtx, model, optimizer, copy)` moves the model's parameters and the Adam
  *      moments onto the new context, bit for bit as they were when the copy was taken;
- *   4. continue: `fit(newCtx, model, data, { ...options, optimizer, resumeFrom: copy })`, or let
+ *   4. continue: `fit(model, data, { ...options, optimizer, resumeFrom: copy })` (the model now lives on
+ *      newCtx), or let
  *      fit do steps 2–4 itself with `recoverDeviceLoss: { createContext }`.
  *
  * The training step's random key is (seed, step), and the copy holds the step count, so the
@@ -104,7 +105,14 @@ export function restoreSnapshot(ctx: Context, model: Sequential, optimizer: Adam
     for (const [name, s] of optimizer.state) optimizer.state.set(name, { m: put(s.m, o.m.get(name)!), v: put(s.v, o.v.get(name)!) });
     optimizer.step = o.step;
     optimizer.lr = o.lr;
+    // The last trainStep's figures lived on the old context; they are gone with it.
+    if (optimizer.stepFigures && optimizer.stepFigures.ctx !== ctx) {
+      optimizer.stepFigures.dispose();
+      optimizer.stepFigures = null;
+    }
   }
+  // Every parameter is on `ctx` now: the model trains and predicts there (fit, trainStep take no context).
+  model.adoptContext(ctx);
 }
 
 /** True when `error` comes from the loss of `ctx`'s device (or, without `ctx`, names a device loss). */

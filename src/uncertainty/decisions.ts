@@ -2,14 +2,13 @@
  * Decisions from predictive uncertainty: flag predictions for human review,
  * choose the examples worth labelling next (active learning), and rank options
  * by a risk-averse score. Plain CPU code over the per-example numbers that
- * `predict` / `predictDataset` (uncertainty/predict.ts) and
- * `predictWithUncertainty` (uncertainty/regression.ts) read back.
+ * `model.predict` (nn/predict.ts: a Prediction for a classifier, a RegressionPrediction for a
+ * regressor) reads back.
  */
 import { BayesError, argumentError, checkInt, checkNumber, checkOneOf } from '../errors.js';
 
 /**
- * Per-example uncertainty scores; `Prediction` and `DatasetPrediction` of uncertainty/predict.ts have
- * these fields (entropies in nats).
+ * Per-example uncertainty scores; a `Prediction` (nn/predict.ts) has these fields (entropies in nats).
  */
 export interface UncertaintyScores {
   /** [B] max_c p_bar(c): the confidence of the predicted class. */

@@ -8,13 +8,13 @@
  * `mcDropout: true`:
  *
  *   const model = LeNet(ctx, { dropout: 0.5 });          // src/nn/models.ts
- *   await fit(ctx, model, train, { epochs: 10, batchSize: 128 });
- *   const p = await predict(ctx, model, x, { samples: 20, mcDropout: true });
- *   p.mutualInformation;                                  // BALD score per example (uncertainty/predict.ts)
+ *   await fit(model, train, { epochs: 10, batchSize: 128 });
+ *   const p = await model.predict(x, { samples: 20, mcDropout: true });
+ *   p.mutualInformation;                                  // BALD score per example (nn/predict.ts)
  *
- *   const reg = mcDropoutMLP(ctx, { features: 1, outputs: 2, dropout: 0.1 }); // mean + log variance
- *   await trainRegression(ctx, reg, data, { epochs: 100, batchSize: 64, weightDecay: 1e-4 });
- *   await predictWithUncertainty(ctx, reg, x, { samples: 50, mcDropout: true });
+ *   const reg = mcDropoutMLP(ctx, { features: 1, outputs: 2, dropout: 0.1, task: 'regression' }); // mean + log variance
+ *   await fit(reg, data, { epochs: 100, batchSize: 64, weightDecay: 1e-4 });
+ *   await reg.predict({ data: xs, shape: [xs.length, 1] }, { samples: 50, mcDropout: true });
  *
  * Sample t of example b sits at row t * B + b (Sequential.run tiles the input).
  * A Dropout layer draws its mask per element of that [T * B, ...] tensor, from
@@ -23,11 +23,10 @@
  * sample are independent, and the whole set is reproducible from the key.
  */
 import type { Context } from '../gpu/context.js';
-import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkInt, checkNumber, checkOneOf } from '../errors.js';
 import { Dropout, Linear, ReLU, Softplus } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
-import { Sequential } from '../nn/sequential.js';
+import { Regressor, Sequential, type Task } from '../nn/sequential.js';
 import { HomoscedasticNoise } from './regression.js';
 
 /** The model's Dropout layers that drop something (p > 0), by name. */
@@ -60,12 +59,19 @@ export interface McDropoutMlpOptions {
   noise?: { std?: number; learn?: boolean };
   /** Seed of the weight initialisation. */
   seed?: number;
+  /**
+   * What fit trains it for: 'classification' (outputs = classes) or 'regression' (outputs: 2, mean and
+   * log variance, or 1 with `noise`). Default: 'regression' with `noise`, otherwise 'classification'.
+   */
+  task?: Task;
 }
 
 /**
  * A frequentist MLP with dropout after every hidden activation (fc1, act1, drop1, ..., out), the network of
  * Gal & Ghahramani's experiments. Layer names follow the seed's fc1/fc2 convention.
  */
+export function mcDropoutMLP(ctx: Context, options: McDropoutMlpOptions & ({ task: 'regression' } | { noise: NonNullable<McDropoutMlpOptions['noise']>; task?: 'regression' })): Regressor;
+export function mcDropoutMLP(ctx: Context, options: McDropoutMlpOptions): Sequential;
 export function mcDropoutMLP(ctx: Context, options: McDropoutMlpOptions): Sequential {
   const op = 'mcDropoutMLP';
   if (options === null || typeof options !== 'object') throw argumentError(op, 'options', '{ features, outputs, ... }', options);
@@ -78,6 +84,8 @@ export function mcDropoutMLP(ctx: Context, options: McDropoutMlpOptions): Sequen
   const activation = checkOneOf(op, 'activation', options.activation ?? 'relu', ['relu', 'softplus'] as const);
   if (options.noise && outputs !== 1) throw argumentError(op, 'outputs', '1 with a homoscedastic noise head (the mean; the head appends the log variance)', outputs);
   const seed = checkInt(op, 'seed', options.seed ?? 0, 0);
+  const task = checkOneOf(op, 'task', options.task ?? (options.noise ? 'regression' : 'classification'), ['classification', 'regression'] as const);
+  if (task === 'regression' && !options.noise && outputs !== 2) throw argumentError(op, 'outputs', "2 for regression (mean and log variance), or 1 with a noise head", outputs);
   const layerSeed = (i: number) => (seed * 1000003 + (i + 1) * 7919) >>> 0;
 
   const layers: [string, Module][] = [];
@@ -90,26 +98,5 @@ export function mcDropoutMLP(ctx: Context, options: McDropoutMlpOptions): Sequen
   });
   layers.push(['out', new Linear(inF, outputs, { seed: layerSeed(hidden.length) })]);
   if (options.noise) layers.push(['noise', new HomoscedasticNoise(options.noise)]);
-  return new Sequential(ctx, layers, { inputShape: [features] });
-}
-
-/**
- * T stochastic forward passes with dropout active, in eval mode, as one GPU batch: outputs
- * [T * B, outputs], sample t of example b at row t * B + b. The model's mode is restored afterwards.
- * Bayesian layers, if the model has any, also sample from their posterior.
- */
-export function mcDropoutForward(ctx: Context, model: Sequential, x: Tensor, options: { samples: number; seed?: number; step?: number }): Tensor {
-  const op = 'mcDropoutForward';
-  checkMcDropout(op, model);
-  if (options === null || typeof options !== 'object') throw argumentError(op, 'options', '{ samples, seed?, step? }', options);
-  const samples = checkInt(op, 'samples', options.samples, 1);
-  ctx.own(op, 'x', x);
-  model.checkInput(op, x);
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return ctx.scope(() => model.run(x, { samples, sample: true, mcDropout: true, seed: options.seed ?? 0, step: options.step ?? 0, kl: false }).logits);
-  } finally {
-    if (wasTraining) model.train();
-  }
+  return task === 'regression' ? new Regressor(ctx, layers, { inputShape: [features] }) : new Sequential(ctx, layers, { inputShape: [features], task });
 }

@@ -228,7 +228,7 @@ export function aupr(inScores: ArrayLike<number>, oodScores: ArrayLike<number>):
   return ap;
 }
 
-/** The per-example quantities an OOD score is made from (a DatasetPrediction has them). */
+/** The per-example quantities an OOD score is made from (a Prediction, nn/predict.ts, has them). */
 export interface OodScoreSource {
   predictiveEntropy: ArrayLike<number>;
   mutualInformation: ArrayLike<number>;

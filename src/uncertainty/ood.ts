@@ -29,7 +29,7 @@ export interface OodTarget {
   imageSize: number;
 }
 
-/** Preprocessed OOD images (an ImageSource for predictDataset; no labels). */
+/** Preprocessed OOD images (a data set input for model.predict; no labels). */
 export interface OodSet {
   /** The file or folder the images came from. */
   name: string;

@@ -18,7 +18,6 @@ import { activationBackward, activationForward } from '../../src/ops/activation.
 import { drawNormal, sampleWeights } from '../../src/ops/sample.js';
 import { Adam } from '../../src/train/adam.js';
 import { trainStep } from '../../src/train/step.js';
-import { predict } from '../../src/uncertainty/predict.js';
 import { randomArray } from './random.js';
 import { TINY, TINY_INPUT_SHAPE, TINY_LABELS, type TinyModel, tinyModel } from './tiny_model.js';
 
@@ -117,11 +116,11 @@ const trainingStep: Computation = {
   describe: 'one trainStep of the tiny Bayesian CNN (2 MC samples, beta 0.7, Adam lr 0.01): loss and parameters after the update',
   run: (ctx, seed) =>
     withTinyModel(ctx, seed, async ({ model, xs }) => {
-      const adam = new Adam(ctx, model.namedParameters(), { lr: 0.01 });
+      const adam = new Adam(model, { lr: 0.01 });
       try {
         const labels = ctx.tensor(TINY_LABELS, [TINY.batch], 'u32');
-        const result = trainStep(ctx, model, adam, ctx.tensor(xs, TINY_INPUT_SHAPE), labels, { samples: TINY.samples, beta: 0.7, trainSize: 10, seed, step: 2 });
-        const out: Outputs = { loss: plain(await result.loss.read()) };
+        const result = trainStep(model, adam, ctx.tensor(xs, TINY_INPUT_SHAPE), labels, { samples: TINY.samples, beta: 0.7, trainSize: 10, seed });
+        const out: Outputs = { loss: plain(await result.figures.read()).slice(0, 1) };
         for (const [name, p] of model.namedParameters()) out[name] = plain(await p.value.read());
         return out;
       } finally {
@@ -130,14 +129,14 @@ const trainingStep: Computation = {
     }),
 };
 
-/** Monte Carlo prediction with 8 samples and its uncertainty decomposition (src/uncertainty/predict.ts). */
+/** Monte Carlo prediction with 8 samples and its uncertainty decomposition (model.predict, src/nn/predict.ts). */
 const mcPredictions: Computation = {
   describe: 'predict of the tiny Bayesian CNN with 8 MC samples: predictive distribution, epistemic/aleatoric parts, entropies, mutual information',
   run: (ctx, seed) =>
     withTinyModel(ctx, seed, async ({ model, xs }) => {
-      const p = await predict(ctx, model, ctx.tensor(xs, TINY_INPUT_SHAPE), { samples: 8, seed, step: 3 });
+      const p = await model.predict(ctx.tensor(xs, TINY_INPUT_SHAPE), { samples: 8, seed, step: 3, keepSamples: true });
       return {
-        probs: plain(p.probs), mean: plain(p.mean), epistemic: plain(p.epistemic), aleatoric: plain(p.aleatoric),
+        probs: plain(p.probs!), mean: plain(p.mean), epistemic: plain(p.epistemic), aleatoric: plain(p.aleatoric),
         predictiveEntropy: plain(p.predictiveEntropy), expectedEntropy: plain(p.expectedEntropy), mutualInformation: plain(p.mutualInformation),
       };
     }),

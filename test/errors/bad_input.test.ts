@@ -25,15 +25,16 @@ import { sumInto } from '../../src/ops/reduce.js';
 import { Adam } from '../../src/train/adam.js';
 import { type FloatDataset, evaluate, fit } from '../../src/train/fit.js';
 import { trainStep } from '../../src/train/step.js';
-import { predict, predictDataset, predictiveDistribution } from '../../src/uncertainty/predict.js';
+import { predictiveDistribution } from '../../src/ops/uncertainty.js';
+import type { PredictOptions } from '../../src/nn/predict.js';
 import { loadCifar, loadMnist } from '../../src/data/node_files.js';
 import { decodeMnist } from '../../src/data/mnist.js';
 import { parseIdx } from '../../src/data/idx.js';
 import { parseCifar10 } from '../../src/data/cifar.js';
 import { toFloatImages } from '../../src/data/preprocess.js';
 import { batches, splitTrainValid } from '../../src/data/batches.js';
-import { loadCheckpoint, loadStateDict, restoreOptimizer, saveCheckpoint } from '../../src/io/checkpoint.js';
-import { loadCheckpointFile } from '../../src/io/checkpoint_files.js';
+import { loadModel, loadOptimizer, loadStateDict, saveModel } from '../../src/io/checkpoint.js';
+import { loadModelFile } from '../../src/io/checkpoint_files.js';
 import { encodeSafetensors } from '../../src/io/safetensors.js';
 import { describeFailure } from '../../src/cli/main.js';
 import { cli } from '../cli/run_cli.js';
@@ -103,17 +104,17 @@ describe('every bad input is named', () => {
   beforeAll(async () => {
     ctx = await context();
     lenet = BBBLeNet(ctx, { seed: 1 });
-    adam = new Adam(ctx, lenet.namedParameters(), { lr: 1e-3 });
+    adam = new Adam(lenet, { lr: 1e-3 });
     x = ctx.keep(ctx.tensor(new Float32Array(2 * 1024).fill(0.5), [2, 1, 32, 32]));
     labels = ctx.keep(ctx.tensor([3, 7], [2], 'u32'));
-    good = await saveCheckpoint(lenet, { optimizer: adam, extra: { epochs: '1' } });
+    good = await saveModel(lenet, { optimizer: adam, metadata: { epochs: '1' } });
     paths.garbage = join(scratch, 'garbage.safetensors');
     writeFileSync(paths.garbage, 'this is not a safetensors file at all');
     paths.truncated = join(scratch, 'truncated.safetensors');
     writeFileSync(paths.truncated, good.subarray(0, 100));
     paths.missing = join(scratch, 'no-such.safetensors');
     paths.noAdam = join(scratch, 'no-adam.safetensors');
-    writeFileSync(paths.noAdam, await saveCheckpoint(lenet, { extra: { epochs: '1' } }));
+    writeFileSync(paths.noAdam, await saveModel(lenet, { metadata: { epochs: '1' } }));
   });
   afterAll(() => {
     adam.dispose();
@@ -158,19 +159,19 @@ describe('every bad input is named', () => {
     { name: 'model.run seed -1', code: 'INVALID_ARGUMENT', names: ["'seed'", 'an integer >= 0', 'got -1'], model: () => lenet, run: () => lenet.run(x, { seed: -1 }) },
 
     // ---------------------------------------------------------- training steps
-    { name: 'trainStep labels f32', code: 'INVALID_ARGUMENT', names: ["'labels'", 'dtype u32', 'got f32'], model: () => lenet, run: () => ctx.scope(() => trainStep(ctx, lenet, adam, x, ctx.tensor([3, 7], [2]) as unknown as Tensor, { samples: 1, beta: 0.1, trainSize: 100, seed: 0, step: 0 })) },
-    { name: 'trainStep 3 labels for 2 images', code: 'SHAPE_MISMATCH', names: ["'labels'", '[2] (one label per image)', 'got [3]'], model: () => lenet, run: () => ctx.scope(() => trainStep(ctx, lenet, adam, x, ctx.tensor([1, 2, 3], [3], 'u32'), { samples: 1, beta: 0.1, trainSize: 100, seed: 0, step: 0 })) },
-    { name: 'trainStep beta -1', code: 'INVALID_ARGUMENT', names: ["'beta'", 'a number >= 0', 'got -1'], model: () => lenet, run: () => trainStep(ctx, lenet, adam, x, labels, { samples: 1, beta: -1, trainSize: 100, seed: 0, step: 0 }) },
-    { name: 'trainStep trainSize 0', code: 'INVALID_ARGUMENT', names: ["'trainSize'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => trainStep(ctx, lenet, adam, x, labels, { samples: 1, beta: 0.1, trainSize: 0, seed: 0, step: 0 }) },
+    { name: 'trainStep labels f32', code: 'INVALID_ARGUMENT', names: ["'labels'", 'dtype u32', 'got f32'], model: () => lenet, run: () => ctx.scope(() => trainStep(lenet, adam, x, ctx.tensor([3, 7], [2]) as unknown as Tensor, { samples: 1, beta: 0.1, trainSize: 100, seed: 0 })) },
+    { name: 'trainStep 3 labels for 2 images', code: 'SHAPE_MISMATCH', names: ["'labels'", '[2] (one label per image)', 'got [3]'], model: () => lenet, run: () => ctx.scope(() => trainStep(lenet, adam, x, ctx.tensor([1, 2, 3], [3], 'u32'), { samples: 1, beta: 0.1, trainSize: 100, seed: 0 })) },
+    { name: 'trainStep beta -1', code: 'INVALID_ARGUMENT', names: ["'beta'", 'a number >= 0', 'got -1'], model: () => lenet, run: () => trainStep(lenet, adam, x, labels, { samples: 1, beta: -1, trainSize: 100, seed: 0 }) },
+    { name: 'trainStep trainSize 0', code: 'INVALID_ARGUMENT', names: ["'trainSize'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => trainStep(lenet, adam, x, labels, { samples: 1, beta: 0.1, trainSize: 0, seed: 0 }) },
     {
       name: 'trainStep on a disposed batch', code: 'DISPOSED_TENSOR', names: ["'x'", 'disposed tensor', 'shape [2, 1, 32, 32]'], model: () => lenet,
       run: () => {
         const gone = ctx.tensor(new Float32Array(2 * 1024), [2, 1, 32, 32]);
         gone.dispose();
-        return trainStep(ctx, lenet, adam, gone, labels, { samples: 1, beta: 0.1, trainSize: 100, seed: 0, step: 0 });
+        return trainStep(lenet, adam, gone, labels, { samples: 1, beta: 0.1, trainSize: 100, seed: 0 });
       },
     },
-    { name: 'Adam lr 0', code: 'INVALID_ARGUMENT', names: ["'lr'", 'a positive number', 'got 0'], run: () => new Adam(ctx, lenet.namedParameters(), { lr: 0 }) },
+    { name: 'Adam lr 0', code: 'INVALID_ARGUMENT', names: ["'lr'", 'a positive number', 'got 0'], run: () => new Adam(lenet, { lr: 0 }) },
 
     // --------------------------------------------------------------------- ops
     { name: 'conv2dForward weights for 3 input channels', code: 'SHAPE_MISMATCH', names: ["'w'", '1', '[6, 3, 5, 5]'], run: () => ctx.scope(() => conv2dForward(x, ctx.zeros([6, 3, 5, 5]), null)) },
@@ -184,20 +185,22 @@ describe('every bad input is named', () => {
     { name: 'sumInto index past the end', code: 'INVALID_ARGUMENT', names: ["'index'", 'an integer < 2 (the size of out)', 'got 2'], run: () => ctx.scope(() => sumInto(ctx.zeros([3]), ctx.zeros([2]), { index: 2 })) },
 
     // --------------------------------------------------------------------- fit
-    { name: 'fit epochs 0', code: 'INVALID_ARGUMENT', names: ["'epochs'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => fit(ctx, lenet, dataset(8), { epochs: 0, batchSize: 4, optimizer: adam }) },
-    { name: 'fit batchSize 1.5', code: 'INVALID_ARGUMENT', names: ["'batchSize'", 'an integer >= 1', 'got 1.5'], model: () => lenet, run: () => fit(ctx, lenet, dataset(8), { epochs: 1, batchSize: 1.5, optimizer: adam }) },
-    { name: 'fit validFraction 1', code: 'INVALID_ARGUMENT', names: ["'validFraction'", 'a fraction in [0, 1)', 'got 1'], model: () => lenet, run: () => fit(ctx, lenet, dataset(8), { epochs: 1, batchSize: 4, validFraction: 1, optimizer: adam }) },
-    { name: 'fit initialEpoch = epochs', code: 'INVALID_ARGUMENT', names: ["'initialEpoch'", 'an integer below epochs (2)', 'got 2'], model: () => lenet, run: () => fit(ctx, lenet, dataset(8), { epochs: 2, initialEpoch: 2, batchSize: 4, optimizer: adam }) },
-    { name: 'fit on 3-channel images', code: 'SHAPE_MISMATCH', names: ["'data'", 'the model expects [1, 32, 32]', 'shape [3, 32, 32]'], model: () => lenet, run: () => fit(ctx, lenet, dataset(8, [3, 32, 32]), { epochs: 1, batchSize: 4, optimizer: adam }) },
-    { name: 'evaluate batchSize 0', code: 'INVALID_ARGUMENT', names: ["'batchSize'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => evaluate(ctx, lenet, dataset(4), { batchSize: 0, samples: 1 }) },
+    { name: 'fit epochs 0', code: 'INVALID_ARGUMENT', names: ["'epochs'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => fit(lenet, dataset(8), { epochs: 0, batchSize: 4, optimizer: adam }) },
+    { name: 'fit batchSize 1.5', code: 'INVALID_ARGUMENT', names: ["'batchSize'", 'an integer >= 1', 'got 1.5'], model: () => lenet, run: () => fit(lenet, dataset(8), { epochs: 1, batchSize: 1.5, optimizer: adam }) },
+    { name: 'fit validFraction 1', code: 'INVALID_ARGUMENT', names: ["'validFraction'", 'a fraction in [0, 1)', 'got 1'], model: () => lenet, run: () => fit(lenet, dataset(8), { epochs: 1, batchSize: 4, validFraction: 1, optimizer: adam }) },
+    { name: 'fit initialEpoch = epochs', code: 'INVALID_ARGUMENT', names: ["'initialEpoch'", 'an integer below epochs (2)', 'got 2'], model: () => lenet, run: () => fit(lenet, dataset(8), { epochs: 2, initialEpoch: 2, batchSize: 4, optimizer: adam }) },
+    { name: 'fit on 3-channel images', code: 'SHAPE_MISMATCH', names: ["'data'", 'the model expects [1, 32, 32]', 'shape [3, 32, 32]'], model: () => lenet, run: () => fit(lenet, dataset(8, [3, 32, 32]), { epochs: 1, batchSize: 4, optimizer: adam }) },
+    { name: 'evaluate batchSize 0', code: 'INVALID_ARGUMENT', names: ["'batchSize'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => evaluate(lenet, dataset(4), { batchSize: 0, samples: 1 }) },
 
     // ----------------------------------------------------------------- predict
-    { name: 'predict samples 0', code: 'INVALID_ARGUMENT', names: ["'samples'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => predict(ctx, lenet, x, { samples: 0 }) },
-    { name: "predict method 'probit'", code: 'INVALID_ARGUMENT', names: ["'method'", "one of 'softmax' | 'normalized'", 'got "probit"'], model: () => lenet, run: () => predict(ctx, lenet, x, { samples: 2, method: 'probit' as 'softmax' }) },
-    { name: 'predict seed 2^32', code: 'INVALID_ARGUMENT', names: ["'seed'", 'an integer <= 2^32 - 1', 'got 4294967296'], model: () => lenet, run: () => predict(ctx, lenet, x, { samples: 2, seed: 2 ** 32 }) },
-    { name: 'predict x of 28 x 28 images', code: 'SHAPE_MISMATCH', names: ["'x'", '[B, 1, 32, 32]', 'got [2, 1, 28, 28]'], model: () => lenet, run: () => ctx.scope(() => predict(ctx, lenet, ctx.zeros([2, 1, 28, 28]), { samples: 2 })) },
-    { name: 'predictDataset x too short', code: 'SHAPE_MISMATCH', names: ["'data.x'", 'a Float32Array of 2048 values', 'got 100'], model: () => lenet, run: () => predictDataset(ctx, lenet, { x: new Float32Array(100), count: 2, shape: [1, 32, 32] }, { samples: 2 }) },
-    { name: 'predictDataset batchSize 0', code: 'INVALID_ARGUMENT', names: ["'batchSize'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => predictDataset(ctx, lenet, dataset(2), { samples: 2, batchSize: 0 }) },
+    { name: 'predict samples 0', code: 'INVALID_ARGUMENT', names: ["'samples'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => lenet.predict(x, { samples: 0 }) },
+    { name: "predict method 'probit'", code: 'INVALID_ARGUMENT', names: ["'method'", "one of 'softmax' | 'normalized'", 'got "probit"'], model: () => lenet, run: () => lenet.predict(x, { samples: 2, method: 'probit' as 'softmax' }) },
+    { name: 'predict seed 2^32', code: 'INVALID_ARGUMENT', names: ["'seed'", 'an integer <= 2^32 - 1', 'got 4294967296'], model: () => lenet, run: () => lenet.predict(x, { samples: 2, seed: 2 ** 32 }) },
+    { name: 'predict x of 28 x 28 images', code: 'SHAPE_MISMATCH', names: ["'input'", '[B, 1, 32, 32]', 'got [2, 1, 28, 28]'], model: () => lenet, run: () => ctx.scope(() => lenet.predict(ctx.zeros([2, 1, 28, 28]), { samples: 2 })) },
+    { name: 'predict a bare Float32Array', code: 'INVALID_ARGUMENT', names: ["'input'", 'a Tensor [B, 1, 32, 32]', 'got Float32Array (give the values their shape: { data, shape: [B, 1, 32, 32] })'], model: () => lenet, run: () => lenet.predict(new Float32Array(1024) as unknown as Tensor) },
+    { name: 'predict unknown option', code: 'INVALID_ARGUMENT', names: ["'options'", 'only the keys samples', "unknown key 'sample_count'"], model: () => lenet, run: () => lenet.predict(x, { sample_count: 2 } as PredictOptions) },
+    { name: 'predict data set x too short', code: 'SHAPE_MISMATCH', names: ["'input.x'", 'a Float32Array of 2048 values', 'got 100'], model: () => lenet, run: () => lenet.predict({ x: new Float32Array(100), count: 2, shape: [1, 32, 32] }, { samples: 2 }) },
+    { name: 'predict data set batchSize 0', code: 'INVALID_ARGUMENT', names: ["'batchSize'", 'an integer >= 1', 'got 0'], model: () => lenet, run: () => lenet.predict(dataset(2), { samples: 2, batchSize: 0 }) },
     { name: 'predictiveDistribution logits of rank 3', code: 'SHAPE_MISMATCH', names: ["'logits'", '[T * B, C]', 'got [2, 2, 10]'], run: () => ctx.scope(() => predictiveDistribution(ctx.zeros([2, 2, 10]), { samples: 2 })) },
 
     // ------------------------------------------------------------ data loaders
@@ -213,40 +216,35 @@ describe('every bad input is named', () => {
     { name: 'batches batchSize 0', code: 'INVALID_ARGUMENT', names: ["'batchSize'", 'an integer >= 1', 'got 0'], run: () => batches({ images: new Uint8Array(4), labels: [0, 1, 2, 3], count: 4, channels: 1, height: 1, width: 1 }, { batchSize: 0 }) },
 
     // ------------------------------------------------------------- checkpoints
-    { name: 'loadCheckpoint of text bytes', code: 'BAD_FILE', names: ['header length', 'bytes follow the length field', '2338328219631577204'], run: () => loadCheckpoint(ctx, new TextEncoder().encode('this is not a safetensors file')) },
-    { name: 'loadCheckpoint truncated to 4 bytes', code: 'BAD_FILE', names: ['truncated', 'the 8-byte header length', '4 bytes'], run: () => loadCheckpoint(ctx, good.subarray(0, 4)) },
+    { name: 'loadModel of text bytes', code: 'BAD_FILE', names: ['header length', 'bytes follow the length field', '2338328219631577204'], run: () => loadModel(ctx, new TextEncoder().encode('this is not a safetensors file')) },
+    { name: 'loadModel truncated to 4 bytes', code: 'BAD_FILE', names: ['truncated', 'the 8-byte header length', '4 bytes'], run: () => loadModel(ctx, good.subarray(0, 4)) },
     {
-      name: 'loadCheckpoint with fc3.W_mu renamed', code: 'CHECKPOINT_MISMATCH', names: ["'fc3.W_mu'", 'the model expects shape [10, 84]', 'missing from the file'],
-      run: () => loadCheckpoint(ctx, edited((t) => {
+      name: 'loadModel with fc3.W_mu renamed', code: 'CHECKPOINT_MISMATCH', names: ["'fc3.W_mu'", 'the model expects shape [10, 84]', 'missing from the file'],
+      run: () => loadModel(ctx, edited((t) => {
         t['fc3.W_mux'] = t['fc3.W_mu'];
         delete t['fc3.W_mu'];
       })),
     },
-    { name: 'loadCheckpoint fc3.W_mu transposed', code: 'CHECKPOINT_MISMATCH', names: ["'fc3.W_mu'", 'the model expects [10, 84]', 'has shape [84, 10]'], run: () => loadCheckpoint(ctx, edited((t) => (t['fc3.W_mu'] = { dtype: 'F32', shape: [84, 10], data: new Float32Array(840) }))) },
-    { name: 'loadCheckpoint with an extra tensor', code: 'CHECKPOINT_MISMATCH', names: ["'fc4.W_mu'", 'expected only: conv1.W_mu', 'not a parameter of the model'], run: () => loadCheckpoint(ctx, edited((t) => (t['fc4.W_mu'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) }))) },
-    { name: "loadCheckpoint config of model 'resnet'", code: 'BAD_FILE', names: ["'model'", "one of 'lenet' | 'alexnet' | '3conv3fc'", 'got "resnet"'], run: () => loadCheckpoint(ctx, edited((_, m) => (m.config = JSON.stringify({ ...lenet.config, model: 'resnet' })))) },
-    { name: 'loadCheckpoint without metadata or model', code: 'INVALID_ARGUMENT', names: ["'model'", 'one of lenet, alexnet, 3conv3fc', 'got undefined'], run: () => loadCheckpoint(ctx, encodeSafetensors({ 'fc3.W_mu': { dtype: 'F32', shape: [10, 84], data: new Float32Array(840) } })) },
+    { name: 'loadModel fc3.W_mu transposed', code: 'CHECKPOINT_MISMATCH', names: ["'fc3.W_mu'", 'the model expects [10, 84]', 'has shape [84, 10]'], run: () => loadModel(ctx, edited((t) => (t['fc3.W_mu'] = { dtype: 'F32', shape: [84, 10], data: new Float32Array(840) }))) },
+    { name: 'loadModel with an extra tensor', code: 'CHECKPOINT_MISMATCH', names: ["'fc4.W_mu'", 'expected only: conv1.W_mu', 'not a parameter of the model'], run: () => loadModel(ctx, edited((t) => (t['fc4.W_mu'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) }))) },
+    { name: "loadModel config of model 'resnet'", code: 'BAD_FILE', names: ["'model'", "one of 'lenet' | 'alexnet' | '3conv3fc'", 'got "resnet"'], run: () => loadModel(ctx, edited((_, m) => (m.config = JSON.stringify({ ...lenet.config, model: 'resnet' })))) },
+    { name: 'loadModel of a state dict without metadata', code: 'BAD_FILE', names: ['holds no architecture', 'no bayesgpu metadata', 'loadStateDict(model, bytes)'], run: () => loadModel(ctx, encodeSafetensors({ 'fc3.W_mu': { dtype: 'F32', shape: [10, 84], data: new Float32Array(840) } })) },
     {
       name: 'loadStateDict with a wrong shape into a model', code: 'CHECKPOINT_MISMATCH', names: ["'conv1.W_mu'", 'the model expects [6, 1, 5, 5]', 'has shape [6, 3, 5, 5]'], model: () => lenet,
       run: () => {
         const tensors = new Map([...lenet.namedParameters()].map(([name, p]) => [name, { shape: [...p.value.shape], data: new Float32Array(p.value.size).fill(9) }]));
         tensors.set('conv1.W_mu', { shape: [6, 3, 5, 5], data: new Float32Array(450) });
-        loadStateDict(ctx, lenet, tensors);
+        loadStateDict(lenet, tensors);
       },
     },
     {
-      name: 'restoreOptimizer without Adam moments', code: 'CHECKPOINT_MISMATCH', names: ["'conv1.W_mu'", 'optimizer state', 'missing from the file'],
-      run: () => {
-        const loaded = loadCheckpoint(ctx, good);
-        for (const k of [...loaded.tensors.keys()]) if (k.startsWith('optimizer.m.')) loaded.tensors.delete(k);
-        try {
-          return restoreOptimizer(ctx, loaded);
-        } finally {
-          loaded.model.dispose();
-        }
-      },
+      name: 'loadOptimizer without Adam moments', code: 'CHECKPOINT_MISMATCH', names: ["'optimizer.m.conv1.W_mu'", 'the file has Adam state', 'missing from it'],
+      run: () => loadOptimizer(lenet, edited((t, m) => {
+        m.optimizer = JSON.stringify({ kind: 'adam', step: 1, lr: 1e-3 });
+        for (const [name, p] of lenet.namedParameters()) t[`optimizer.v.${name}`] = { dtype: 'F32', shape: [...p.value.shape], data: new Float32Array(p.value.size) };
+      })),
     },
-    { name: 'loadCheckpointFile of a missing file', code: 'DATA_NOT_FOUND', names: ['readFile', paths.missing || 'no-such.safetensors', 'does not exist'], run: () => loadCheckpointFile(ctx, paths.missing) },
+    { name: 'loadModelFile of a missing file', code: 'DATA_NOT_FOUND', names: ['readFile', paths.missing || 'no-such.safetensors', 'does not exist'], run: () => loadModelFile(ctx, paths.missing) },
   ];
 
   it(`has at least 40 rows (${rows.length})`, () => expect(rows.length).toBeGreaterThanOrEqual(40));

@@ -11,7 +11,6 @@ import { type Context, createContext } from '../../src/node.js';
 import { Sequential } from '../../src/nn/sequential.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
 import { activationForward } from '../../src/ops/activation.js';
-import { predict } from '../../src/uncertainty/predict.js';
 import { type FitSnapshot, fit } from '../../src/train/fit.js';
 import { Adam } from '../../src/train/adam.js';
 import { isDeviceLost, restoreSnapshot, takeSnapshot } from '../../src/train/recovery.js';
@@ -73,7 +72,7 @@ describe('device loss', () => {
         expectLost(y.read(), 'read'),
         expectLost(ctx.readMany([x, y]), 'readMany'),
         expectLost(ctx.sync(), 'sync'),
-        expectLost(predict(ctx, model, input, { samples: 4 }), 'read'),
+        expectLost(model.predict(input, { samples: 4 }), 'readMany'),
       ];
       ctx.device.destroy();
       await Promise.all(pending);
@@ -109,7 +108,7 @@ describe('device loss', () => {
     const ctx = await createContext();
     try {
       const model = tinyModel(ctx);
-      const run = fit(ctx, model, tinyData(48, 7), {
+      const run = fit(model, tinyData(48, 7), {
         epochs: 3, batchSize: 8, validFraction: 0.25, seed: 3, reportEvery: 1, reportSeconds: 0,
         onBatch: (p) => {
           if (p.epoch === 1 && p.batch === 2) ctx.device.destroy();
@@ -138,8 +137,8 @@ describe('device loss', () => {
     let expected: { history: unknown; end: FitSnapshot; steps: number };
     try {
       const model = tinyModel(reference);
-      const optimizer = new Adam(reference, model.namedParameters(), { lr: 1e-2 });
-      const r = await fit(reference, model, data, { ...options, optimizer, onCpuCopy: (c) => void referenceCopies.push(c) });
+      const optimizer = new Adam(model, { lr: 1e-2 });
+      const r = await fit(model, data, { ...options, optimizer, onCpuCopy: (c) => void referenceCopies.push(c) });
       expected = { history: untimed(r.history), end: (await takeSnapshot(reference, model, optimizer)) as FitSnapshot, steps: r.steps };
     } finally {
       reference.destroy();
@@ -151,10 +150,10 @@ describe('device loss', () => {
     const contexts: Context[] = [first];
     try {
       const model = tinyModel(first);
-      const optimizer = new Adam(first, model.namedParameters(), { lr: 1e-2 });
+      const optimizer = new Adam(model, { lr: 1e-2 });
       let destroyed = false;
       const restores: { copy: FitSnapshot; now: FitSnapshot }[] = [];
-      const result = await fit(first, model, data, {
+      const result = await fit(model, data, {
         ...options,
         optimizer,
         // After epoch 1's 5th batch (step 10); the last copy was taken at step 8 (epoch 1, batch 3).
@@ -212,9 +211,9 @@ describe('device loss', () => {
     const b = await createContext();
     try {
       const model = tinyModel(a);
-      const optimizer = new Adam(a, model.namedParameters(), { lr: 1e-3 });
+      const optimizer = new Adam(model, { lr: 1e-3 });
       const copies: FitSnapshot[] = [];
-      const whole = await fit(a, model, data, { ...options, optimizer, onCpuCopy: (c) => void copies.push(c) });
+      const whole = await fit(model, data, { ...options, optimizer, onCpuCopy: (c) => void copies.push(c) });
       const end = await weights(model);
       // Back to the copy at step 3 (epoch 0, batch 3 of 4), on another context, and on from there.
       const copy = copies[0];
@@ -222,7 +221,7 @@ describe('device loss', () => {
       restoreSnapshot(b, model, optimizer, copy);
       for (const [, p] of model.namedParameters()) expect(p.value.ctx).toBe(b);
       expect(optimizer.step).toBe(3);
-      const resumed = await fit(b, model, data, { ...options, optimizer, resumeFrom: copy });
+      const resumed = await fit(model, data, { ...options, optimizer, resumeFrom: copy });
       expect(resumed.steps).toBe(whole.steps);
       expect(resumed.history.map((e) => e.trainLoss)).toEqual(whole.history.map((e) => e.trainLoss));
       const again = await weights(model);

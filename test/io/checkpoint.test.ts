@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { context, randomArray } from '../helpers.js';
-import { BBBLeNet, LeNet, buildModel, resolveConfig } from '../../src/nn/models.js';
-import { loadCheckpoint, loadStateDict, parameterCount, restoreOptimizer, saveCheckpoint } from '../../src/io/checkpoint.js';
-import { loadCheckpointFile, saveCheckpointFile } from '../../src/io/checkpoint_files.js';
+import { BBBLeNet, LeNet, Model, buildModel, resolveConfig } from '../../src/nn/models.js';
+import { loadCheckpoint, loadModel, loadOptimizer, loadStateDict, parameterCount, saveCheckpoint, saveModel } from '../../src/io/checkpoint.js';
+import { loadModelFile, saveModelFile } from '../../src/io/checkpoint_files.js';
 import { decodeSafetensors } from '../../src/io/safetensors.js';
 import { Adam } from '../../src/train/adam.js';
 import { lossAndGradients } from '../../src/train/step.js';
@@ -43,19 +43,20 @@ describe('checkpoints', () => {
   it('round trip is bitwise exact, with config, priors and Adam state', async () => {
     const ctx = await context();
     const model = BBBLeNet(ctx, { layerType: 'bbb', priors: { prior_sigma: 0.2 }, seed: 3 });
-    const adam = new Adam(ctx, model.namedParameters(), { lr: 2e-3 });
+    const adam = new Adam(model, { lr: 2e-3 });
     const x = ctx.tensor(randomArray(2 * 1024, 1, 0, 1), [2, 1, 32, 32]);
     const y = ctx.tensor([1, 7], [2], 'u32');
-    lossAndGradients(ctx, model, x, y, { samples: 2, beta: 0.1, trainSize: 100, seed: 1, step: 0 });
-    adam.update(ctx);
-    const bytes = await saveCheckpoint(model, { optimizer: adam });
-    const loaded = loadCheckpoint(ctx, bytes);
-    expect(loaded.model.config).toEqual(model.config);
+    lossAndGradients(model, x, y, { samples: 2, beta: 0.1, trainSize: 100, seed: 1, step: 0 });
+    adam.update();
+    const bytes = await saveModel(model, { optimizer: adam });
+    const loaded = loadModel(ctx, bytes) as Model;
+    expect(loaded).toBeInstanceOf(Model);
+    expect(loaded.config).toEqual(model.config);
     const a = await params(model);
-    const b = await params(loaded.model);
+    const b = await params(loaded);
     expect([...b.keys()]).toEqual([...a.keys()]);
     for (const [name, v] of a) expect(Buffer.from(b.get(name)!.buffer).equals(Buffer.from(v.buffer)), name).toBe(true);
-    const restored = restoreOptimizer(ctx, loaded)!;
+    const restored = loadOptimizer(loaded, bytes)!;
     expect(restored.step).toBe(1);
     expect(restored.lr).toBe(2e-3);
     for (const [name, s] of adam.state) {
@@ -64,7 +65,7 @@ describe('checkpoints', () => {
       expect(Buffer.from((await r.v.read()).buffer).equals(Buffer.from((await s.v.read()).buffer)), `v ${name}`).toBe(true);
     }
     model.dispose();
-    loaded.model.dispose();
+    loaded.dispose();
   });
 
   it('a file from a hand-written writer with the seed state_dict names (no metadata) predicts like the same weights set through the API', async () => {
@@ -79,18 +80,24 @@ describe('checkpoints', () => {
     }
     // The seed's files list names alphabetically; the loader must not depend on order.
     tensors.reverse();
-    const loaded = loadCheckpoint(ctx, writeSafetensorsByHand(tensors), { model: 'lenet', layerType: 'lrt' });
+    const bytes = writeSafetensorsByHand(tensors);
+    // Through the internal loader (the architecture named in its options) and into a model built by hand (loadStateDict).
+    const loaded = loadCheckpoint(ctx, bytes, { model: 'lenet', layerType: 'lrt' });
     expect(loaded.model.config.inChannels).toBe(1);
     expect(loaded.model.config.classes).toBe(10);
+    const built = BBBLeNet(ctx, { layerType: 'lrt' });
+    loadStateDict(built, bytes);
     const x = ctx.tensor(randomArray(3 * 1024, 2, 0, 1), [3, 1, 32, 32]);
     for (const sample of [false, true]) {
       const o = { samples: 4, sample, seed: 5, step: 1 };
-      const want = await predictLogProbs(ctx, reference, x, o).read();
-      const got = await predictLogProbs(ctx, loaded.model, x, o).read();
+      const want = await predictLogProbs(reference, x, o).read();
+      const got = await predictLogProbs(loaded.model, x, o).read();
       expect(Array.from(got)).toEqual(Array.from(want));
+      expect(Array.from(await predictLogProbs(built, x, o).read())).toEqual(Array.from(want));
     }
     reference.dispose();
     loaded.model.dispose();
+    built.dispose();
   });
 
   it('rejects a missing, extra or wrongly shaped tensor by name, and a truncated file, changing nothing', async () => {
@@ -111,13 +118,14 @@ describe('checkpoints', () => {
     // Corrupt values so that a partial write would be visible.
     const poisoned = asMap(undefined, 'fc9.weight');
     for (const t of poisoned.values()) t.data = new Float32Array(t.data.length).fill(42);
-    expect(() => loadStateDict(ctx, model, poisoned)).toThrow(/tensor 'fc9.weight' in the file is not a parameter/);
-    expect(() => loadStateDict(ctx, model, asMap('conv2.bias'))).toThrow(/tensor 'conv2.bias' is missing from the file \(the model expects shape \[16\]\)/);
-    expect(() => loadStateDict(ctx, model, asMap(undefined, undefined, 'conv1.weight'))).toThrow(/tensor 'conv1.weight' has shape \[6, 25\], the model expects \[6, 1, 5, 5\]/);
+    expect(() => loadStateDict(model, poisoned)).toThrow(/tensor 'fc9.weight' in the file is not a parameter/);
+    expect(() => loadStateDict(model, asMap('conv2.bias'))).toThrow(/tensor 'conv2.bias' is missing from the file \(the model expects shape \[16\]\)/);
+    expect(() => loadStateDict(model, asMap(undefined, undefined, 'conv1.weight'))).toThrow(/tensor 'conv1.weight' has shape \[6, 25\], the model expects \[6, 1, 5, 5\]/);
     const after = await params(model);
     for (const [name, v] of before) expect(Array.from(after.get(name)!), name).toEqual(Array.from(v));
-    const bytes = await saveCheckpoint(model);
-    expect(() => loadCheckpoint(ctx, bytes.subarray(0, bytes.length - 10))).toThrow(/BAD_FILE|truncated|out of range|beyond/i);
+    const bytes = await saveModel(model);
+    expect(() => loadModel(ctx, bytes.subarray(0, bytes.length - 10))).toThrow(/BAD_FILE|truncated|out of range|beyond/i);
+    expect(() => loadModel(ctx, writeSafetensorsByHand([['conv1.weight', [6, 1, 5, 5], new Float32Array(150)]]))).toThrow(/loadModel: the file holds no architecture .*loadStateDict\(model, bytes\)/);
     expect(() => loadCheckpoint(ctx, writeSafetensorsByHand([['conv1.weight', [6, 1, 5, 5], new Float32Array(150)]]))).toThrow(/argument 'model' must name the architecture/);
     model.dispose();
   });
@@ -127,13 +135,13 @@ describe('checkpoints', () => {
     const model = BBBLeNet(ctx, { seed: 2 });
     const dir = mkdtempSync(join(tmpdir(), 'bayesgpu-ckpt-'));
     const path = join(dir, 'model.safetensors');
-    await saveCheckpointFile(model, path);
+    await saveModelFile(path, model);
     expect(readdirSync(dir)).toEqual(['model.safetensors']);
-    const loaded = await loadCheckpointFile(ctx, path);
+    const loaded = { model: await loadModelFile(ctx, path) };
     const a = await params(model);
     const b = await params(loaded.model);
     for (const [name, v] of a) expect(Array.from(b.get(name)!), name).toEqual(Array.from(v));
-    await expect(loadCheckpointFile(ctx, join(dir, 'missing.safetensors'))).rejects.toThrow(/missing.safetensors/);
+    await expect(loadModelFile(ctx, join(dir, 'missing.safetensors'))).rejects.toThrow(/missing.safetensors/);
     model.dispose();
     loaded.model.dispose();
   });

@@ -2,7 +2,8 @@
  * A seeded, reproducible attack on the checkpoint loader: 10,500 mutated,
  * truncated, spliced and generated files fed to decodeSafetensors (CPU only)
  * and to loadCheckpoint / loadStateDict on a small Bayesian and a small
- * frequentist LeNet (16x16 inputs, 2 classes). Every case must end in a
+ * frequentist LeNet (16x16 inputs, 2 classes), and to loadModel on a saveModel
+ * file ('bayesgpu/2') of a small network with a Residual block. Every case must end in a
  * BayesError with a code, or in a load that an independent reading of the
  * file confirms; within a second; with the decoder allocating nothing for a
  * refused file and only the data section for an accepted one; with a refused
@@ -17,11 +18,13 @@ import { BayesError, type BayesErrorCode } from '../../src/errors.js';
 import {
   type DecodedSafetensors, type SafetensorsDType, type TensorEntry, DTYPE_SIZE, decodeSafetensors, encodeSafetensors, rawValues,
 } from '../../src/io/safetensors.js';
-import { loadCheckpoint, loadStateDict, saveCheckpoint } from '../../src/io/checkpoint.js';
+import { loadCheckpoint, loadModel, loadStateDict, saveCheckpoint, saveModel } from '../../src/io/checkpoint.js';
 import { BBBLeNet, LeNet } from '../../src/nn/models.js';
 import { Adam } from '../../src/train/adam.js';
 import type { Context } from '../../src/gpu/context.js';
-import type { Sequential } from '../../src/nn/sequential.js';
+import { Residual, Sequential } from '../../src/nn/sequential.js';
+import { BatchNorm2d, Conv2d, Flatten, ReLU } from '../../src/nn/layers.js';
+import { BBBLinear } from '../../src/nn/bayes.js';
 import { metered } from './hostile_files.js';
 
 const SEED = 0x5afe7e45;
@@ -344,7 +347,7 @@ describe('fuzz: seeded hostile files', async () => {
   const ctx = await context();
   // Two small models and checkpoints of them: Bayesian with Adam state (bayesgpu metadata), frequentist without metadata.
   const bayes = BBBLeNet(ctx, { imageSize: 16, classes: 2, seed: 11 });
-  const adam = new Adam(ctx, bayes.namedParameters(), { lr: 1e-3 });
+  const adam = new Adam(bayes, { lr: 1e-3 });
   for (const s of adam.state.values()) {
     ctx.write(s.m, Float32Array.from({ length: s.m.size }, (_, i) => Math.sin(i) / 10));
     ctx.write(s.v, Float32Array.from({ length: s.v.size }, (_, i) => (1 + Math.cos(i)) / 100));
@@ -368,6 +371,17 @@ describe('fuzz: seeded hostile files', async () => {
   }, { format: 'bayesgpu/1', epoch: '3' });
   const unpadded = build('{"b":{"data_offsets":[8,12],"dtype":"I32","shape":[1]},"__metadata__":{"a":"1"},"a":{"shape":[2],"dtype":"F32","data_offsets":[0,8]}}', new Uint8Array(12).fill(7));
   const bases = [small, unpadded, bayesFile, plainFile];
+  // A network of its own (conv, Residual block with BatchNorm and a projection shortcut, BBBLinear), saved with its architecture.
+  const residualNet = () => new Sequential(ctx, {
+    conv1: new Conv2d(1, 3, 3, { padding: 1 }),
+    block: new Residual(new Sequential({ conv: new Conv2d(3, 4, 3, { stride: 2, padding: 1 }), bn: new BatchNorm2d(4), act: new ReLU() }), { shortcut: new Conv2d(3, 4, 1, { stride: 2 }) }),
+    flatten: new Flatten(),
+    fc: new BBBLinear(null, 2),
+  }, { inputShape: [1, 8, 8], classNames: ['a', 'b'] });
+  const residual = residualNet();
+  const residualAdam = new Adam(residual, { lr: 1e-3 });
+  const residualFile = await saveModel(residual, { optimizer: residualAdam, metadata: { epoch: '1' } });
+  residualAdam.dispose();
 
   it(`decodeSafetensors: ${DECODE_CASES} damaged files and ${VALID_CASES} random valid ones`, () => {
     const t = tally();
@@ -415,13 +429,14 @@ describe('fuzz: seeded hostile files', async () => {
     const targets = {
       bayes: { file: bayesFile, decoded: bayesDecoded, twin: BBBLeNet(ctx, { imageSize: 16, classes: 2, seed: 1 }), target: bayes, options: {} },
       plain: { file: plainFile, decoded: plainDecoded, twin: LeNet(ctx, { imageSize: 16, classes: 2, seed: 2 }), target: plain, options: { model: 'lenet' as const, imageSize: 16 } },
+      residual: { file: residualFile, decoded: decodeSafetensors(residualFile), twin: residualNet(), target: residual, options: null },
     };
-    const original = { bayes: await readParams(bayes), plain: await readParams(plain) };
+    const original = { bayes: await readParams(bayes), plain: await readParams(plain), residual: await readParams(residual) };
     let checkedUnchanged = 0;
     let targetRefusals = 0;
     for (let i = 0; i < MODEL_CASES; i++) {
       const r = makeRand(SEED + 100_000 + i);
-      const which = r.chance(0.7) ? 'bayes' : 'plain';
+      const which = r.chance(0.5) ? 'bayes' : r.chance(0.5) ? 'residual' : 'plain';
       const { file, decoded, twin, target, options } = targets[which];
       const { bytes, what, poisoned } = damageCheckpoint(r, file, decoded);
       const id = `model case ${100_000 + i} (${which})`;
@@ -430,7 +445,8 @@ describe('fuzz: seeded hostile files', async () => {
       ctx.resetPeak();
       const peakBefore = ctx.memory().peakLiveBytes;
       const start = performance.now();
-      const m = metered(() => loadCheckpoint(ctx, bytes, options));
+      // The 'bayesgpu/2' file through the public loader; the others through the internal one, which takes the options.
+      const m = metered(() => (options === null ? { model: loadModel(ctx, bytes) } : loadCheckpoint(ctx, bytes, options)));
       const ms = performance.now() - start;
       t.slowestMs = Math.max(t.slowestMs, ms);
       if (ms > SLOWEST_ALLOWED_MS) fail(t, id, what, `took ${ms.toFixed(0)} ms`);
@@ -446,7 +462,7 @@ describe('fuzz: seeded hostile files', async () => {
         t.refused[e.code] = (t.refused[e.code] ?? 0) + 1;
         if (!['BAD_FILE', 'CHECKPOINT_MISMATCH'].includes(e.code)) fail(t, id, what, `refused with ${e.code}: ${e.message}`);
         if (ctx.memory().liveTensors !== live) fail(t, id, what, `left ${ctx.memory().liveTensors - live} GPU tensors behind`);
-        if (poisoned && e.code === 'BAD_FILE' && /holds/.test(e.message)) {
+        if (poisoned && e.code === 'BAD_FILE' && /tensor '[^']+' holds/.test(e.message)) {
           const [, name, index] = /tensor '([^']+)' holds .* at index (\d+)/.exec(e.message) ?? [];
           const want = poisoned.get(name);
           if (want === undefined || Number(index) !== want) fail(t, id, what, `named ${name} index ${index}, the first poisoned value there is ${want}`);
@@ -471,13 +487,13 @@ describe('fuzz: seeded hostile files', async () => {
         continue; // a file the decoder refuses never reaches a model
       }
       const stateDict = new Map([...tensors].map(([name, x]) => [name, { shape: x.shape, data: x.data }]));
-      const onTwin = attempt(() => loadStateDict(ctx, twin, stateDict));
+      const onTwin = attempt(() => loadStateDict(twin, stateDict));
       if (onTwin === null) continue;
       if (!(onTwin instanceof BayesError)) {
         fail(t, id, what, `loadStateDict threw ${String(onTwin)}`);
         continue;
       }
-      const onTarget = attempt(() => loadStateDict(ctx, target, stateDict));
+      const onTarget = attempt(() => loadStateDict(target, stateDict));
       targetRefusals++;
       if (!(onTarget instanceof BayesError) || onTarget.message !== onTwin.message) fail(t, id, what, `the target did not refuse like its twin: ${String(onTarget)}`);
       if (targetRefusals % 8 === 0) {
@@ -486,7 +502,7 @@ describe('fuzz: seeded hostile files', async () => {
         if (changed) fail(t, id, what, `a refused loadStateDict changed parameter ${changed}`);
       }
     }
-    for (const which of ['bayes', 'plain'] as const) {
+    for (const which of ['bayes', 'plain', 'residual'] as const) {
       const changed = sameParams(original[which], await readParams(targets[which].target));
       if (changed) fail(t, 'after all cases', which, `a refused loadStateDict changed parameter ${changed}`);
       targets[which].twin.dispose();
@@ -567,16 +583,28 @@ function damageCheckpoint(r: Rand, file: Uint8Array, decoded: DecodedSafetensors
     else if (op === 'reshape') tensors[name].shape = [tensors[name].data.length];
     else tensors[`optimizer.m.${name}`] = { dtype: 'F32', shape: [...tensors[name].shape], data: new Float32Array(tensors[name].data.length) };
   } else {
-    const key = r.pick(['config', 'optimizer', 'format']);
+    const key = r.pick(['config', 'optimizer', 'format', 'architecture', 'architecture', 'modelOptions']);
     what = `metadata ${key}`;
     if (metadata[key] === undefined || r.chance(0.2)) metadata[key] = r.pick(['', '{', 'null', '[]', '3', '"x"', '{}']);
-    else if (key === 'format') metadata.format = r.pick(['pt', 'bayesgpu/2', '']);
+    else if (key === 'format') metadata.format = r.pick(['pt', 'bayesgpu/1', 'bayesgpu/2', 'bayesgpu/3', '']);
     else {
-      const value = JSON.parse(metadata[key]) as Record<string, unknown>;
+      // Any object of the JSON tree (a layer config deep in the architecture, a preprocessing entry, ...).
+      const objects: Record<string, unknown>[] = [];
+      const walk = (v: unknown) => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v !== null && typeof v === 'object') {
+          objects.push(v as Record<string, unknown>);
+          Object.values(v).forEach(walk);
+        }
+      };
+      const root = JSON.parse(metadata[key]) as Record<string, unknown>;
+      walk(root);
+      const value = r.pick(objects);
       const field = r.pick(Object.keys(value).concat('extra'));
-      value[field] = r.pick([null, -1, 0, 0.5, 1, 2, 16, 1e9, 2 ** 40, 1e308, -1e308, 'relu', 'bbb', 'lenet', 'alexnet', '3conv3fc', true, false, [], {}, [1, 2], { prior_sigma: -1 }, { mixture: { pi: 2 } }]);
+      value[field] = r.pick([null, -1, 0, 0.5, 1, 2, 16, 1e9, 2 ** 40, 1e308, -1e308, 'relu', 'bbb', 'lenet', 'alexnet', '3conv3fc', true, false, [], {}, [1, 2], { prior_sigma: -1 }, { mixture: { pi: 2 } },
+        'Swish', 'Sequential', 'Residual', 'Conv2d', 'BatchNorm2d', { type: 'ReLU' }, { type: 'Flatten' }, [['x', { type: 'ReLU' }]], '__proto__']);
       what += `.${field} = ${JSON.stringify(value[field])}`;
-      metadata[key] = JSON.stringify(value);
+      metadata[key] = JSON.stringify(root);
     }
   }
   return { bytes: encodeSafetensors(tensors, metadata), what, poisoned };

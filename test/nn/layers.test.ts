@@ -48,7 +48,7 @@ describe('layers in a network', () => {
     }
     const xs = randomArray(N * C * S * S, 99, -1, 1);
     const labels = [2, 0, 1];
-    lossAndGradients(ctx, model, ctx.tensor(xs, [N, C, S, S]), ctx.tensor(labels, [N], 'u32'), { samples: 1, beta: 0, trainSize: 7, seed: 0, step: 0 });
+    lossAndGradients(model, ctx.tensor(xs, [N, C, S, S]), ctx.tensor(labels, [N], 'u32'), { samples: 1, beta: 0, trainSize: 7, seed: 0, step: 0 });
     const fds = new Map<string, Float64Array>();
     let scale = 0;
     for (const [name, param] of model.namedParameters()) {

@@ -41,7 +41,7 @@ for (const layerType of ['lrt', 'bbb'] as const) {
       const labels = [0, 3, 1];
       const x = ctx.tensor(xs, [d.batch, d.inC, d.size, d.size]);
       const y = ctx.tensor(labels, [d.batch], 'u32');
-      const result = lossAndGradients(ctx, model, x, y, { samples: d.samples, beta: step.beta, trainSize: step.trainSize, seed: step.seed, step: step.step });
+      const result = lossAndGradients(model, x, y, { samples: d.samples, beta: step.beta, trainSize: step.trainSize, seed: step.seed, step: step.step });
 
       // The noise the GPU used, by the layers' stream contract (streamBase = layer index * STREAMS_PER_LAYER).
       const key = (layer: number, offset: number) => ({ seed: step.seed, step: step.step, stream: layer * STREAMS_PER_LAYER + offset });

@@ -10,7 +10,6 @@ import { context } from '../helpers.js';
 import type { MemoryInfo } from '../../src/gpu/context.js';
 import { fit } from '../../src/train/fit.js';
 import { tinyData, tinyModel } from './tiny.js';
-import { predict } from '../../src/uncertainty/predict.js';
 
 const STEPS = 2000;
 const PREDICTIONS = 1000;
@@ -30,7 +29,7 @@ describe('long runs', () => {
     const data = tinyData(400, 11);
     const samples: { step: number; memory: ReturnType<typeof counters> }[] = [];
     const started = performance.now();
-    const result = await fit(ctx, model, data, {
+    const result = await fit(model, data, {
       epochs: STEPS / 100, batchSize: 4, validFraction: 0, seed: 1, lr: 1e-2, reportEvery: 25, reportSeconds: 0,
       onBatch: (p) => void samples.push({ step: p.epoch * p.batches + p.batch, memory: counters(ctx.memory()) }),
     });
@@ -44,12 +43,12 @@ describe('long runs', () => {
     expect(result.history[result.history.length - 1].trainLoss).toBeLessThan(result.history[0].trainLoss);
 
     const x = ctx.tensor(data.x.subarray(0, 8 * 16), [8, 1, 4, 4]);
-    await predict(ctx, model, x, { samples: 4, step: 0 });
+    await model.predict(x, { samples: 4, step: 0 });
     const afterFirst = counters(ctx.memory());
     const t0 = performance.now();
     let mean = 0;
     for (let i = 1; i < PREDICTIONS; i++) {
-      const p = await predict(ctx, model, x, { samples: 4, step: i });
+      const p = await model.predict(x, { samples: 4, step: i });
       mean += p.mean[0];
       if (i % 100 === 0) expect(counters(ctx.memory()), `memory after ${i + 1} predict calls`).toEqual(afterFirst);
     }
@@ -65,7 +64,7 @@ describe('long runs', () => {
     );
     x.dispose();
     model.dispose();
-    result.optimizer.dispose();
+    result.optimizer!.dispose();
     for (const [, p] of model.namedParameters()) p.grad?.dispose();
     expect(ctx.memory().liveTensors).toBe(before.liveTensors);
   }, 300_000);

@@ -35,12 +35,12 @@ function nanAt(calls: number[], stopAt?: number): FitOptions['augment'] {
 
 async function run(ctx: Context, data: FloatDataset, o: Partial<FitOptions>) {
   const model = BBBLeNet(ctx, { layerType: 'lrt', activation: 'relu', seed: 1 });
-  const optimizer = new Adam(ctx, model.namedParameters(), { lr: o.lr ?? BASE.lr });
+  const optimizer = new Adam(model, { lr: o.lr ?? BASE.lr });
   const epochs: { summary: EpochSummary; weights: Map<string, Float32Array> }[] = [];
   let error: unknown = null;
   let result = null;
   try {
-    result = await fit(ctx, model, data, {
+    result = await fit(model, data, {
       ...BASE, epochs: 3, optimizer, ...o,
       onEpoch: async (e) => void epochs.push({ summary: e, weights: await weights(model) }),
     });
@@ -160,8 +160,8 @@ describe('fit: the non-finite guard', () => {
     const ctx = await context();
     const data = await loadDataset('mnist', 'train', { limit: 12 });
     const model = BBBLeNet(ctx, { layerType: 'lrt' });
-    await expect(fit(ctx, model, data, { epochs: 1, batchSize: 4, nonFinite: 'ignore' as never })).rejects.toThrow(/fit: argument 'nonFinite' expected one of 'throw' \| 'skip' \| 'off', got "ignore"/);
-    await expect(fit(ctx, model, data, { epochs: 1, batchSize: 4, nonFiniteCheckEvery: -1 })).rejects.toThrow(/fit: argument 'nonFiniteCheckEvery' expected an integer >= 0, got -1/);
+    await expect(fit(model, data, { epochs: 1, batchSize: 4, nonFinite: 'ignore' as never })).rejects.toThrow(/fit: argument 'nonFinite' expected one of 'throw' \| 'skip' \| 'off', got "ignore"/);
+    await expect(fit(model, data, { epochs: 1, batchSize: 4, nonFiniteCheckEvery: -1 })).rejects.toThrow(/fit: argument 'nonFiniteCheckEvery' expected an integer >= 0, got -1/);
     model.dispose();
   });
 });

@@ -3,9 +3,7 @@ import { Dropout, Linear, ReLU } from '../../src/nn/layers.js';
 import { Sequential } from '../../src/nn/sequential.js';
 import { Adam } from '../../src/train/adam.js';
 import { trainStep } from '../../src/train/step.js';
-import { predict } from '../../src/uncertainty/predict.js';
-import { checkMcDropout, dropoutLayers, mcDropoutForward, mcDropoutMLP } from '../../src/uncertainty/mcdropout.js';
-import { predictWithUncertainty } from '../../src/uncertainty/regression.js';
+import { checkMcDropout, dropoutLayers, mcDropoutMLP } from '../../src/uncertainty/mcdropout.js';
 import { Prng } from '../../src/util/prng.js';
 import { context, expectClose, randomArray } from '../helpers.js';
 import { dropoutRef } from '../reference/dropout.js';
@@ -19,22 +17,24 @@ describe('MC dropout', () => {
     const T = 6;
     const B = 2;
     const x = ctx.tensor(randomArray(B * 3, 5), [B, 3]);
-    const on = await predict(ctx, model, x, { samples: T, mcDropout: true, seed: 3 });
-    const off = await predict(ctx, model, x, { samples: T, seed: 3 });
+    const on = await model.predict(x, { samples: T, mcDropout: true, seed: 3, keepSamples: true });
+    const off = await model.predict(x, { samples: T, seed: 3, keepSamples: true });
     const row = (p: Float32Array, t: number, b: number) => Array.from(p.subarray((t * B + b) * 4, (t * B + b + 1) * 4));
+    // Without dropout the network is deterministic: its T samples would be equal, so it runs once.
+    expect(off.samples).toBe(1);
+    expect(off.probs!.length).toBe(B * 4);
     for (let b = 0; b < B; b++) {
-      for (let t = 1; t < T; t++) {
-        expect(row(on.probs, t, b)).not.toEqual(row(on.probs, 0, b));
-        expect(row(off.probs, t, b)).toEqual(row(off.probs, 0, b));
-      }
+      for (let t = 1; t < T; t++) expect(row(on.probs!, t, b)).not.toEqual(row(on.probs!, 0, b));
       expect(on.mutualInformation[b]).toBeGreaterThan(0);
-      // Without dropout the T copies are equal; only the rounding of their mean is left.
       expect(Math.abs(off.mutualInformation[b])).toBeLessThan(1e-6);
     }
     expect(on.epistemic.reduce((a, v) => a + v, 0)).toBeGreaterThan(0);
-    expect(off.epistemic.reduce((a, v) => a + v, 0)).toBeLessThan(1e-12);
-    // mcDropoutForward is the same pass as predict's: identical logits for the same key.
-    const logits = await mcDropoutForward(ctx, model, x, { samples: T, seed: 3 }).read();
+    expect(off.epistemic.reduce((a, v) => a + v, 0)).toBe(0);
+    expect(model.training).toBe(true); // the mode is restored
+    // predict's samples are the eval-mode T-sample pass with dropout on: identical logits for the same key.
+    model.eval();
+    const logits = await ctx.scope(() => model.run(x, { samples: T, mcDropout: true, seed: 3, kl: false }).logits.read());
+    model.train();
     const probs = Float64Array.from({ length: T * B * 4 }, (_, i) => i);
     for (let r = 0; r < T * B; r++) {
       const z = Array.from(logits.subarray(4 * r, 4 * r + 4));
@@ -43,8 +43,7 @@ describe('MC dropout', () => {
       for (let c = 0; c < 4; c++) probs[4 * r + c] = Math.exp(z[c] - m) / s;
     }
     // Tolerance 1e-6: f32 softmax on the GPU against float64 on the same logits.
-    expectClose(on.probs, probs, 1e-6, 'probs from mcDropoutForward');
-    expect(model.training).toBe(true); // the mode is restored
+    expectClose(on.probs!, probs, 1e-6, 'probs of the T-sample pass');
   });
 
   it('T-batched masks follow the index contract: row t * B + b, element j uses uniform(key, (t * B + b) * F + j, stream)', async () => {
@@ -53,7 +52,8 @@ describe('MC dropout', () => {
     const T = 3;
     const B = 2;
     const xs = randomArray(B * 3, 7);
-    const got = await mcDropoutForward(ctx, model, ctx.tensor(xs, [B, 3]), { samples: T, seed: 11, step: 4 }).read();
+    model.eval(); // dropout stays on through mcDropout, as predict runs it
+    const got = await ctx.scope(() => model.run(ctx.tensor(xs, [B, 3]), { samples: T, mcDropout: true, seed: 11, step: 4, kl: false }).logits.read());
     const params = model.namedParameters();
     const w1 = await params.get('fc1.weight')!.value.read();
     const b1 = await params.get('fc1.bias')!.value.read();
@@ -82,15 +82,16 @@ describe('MC dropout', () => {
       xs[2 * i + 1] = 0.5 * prng.normal();
     }
     const model = mcDropoutMLP(ctx, { features: 2, hidden: [32, 32], outputs: 2, dropout: 0.3, seed: 2 });
-    const adam = new Adam(ctx, model.namedParameters(), { lr: 0.01 });
+    const adam = new Adam(model, { lr: 0.01 });
     const x = ctx.tensor(xs, [n, 2]);
     const y = ctx.tensor(labels, [n], 'u32');
     const started = performance.now();
-    for (let step = 0; step < 150; step++) ctx.scope(() => void trainStep(ctx, model, adam, x, y, { samples: 1, beta: 0, trainSize: n, seed: 1, step }));
-    const train = await predict(ctx, model, x, { samples: 64, mcDropout: true, seed: 5 });
+    // 150 steps keyed (1, 0) .. (1, 149) by the optimizer's update count.
+    for (let step = 0; step < 150; step++) trainStep(model, adam, x, y, { samples: 1, beta: 0, trainSize: n, seed: 1 });
+    const train = await model.predict(x, { samples: 64, mcDropout: true, seed: 5 });
     // Far away: a ring of radius 8 around the data (8 directions).
     const far = Float32Array.from({ length: 16 }, (_, i) => 8 * (i % 2 === 0 ? Math.cos((Math.PI * (i >> 1)) / 4) : Math.sin((Math.PI * (i >> 1)) / 4)));
-    const away = await predict(ctx, model, ctx.tensor(far, [8, 2]), { samples: 64, mcDropout: true, seed: 5 });
+    const away = await model.predict({ data: far, shape: [8, 2] }, { samples: 64, mcDropout: true, seed: 5 });
     const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
     const accuracy = labels.reduce((s, l, i) => s + (train.mean[2 * i + l] > 0.5 ? 1 : 0), 0) / n;
     console.log(`MC dropout MLP: 150 steps in ${((performance.now() - started) / 1000).toFixed(1)} s, accuracy ${accuracy}; mean MI: training points ${mean(train.mutualInformation).toFixed(4)}, ring of radius 8 ${mean(away.mutualInformation).toFixed(4)}`);
@@ -98,21 +99,23 @@ describe('MC dropout', () => {
     expect(mean(away.mutualInformation)).toBeGreaterThan(3 * mean(train.mutualInformation));
   });
 
-  it('regression: predictWithUncertainty with mcDropout has epistemic variance > 0, and 0 without', async () => {
+  it('regression: predict with mcDropout has epistemic variance > 0, and 0 without', async () => {
     const ctx = await context();
-    const model = mcDropoutMLP(ctx, { features: 1, hidden: [16], outputs: 2, dropout: 0.2, seed: 3 });
+    const model = mcDropoutMLP(ctx, { features: 1, hidden: [16], outputs: 2, dropout: 0.2, seed: 3, task: 'regression' });
     const homoscedastic = mcDropoutMLP(ctx, { features: 1, hidden: [16], outputs: 1, dropout: 0.2, noise: { std: 0.3, learn: false }, seed: 3 });
     const xs = Float32Array.from([-2, 0, 1, 5]);
     for (const m of [model, homoscedastic]) {
-      const on = await predictWithUncertainty(ctx, m, xs, { samples: 32, mcDropout: true, seed: 1 });
-      const off = await predictWithUncertainty(ctx, m, xs, { samples: 32, seed: 1 });
+      const points = { data: xs, shape: [xs.length, 1] };
+      const on = await m.predict(points, { samples: 32, mcDropout: true, seed: 1 });
+      const off = await m.predict(points, { samples: 32, seed: 1 });
+      expect([on.samples, off.samples]).toEqual([32, 1]);
       for (let i = 0; i < xs.length; i++) {
         expect(on.epistemicVar[i]).toBeGreaterThan(0);
         expect(off.epistemicVar[i]).toBeLessThan(1e-10);
       }
     }
     // The fixed homoscedastic noise is the aleatoric part: 0.3^2 at every point.
-    const p = await predictWithUncertainty(ctx, homoscedastic, xs, { samples: 4, mcDropout: true });
+    const p = await homoscedastic.predict({ data: xs, shape: [xs.length, 1] }, { samples: 4, mcDropout: true });
     for (const v of p.aleatoricVar) expect(v).toBeCloseTo(0.09, 6);
   });
 
@@ -122,11 +125,11 @@ describe('MC dropout', () => {
     const x = ctx.tensor([1, 2], [1, 2]);
     expect(dropoutLayers(plain)).toEqual([]);
     expect(() => checkMcDropout('test', plain)).toThrow(/test: argument 'model' expected a model with a Dropout layer of p > 0 .*layers: fc1, act, drop/);
-    expect(() => mcDropoutForward(ctx, plain, x, { samples: 4 })).toThrow(/mcDropoutForward: argument 'model' expected a model with a Dropout layer/);
+    await expect(plain.predict(x, { samples: 4, mcDropout: true })).rejects.toThrow(/predict: argument 'model' expected a model with a Dropout layer of p > 0 .*layers: fc1, act, drop/);
     const model = mcDropoutMLP(ctx, { features: 2, hidden: [3], outputs: 2 });
     expect(dropoutLayers(model).map(([name]) => name)).toEqual(['drop1']);
-    expect(() => mcDropoutForward(ctx, model, x, { samples: 0 })).toThrow(/mcDropoutForward: argument 'samples' expected an integer >= 1, got 0/);
-    expect(() => mcDropoutForward(ctx, model, ctx.tensor([1, 2, 3], [1, 3]), { samples: 2 })).toThrow(/mcDropoutForward: argument 'x' expected shape \[B, 2\], got \[1, 3\]/);
+    await expect(model.predict(x, { samples: 0, mcDropout: true })).rejects.toThrow(/predict: argument 'samples' expected an integer >= 1, got 0/);
+    await expect(model.predict(ctx.tensor([1, 2, 3], [1, 3]), { samples: 2, mcDropout: true })).rejects.toThrow(/predict: argument 'input' expected shape \[B, 2\] \(or \[2\] for one example\), got \[1, 3\]/);
     expect(() => mcDropoutMLP(ctx, { features: 2, outputs: 2, dropout: 1 })).toThrow(/mcDropoutMLP: argument 'dropout' expected a probability in \[0, 1\), got 1/);
     expect(() => mcDropoutMLP(ctx, { features: 2, outputs: 0 })).toThrow(/argument 'outputs' expected an integer >= 1, got 0/);
     expect(() => mcDropoutMLP(ctx, { features: 1, outputs: 2, noise: {} })).toThrow(/argument 'outputs' expected 1 with a homoscedastic noise head/);

@@ -133,7 +133,7 @@ describe('OOD image sets', () => {
   it('the universal modules bundle for browsers without Node built-ins; ood_files.ts is Node-only', async () => {
     const entry = join(scratch, 'entry.ts');
     const outfile = join(scratch, 'bundle.js');
-    const modules = ['predict', 'metrics', 'ood', 'report'].map((m) => JSON.stringify(join(ROOT, `src/uncertainty/${m}.ts`)));
+    const modules = ['nn/predict', 'uncertainty/metrics', 'uncertainty/ood', 'uncertainty/report'].map((m) => JSON.stringify(join(ROOT, `src/${m}.ts`)));
     writeFileSync(entry, modules.map((m, i) => `export * as m${i} from ${m};\n`).join(''));
     await bundleForBrowser({ entry, outfile, logLevel: 'silent' });
     writeFileSync(entry, `${modules.map((m, i) => `export * as m${i} from ${m};\n`).join('')}export * from ${JSON.stringify(join(ROOT, 'src/uncertainty/ood_files.ts'))};\n`);

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Context } from '../../src/gpu/context.js';
-import type { Sequential } from '../../src/nn/sequential.js';
-import { type RegressionHead, bayesianRegressor, predictWithUncertainty, regressionLossAndGradients, trainRegression } from '../../src/uncertainty/regression.js';
+import type { Regressor, Sequential } from '../../src/nn/sequential.js';
+import { type RegressionHead, bayesianRegressor } from '../../src/uncertainty/regression.js';
+import { regressionLossAndGradients } from '../../src/train/regression.js';
+import { fit } from '../../src/train/fit.js';
+import { trainStep } from '../../src/train/step.js';
+import { Adam } from '../../src/train/adam.js';
 import { SINE_SETTINGS, noisySine, trainSine } from '../../examples/regression.js';
 import { context, expectClose, numericGradient, randomArray } from '../helpers.js';
 import { drawNormal } from '../../src/ops/sample.js';
@@ -11,7 +15,7 @@ import { type MlpDrawsRef, type MlpLayerRef, bayesMlpForwardRef, predictiveMomen
 const PRIORS = { prior_mu: 0.1, prior_sigma: 0.5, posterior_mu_initial: [0, 0.5] as [number, number], posterior_rho_initial: [-1, 0.3] as [number, number] };
 const FEATURES = 2;
 
-function tinyModel(ctx: Context, head: RegressionHead, layerType: 'bbb' | 'lrt'): Sequential {
+function tinyModel(ctx: Context, head: RegressionHead, layerType: 'bbb' | 'lrt'): Regressor {
   return bayesianRegressor(ctx, { features: FEATURES, hidden: [3], activation: 'softplus', head, layerType, priors: PRIORS, noiseStd: 0.7, seed: 3 });
 }
 
@@ -66,7 +70,7 @@ describe('regression ELBO gradients', () => {
         const xs = randomArray(B * FEATURES, 21, -2, 2);
         const ys = randomArray(B, 22, -1, 1);
         const step = { samples: T, beta: 0.7, trainSize: 10, seed: 5, step: 3 };
-        const r = regressionLossAndGradients(ctx, model, ctx.tensor(xs, [B, FEATURES]), ctx.tensor(ys, [B]), step);
+        const r = regressionLossAndGradients(model, ctx.tensor(xs, [B, FEATURES]), ctx.tensor(ys, [B]), step);
 
         const values = await parameterValues(model);
         const names = [...values.keys()];
@@ -109,7 +113,7 @@ describe('regression ELBO gradients', () => {
   }
 });
 
-describe('predictWithUncertainty', () => {
+describe('predict (a regressor)', () => {
   for (const layerType of ['bbb', 'lrt'] as const) {
     for (const head of ['heteroscedastic', 'homoscedastic'] as const) {
       it(`equals the float64 moments of the recovered Monte Carlo samples, batch by batch (${layerType}, ${head})`, async () => {
@@ -121,7 +125,7 @@ describe('predictWithUncertainty', () => {
         const T = 4;
         const xs = randomArray(points * FEATURES, 31, -3, 3);
         // batchSize 2: batches start at points 0, 2, 4 and use the random keys (9, 2 + start).
-        const got = await predictWithUncertainty(ctx, model, Float32Array.from(xs), { samples: T, seed: 9, step: 2, batchSize: 2 });
+        const got = await model.predict({ data: xs, shape: [points, FEATURES] }, { samples: T, seed: 9, step: 2, batchSize: 2 });
         for (let from = 0; from < points; from += 2) {
           const n = Math.min(2, points - from);
           const draws = await gpuDraws(ctx, 9, 2 + from, T, layerType);
@@ -146,7 +150,7 @@ describe('predictWithUncertainty', () => {
     const ctx = await context();
     const model = tinyModel(ctx, 'heteroscedastic', 'lrt');
     const live = ctx.memory().liveTensors;
-    const p = await predictWithUncertainty(ctx, model, Float32Array.from(randomArray(8, 3)), { samples: 5, sample: false, batchSize: 3 });
+    const p = await model.predict({ data: randomArray(8, 3), shape: [4, FEATURES] }, { samples: 5, sample: false, batchSize: 3 });
     for (const v of p.epistemicVar) expect(v).toBeLessThan(1e-12);
     expect(ctx.memory().liveTensors).toBe(live); // nothing left behind
     expect(model.training).toBe(true); // the mode is restored
@@ -163,12 +167,12 @@ describe('Bayesian regression on a noisy sine (acceptance)', () => {
     it(`${head} head: fits sin(x) within 0.2 inside, and the predictive std at |x| >= 5 is at least twice the std inside`, async () => {
       const ctx = await context();
       const { model, result, seconds } = await trainSine(ctx, { head });
-      console.log(`noisy sine, ${head} head: ${SINE_SETTINGS.count} points, ${result.steps} Adam steps in ${seconds.toFixed(1)} s; final NLL ${result.history.at(-1)!.nll.toFixed(3)}, KL ${result.history.at(-1)!.kl.toFixed(0)}`);
+      console.log(`noisy sine, ${head} head: ${SINE_SETTINGS.count} points, ${result.steps} Adam steps in ${seconds.toFixed(1)} s; final NLL ${result.history.at(-1)!.trainNll.toFixed(3)}, KL ${result.history.at(-1)!.kl.toFixed(0)}`);
       expect(result.history).toHaveLength(SINE_SETTINGS.epochs);
-      expect(result.history.at(-1)!.loss).toBeLessThan(result.history[0].loss);
+      expect(result.history.at(-1)!.trainLoss).toBeLessThan(result.history[0].trainLoss);
 
-      const pin = await predictWithUncertainty(ctx, model, inside, { samples: 200, seed: 9 });
-      const pout = await predictWithUncertainty(ctx, model, outside, { samples: 200, seed: 9 });
+      const pin = await model.predict({ data: inside, shape: [inside.length, 1] }, { samples: 200, seed: 9 });
+      const pout = await model.predict({ data: outside, shape: [outside.length, 1] }, { samples: 200, seed: 9 });
       let worst = 0;
       inside.forEach((x, i) => (worst = Math.max(worst, Math.abs(pin.mean[i] - Math.sin(x)))));
       const maxInside = Math.max(...pin.std);
@@ -190,18 +194,18 @@ describe('Bayesian regression on a noisy sine (acceptance)', () => {
   }
 });
 
-describe('trainRegression', () => {
+describe('fit (regression)', () => {
   it('frees every intermediate: afterwards only the gradients and the optimizer state (m and v) per parameter are alive', async () => {
     const ctx = await context();
     const model = bayesianRegressor(ctx, { hidden: [4], head: 'homoscedastic' });
     const live = ctx.memory().liveTensors;
     const epochs: number[] = [];
-    const r = await trainRegression(ctx, model, noisySine(10), { epochs: 2, batchSize: 4, samples: 3, onEpoch: (e) => void epochs.push(e.epoch) });
+    const r = await fit(model, noisySine(10), { epochs: 2, batchSize: 4, samples: 3, validFraction: 0, onEpoch: (e) => void epochs.push(e.epoch) });
     expect(epochs).toEqual([1, 2]);
     expect(r.steps).toBe(6); // 3 batches (4, 4, 2) per epoch
     const parameters = model.namedParameters().size;
     expect(ctx.memory().liveTensors).toBe(live + 3 * parameters);
-    r.optimizer.dispose();
+    r.optimizer!.dispose();
     expect(ctx.memory().liveTensors).toBe(live + parameters);
     model.dispose(); // parameters and their gradients
     expect(ctx.memory().liveTensors).toBe(live - parameters);
@@ -209,36 +213,39 @@ describe('trainRegression', () => {
 });
 
 describe('bad input', () => {
-  it('trainRegression and predictWithUncertainty reject bad data and options before GPU work', async () => {
+  it('fit and predict reject bad data and options before GPU work', async () => {
     const ctx = await context();
     const model = bayesianRegressor(ctx, { hidden: [4] });
     const data = noisySine(10);
     const live = ctx.memory().liveTensors;
     const options = { epochs: 1, batchSize: 4 };
-    await expect(trainRegression(ctx, model, { ...data, y: data.y.subarray(0, 9) }, options)).rejects.toThrow(/trainRegression: argument 'data.y.length' expected 10 \(one target per example\), got 9/);
-    await expect(trainRegression(ctx, model, { ...data, x: data.x.subarray(0, 9) }, options)).rejects.toThrow(/argument 'data.x.length' expected 10 \(count 10 x features 1\), got 9/);
-    await expect(trainRegression(ctx, model, { ...data, count: 0 }, options)).rejects.toThrow(/argument 'data.count' expected an integer >= 1, got 0/);
-    await expect(trainRegression(ctx, model, data, { epochs: 1, batchSize: 0 })).rejects.toThrow(/trainRegression: argument 'batchSize' expected an integer >= 1, got 0/);
-    await expect(trainRegression(ctx, model, data, { epochs: 0, batchSize: 4 })).rejects.toThrow(/argument 'epochs' expected an integer >= 1, got 0/);
-    await expect(trainRegression(ctx, model, data, { ...options, samples: 0 })).rejects.toThrow(/argument 'samples' expected an integer >= 1, got 0/);
-    await expect(trainRegression(ctx, model, data, { ...options, lr: -1 })).rejects.toThrow(/argument 'lr' expected a positive number, got -1/);
-    await expect(trainRegression(ctx, model, data, { ...options, beta: -1 })).rejects.toThrow(/argument 'beta' expected a number >= 0/);
+    await expect(fit(model, { ...data, y: data.y.subarray(0, 9) }, options)).rejects.toThrow(/fit: argument 'data.y.length' expected 10 \(one target per example\), got 9/);
+    await expect(fit(model, { ...data, x: data.x.subarray(0, 9) }, options)).rejects.toThrow(/argument 'data.x.length' expected 10 \(count 10 x features 1\), got 9/);
+    await expect(fit(model, { ...data, count: 0 }, options)).rejects.toThrow(/argument 'data.count' expected an integer >= 1, got 0/);
+    await expect(fit(model, data, { epochs: 1, batchSize: 0 })).rejects.toThrow(/fit: argument 'batchSize' expected an integer >= 1, got 0/);
+    await expect(fit(model, data, { epochs: 0, batchSize: 4 })).rejects.toThrow(/argument 'epochs' expected an integer >= 1, got 0/);
+    await expect(fit(model, data, { ...options, samples: 0 })).rejects.toThrow(/argument 'samples' expected an integer >= 1, got 0/);
+    await expect(fit(model, data, { ...options, lr: -1 })).rejects.toThrow(/argument 'lr' expected a positive number, got -1/);
+    await expect(fit(model, data, { ...options, beta: -1 })).rejects.toThrow(/argument 'beta' expected a number >= 0/);
     const nan = Float32Array.from(data.y);
     nan[3] = NaN;
-    await expect(trainRegression(ctx, model, { ...data, y: nan }, options)).rejects.toThrow(/argument 'data.y\[3\]' expected a finite number, got NaN/);
-    await expect(trainRegression(ctx, model, { ...data, x: new Float32Array(20), features: 2 }, options)).rejects.toThrow(/has 2 features per example but the model expects input \[1\]/);
-    await expect(predictWithUncertainty(ctx, model, data.x, { samples: 0 })).rejects.toThrow(/predictWithUncertainty: argument 'samples' expected an integer >= 1, got 0/);
-    await expect(predictWithUncertainty(ctx, model, new Float32Array(0), { samples: 2 })).rejects.toThrow(/argument 'x.length' expected a positive multiple of 1 \(the features per example\), got 0/);
-    await expect(predictWithUncertainty(ctx, model, data.x, { samples: 2, batchSize: 0 })).rejects.toThrow(/argument 'batchSize' expected an integer >= 1, got 0/);
+    await expect(fit(model, { ...data, y: nan }, options)).rejects.toThrow(/argument 'data.y\[3\]' expected a finite number, got NaN/);
+    await expect(fit(model, { ...data, x: new Float32Array(20), features: 2 }, options)).rejects.toThrow(/has 2 features per example but the model expects input \[1\]/);
+    const points = { data: data.x, shape: [data.count, 1] };
+    await expect(model.predict(points, { samples: 0 })).rejects.toThrow(/predict: argument 'samples' expected an integer >= 1, got 0/);
+    await expect(model.predict({ data: new Float32Array(0), shape: [0, 1] })).rejects.toThrow(/predict: argument 'input.shape' expected an array of positive integers/);
+    await expect(model.predict(points, { samples: 2, batchSize: 0 })).rejects.toThrow(/predict: argument 'batchSize' expected an integer >= 1, got 0/);
     expect(ctx.memory().liveTensors).toBe(live);
 
     const two = bayesianRegressor(ctx, { features: 2, hidden: [4] });
-    await expect(predictWithUncertainty(ctx, two, new Float32Array(3), { samples: 2 })).rejects.toThrow(/argument 'x.length' expected a positive multiple of 2 \(the features per example\), got 3/);
+    await expect(two.predict({ data: new Float32Array(3), shape: [3] })).rejects.toThrow(/predict: argument 'input.shape' expected shape \[B, 2\] \(or \[2\] for one example\), got \[3\]/);
     const x = ctx.tensor(new Float32Array(6), [3, 2]);
-    expect(() => regressionLossAndGradients(ctx, two, x, ctx.tensor([1, 2], [2]), { samples: 1, beta: 1, trainSize: 3, seed: 0, step: 0 })).toThrow(/regressionLossAndGradients: argument 'y' expected shape \[3\] \(one target per row of x\), got \[2\]/);
-    expect(() => regressionLossAndGradients(ctx, two, x, ctx.tensor([1, 2, 3], [3]), { samples: 0, beta: 1, trainSize: 3, seed: 0, step: 0 })).toThrow(/argument 'samples' expected an integer >= 1, got 0/);
+    const adam = new Adam(two, { lr: 0.01 });
+    expect(() => trainStep(two, adam, x, ctx.tensor([1, 2], [2]), { samples: 1, beta: 1, trainSize: 3, seed: 0 })).toThrow(/trainStep: argument 'y' expected shape \[3\] \(one target per row of x\), got \[2\]/);
+    expect(() => trainStep(two, adam, x, ctx.tensor([1, 2, 3], [3]), { samples: 0, beta: 1, trainSize: 3, seed: 0 })).toThrow(/argument 'samples' expected an integer >= 1, got 0/);
     x.dispose();
-    expect(() => regressionLossAndGradients(ctx, two, x, ctx.tensor([1, 2, 3], [3]), { samples: 1, beta: 1, trainSize: 3, seed: 0, step: 0 })).toThrow(/argument 'x' is a disposed tensor/);
+    expect(() => trainStep(two, adam, x, ctx.tensor([1, 2, 3], [3]), { samples: 1, beta: 1, trainSize: 3, seed: 0 })).toThrow(/argument 'x' is a disposed tensor/);
+    expect(adam.step).toBe(0);
   });
 
   it('a model must end in the (mean, log variance) head, and the builder checks its options', async () => {
@@ -246,8 +253,10 @@ describe('bad input', () => {
     const { Sequential } = await import('../../src/nn/sequential.js');
     const { BBBLinear } = await import('../../src/nn/bayes.js');
     const plain = new Sequential(ctx, { fc: new BBBLinear(1, 3) }, { inputShape: [1] });
-    await expect(trainRegression(ctx, plain, noisySine(4), { epochs: 1, batchSize: 4 })).rejects.toThrow(/trainRegression: argument 'model' expected outputs \[2\] per example .* got \[3\]/);
-    await expect(predictWithUncertainty(ctx, plain, new Float32Array(4), { samples: 2 })).rejects.toThrow(/predictWithUncertainty: argument 'model' expected outputs \[2\]/);
+    const wrongHead = new Sequential(ctx, { fc: new BBBLinear(1, 3) }, { inputShape: [1], task: 'regression' });
+    await expect(fit(wrongHead, noisySine(4), { epochs: 1, batchSize: 4 })).rejects.toThrow(/fit: argument 'model' expected outputs \[2\] per example .* got \[3\]/);
+    await expect(fit(plain, noisySine(4), { epochs: 1, batchSize: 4 })).rejects.toThrow(/fit: argument 'data' expected labelled examples .*task is 'classification'/);
+    await expect(wrongHead.predict({ data: [0.5], shape: [1] })).rejects.toThrow(/predict: a regression model must output \[2\] per example .* got \[3\]/);
     expect(() => bayesianRegressor(ctx, { hidden: [0] })).toThrow(/bayesianRegressor: argument 'hidden\[0\]' expected an integer >= 1, got 0/);
     expect(() => bayesianRegressor(ctx, { head: 'gaussian' as RegressionHead })).toThrow(/argument 'head' expected one of 'homoscedastic' \| 'heteroscedastic', got "gaussian"/);
     expect(() => bayesianRegressor(ctx, { head: 'homoscedastic', noiseStd: 0 })).toThrow(/HomoscedasticNoise: argument 'std' expected a positive number, got 0/);

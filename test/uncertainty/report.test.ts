@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { decode as decodePng, encode as encodePng } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from '../cli/run_cli.js';
-import { saveCheckpointFile } from '../../src/io/checkpoint_files.js';
+import { saveModelFile } from '../../src/io/checkpoint_files.js';
 import { BBBLeNet } from '../../src/nn/models.js';
 import { oodDetection, reliability } from '../../src/uncertainty/metrics.js';
-import { type ReportData, buildReport, histogram, imageDataUrl, niceTicks, regressionChartSvg } from '../../src/uncertainty/report.js';
+import { histogram, niceTicks, regressionChartSvg } from '../../src/charts/index.js';
+import { type ReportData, buildReport, imageDataUrl } from '../../src/uncertainty/report.js';
 import { context, rng } from '../helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'bayesgpu-report-'));
@@ -95,7 +96,7 @@ describe('HTML report', () => {
     // Entropy histograms: in-distribution and OOD, counts as histogram() gives them over [0, log C].
     const hist = chart(html, 'entropy-histogram');
     for (const [s, values] of [[0, data.inDistribution.predictiveEntropy], [1, data.ood[0].predictiveEntropy]] as const) {
-      const want = histogram('', values, 0, Math.log(10), 30);
+      const want = histogram(values, { lo: 0, hi: Math.log(10), bins: 30 });
       expect(attributes(hist, `rect class="hbar" data-set="${s}"`, 'data-count').map(Number)).toEqual(want.counts);
       expect(want.counts.reduce((a, b) => a + b, 0)).toBe(values.length);
     }
@@ -122,7 +123,7 @@ describe('HTML report', () => {
     expect(j.reliability.bins.map((b: { count: number }) => b.count)).toEqual(data.reliability.bins.map((b) => b.count));
     expect(j.ood[0].aurocEntropy).toBe(data.ood[0].detection.aurocEntropy);
     expect(j.examples[1].epistemic).toEqual(Array.from(data.examples[1].epistemic));
-    expect(j.entropyHistograms[1].counts).toEqual(histogram('', data.ood[0].predictiveEntropy, 0, Math.log(10), 30).counts);
+    expect(j.entropyHistograms[1].counts).toEqual(histogram(data.ood[0].predictiveEntropy, { lo: 0, hi: Math.log(10), bins: 30 }).counts);
   });
 
   it('regressionChartSvg draws the mean, a +-2 sigma band and the training points from its data', () => {
@@ -159,7 +160,7 @@ describe('bayesgpu eval (CLI)', () => {
     const ctx = await context();
     const path = join(scratch, 'lenet.safetensors');
     const model = BBBLeNet(ctx, { seed: 5 });
-    await saveCheckpointFile(model, path);
+    await saveModelFile(path, model);
     model.dispose();
     return path;
   }
