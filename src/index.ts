@@ -21,17 +21,17 @@ export { PROBABILITY_METHODS, type ProbabilityMethod, type PredictiveTensors } f
 // Layers, containers, models
 export { Module, type Parameter, type Pass, type LayerConfig, type BuildState, STREAMS_PER_LAYER, passKey, setGrad, createParameter } from './nn/module.js';
 export { Conv2d, Linear, ReLU, Softplus, MaxPool2d, Flatten, Dropout, BatchNorm2d, HomoscedasticNoise, type ConvOptions } from './nn/layers.js';
-export { BBBConv2d, BBBLinear, DEFAULT_PRIORS, type LayerType, type Priors, type BayesOptions } from './nn/bayes.js';
-export { Sequential, Residual, Regressor, type ForwardOptions, type ForwardResult, type ModelOptions, type Task, type Preprocessing } from './nn/sequential.js';
+export { BBBConv2d, BBBLinear, DEFAULT_PRIORS, type LayerType, type Priors, type BayesOptions, type ResolvedPriors, type Variational } from './nn/bayes.js';
+export { Sequential, Residual, Regressor, type ForwardOptions, type ForwardResult, type ModelOptions, type Task, type Preprocessing, type LayerList } from './nn/sequential.js';
 export {
   BBBLeNet, BBBAlexNet, BBB3Conv3FC, LeNet, AlexNet, ThreeConvThreeFC, Model, buildModel, MODEL_NAMES,
-  type ModelName, type ModelConfig, type BayesModelOptions, type FrequentistModelOptions,
+  type ModelName, type ModelConfig, type BayesModelOptions, type FrequentistModelOptions, type NamedModelOptions,
 } from './nn/models.js';
 export { registerLayer, layerTypes, layerFromConfig, type LayerFactory, type BuildLayer } from './nn/registry.js';
 
 // Prediction: model.predict(input, options) and what it takes and returns
 export { type Prediction, type RegressionPrediction, type PredictOptions, type PredictProgress } from './nn/predict.js';
-export { type ModelInput, type ArrayInput, type DatasetInput, type ImageInput } from './nn/input.js';
+export { type ModelInput, type ArrayInput, type DatasetInput, type ImageInput, type TypedArray } from './nn/input.js';
 export { imagesToTensor, isImageSource, type RawImage, type ImageOptions, type ImageRegion } from './nn/image_input.js';
 
 // Training

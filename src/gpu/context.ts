@@ -102,6 +102,7 @@ interface Pipeline {
 export class Context {
   readonly device: GPUDevice;
   readonly adapter: AdapterDescription;
+  /** @internal the WGSL sources and their reflected layouts. */
   readonly shaders: ShaderRegistry;
   readonly limits: GPUSupportedLimits;
   /** @internal the GEMM variant choices of this adapter; see tune() and tuningTable(). */
@@ -534,7 +535,7 @@ export class Context {
     this.pending++;
   }
 
-  /** Records one dispatch. Validation of tensors happens here, before any GPU work. */
+  /** @internal Records one dispatch (the op wrappers' path to the GPU). Validation of tensors happens here, before any GPU work. */
   dispatch(k: Kernel): void {
     const label = k.label ?? `${k.shader}:${k.entry}`;
     this.assertUsable(label);

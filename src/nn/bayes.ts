@@ -86,7 +86,8 @@ const STREAM_BIAS = 2; // BBB bias samples
 const STREAM_KL_WEIGHT = 3; // weight samples for the Monte Carlo KL
 const STREAM_KL_BIAS = 4;
 
-interface Variational {
+/** A variational tensor: its posterior mean mu and rho, sigma = softplus(rho). */
+export interface Variational {
   mu: Parameter;
   rho: Parameter;
 }

@@ -21,7 +21,7 @@ import type { Sequential } from './sequential.js';
 /** One image from the page or from a decoder (see nn/image_input.ts). */
 export type ImageInput = RawImage | ImageData | ImageBitmap | HTMLCanvasElement | OffscreenCanvas | HTMLImageElement | HTMLVideoElement | VideoFrame;
 
-type TypedArray = Float32Array | Float64Array | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array;
+export type TypedArray = Float32Array | Float64Array | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array;
 
 /** Values on the CPU with their shape: [B, ...inputShape], or [...inputShape] for one example. */
 export interface ArrayInput {

@@ -33,9 +33,9 @@ export interface ForwardOptions {
 }
 
 export interface ForwardResult {
-  /** [T * B, classes]: sample t of example b at row t * B + b. */
+  /** Shape [T * B, classes]: sample t of example b at row t * B + b. */
   logits: Tensor;
-  /** [1]: KL(q || p) summed over the Bayesian layers, or null without Bayesian layers or with kl: false. */
+  /** Shape [1]: KL(q || p) summed over the Bayesian layers, or null without Bayesian layers or with kl: false. */
   kl: Tensor | null;
   pass: Pass;
 }
@@ -84,7 +84,8 @@ export interface ModelOptions {
   preprocessing?: Preprocessing;
 }
 
-type LayerList = Record<string, Module> | [string, Module][];
+/** Named layers: an object `{ conv1: layer, ... }` or `[name, layer]` pairs, in order. */
+export type LayerList = Record<string, Module> | [string, Module][];
 
 function layerEntries(op: string, layers: LayerList): [string, Module][] {
   if (layers === null || typeof layers !== 'object') throw argumentError(op, 'layers', 'an object or an array of [name, layer] pairs', layers);

@@ -30,6 +30,7 @@ export * from './linear.js';
 export * from './loss.js';
 export * from './pool.js';
 export { type RandomKey } from './random.js';
+export { type GradientNeeds } from './check.js';
 export * from './reduce.js';
 export * from './regression.js';
 export * from './sample.js';

@@ -126,7 +126,7 @@ export function logMeanExpBackward(dOut: Tensor, logp: Tensor, out: Tensor, opti
 
 // -------------------------------------------------------------------- NLL
 
-/** [1]: mean over rows of -logp[n, labels[n]]. A label >= C makes it NaN. */
+/** Shape [1]: mean over rows of -logp[n, labels[n]]. A label >= C makes it NaN. */
 export function nllLoss(logp: Tensor, labels: Tensor): Tensor {
   const ctx = contextOf('nllLoss', { logp, labels });
   const [N, C] = checkMatrix(ctx, 'nllLoss', 'logp', logp);
@@ -134,7 +134,7 @@ export function nllLoss(logp: Tensor, labels: Tensor): Tensor {
   return sumOfTerms(ctx, 'nll_terms', { logp, labels }, { rows: N, cols: C }, N, 1 / N);
 }
 
-/** [N, C]: scale * d(mean NLL)/d logp, i.e. -scale/N at each row's label and 0 elsewhere. */
+/** Shape [N, C]: scale * d(mean NLL)/d logp, i.e. -scale/N at each row's label and 0 elsewhere. */
 export function nllLossBackward(logp: Tensor, labels: Tensor, options: { scale: number }): Tensor {
   const ctx = contextOf('nllLossBackward', { logp, labels });
   const { scale } = optionsOf('nllLossBackward', options);
@@ -157,7 +157,7 @@ export function correctCount(logp: Tensor, labels: Tensor): Tensor {
 
 // ------------------------------------------------------------- regression
 
-/** [1]: mean over all elements of (pred - target)^2. */
+/** Shape [1]: mean over all elements of (pred - target)^2. */
 export function mseLoss(pred: Tensor, target: Tensor): Tensor {
   const ctx = contextOf('mseLoss', { pred, target });
   checkSameShape(ctx, 'mseLoss', ['pred', pred], [['target', target]]);
@@ -175,7 +175,7 @@ export function mseLossBackward(pred: Tensor, target: Tensor, options: { scale: 
   return dPred;
 }
 
-/** [1]: mean over all elements of 0.5 (log 2 pi + logVar + (target - mean)^2 / exp(logVar)). */
+/** Shape [1]: mean over all elements of 0.5 (log 2 pi + logVar + (target - mean)^2 / exp(logVar)). */
 export function gaussianNll(mean: Tensor, logVar: Tensor, target: Tensor): Tensor {
   const ctx = contextOf('gaussianNll', { mean, logVar, target });
   checkSameShape(ctx, 'gaussianNll', ['mean', mean], [['logVar', logVar], ['target', target]]);

@@ -27,9 +27,9 @@ const WG = 64;
 export interface PredictiveTensors {
   /** [T * B, C] per-sample class probabilities, sample t of example b at row t * B + b. */
   probs: Tensor;
-  /** [3, B, C]: mean | epistemic | aleatoric. */
+  /** Shape [3, B, C]: mean | epistemic | aleatoric. */
   moments: Tensor;
-  /** [4, B]: predictive entropy | expected entropy | mutual information | max mean probability. */
+  /** Shape [4, B]: predictive entropy | expected entropy | mutual information | max mean probability. */
   information: Tensor;
 }
 

@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli } from './run_cli.js';
+import { cli, runBuilt } from './run_cli.js';
+import { loadModelFile } from '../../src/io/checkpoint_files.js';
+import { modelMetadata } from '../../src/io/checkpoint.js';
 import type { SignalSource } from '../../src/cli/interrupt.js';
 import type { Context } from '../../src/gpu/context.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../../src/io/checkpoint_files.js';
@@ -167,6 +169,37 @@ describe('bayesgpu train (CLI)', () => {
     const done = await loadCheckpointFile(ctx, out);
     expect(done.optimizer!.step).toBe(done.metadata.epochs === '2' ? 23 : 14);
     done.model.dispose();
+  });
+
+  it('--json: progress and the human lines on stderr, stdout exactly one JSON line with the history and the test figures', async () => {
+    const path = join(scratch, 'json.safetensors');
+    const run = await runBuilt([...tiny, '--epochs', '2', '--seed', '4', '--json', '--out', path]);
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    const result = JSON.parse(lines[0]);
+    expect(result).toMatchObject({ command: 'train', dataset: 'mnist', out: path, written: true, seed: 4, model: { model: 'lenet', bayesian: true, layerType: 'lrt' } });
+    expect(result.history.map((e: { epoch: number }) => e.epoch)).toEqual([1, 2]);
+    for (const e of result.history) {
+      for (const key of ['trainLoss', 'trainAccuracy', 'validLoss', 'validAccuracy', 'validNll', 'kl', 'lr', 'seconds']) expect(Number.isFinite(e[key]), key).toBe(true);
+    }
+    expect(result.test).toMatchObject({ samples: 2, images: 24 });
+    expect(result.test.accuracy).toBeGreaterThanOrEqual(0);
+    expect(result.test.nll).toBeGreaterThan(0);
+    // The lines a person reads went to stderr, with the same figures as the JSON.
+    const epochLines = run.stderr.split('\n').filter((l) => l.startsWith('Epoch: '));
+    expect(epochLines).toHaveLength(2);
+    for (const [i, e] of result.history.entries()) expect(epochLines[i]).toContain(`Validation Loss: ${e.validLoss.toFixed(4)}`);
+    expect(run.stderr).toContain(`test: accuracy ${(result.test.accuracy * 100).toFixed(2)}% with 2 MC samples, NLL ${result.test.nll.toFixed(4)} (24 images)`);
+    // The best epoch is the one saved, with the class names and the preprocessing it trained with.
+    const best = result.history.reduce((a: { validLoss: number }, e: { validLoss: number }) => (e.validLoss < a.validLoss ? e : a));
+    expect(result.best.epoch).toBe(best.epoch);
+    const bytes = new Uint8Array(readFileSync(path));
+    expect(modelMetadata(bytes)).toMatchObject({ epochs: String(best.epoch), validLoss: String(best.validLoss), dataset: 'mnist', seed: '4' });
+    const model = await loadModelFile(ctx, path);
+    expect(model.modelOptions.classNames).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(model.modelOptions.preprocessing).toEqual({ resize: 'area', mean: [0], std: [1] });
+    model.dispose();
   });
 
   it('rejects bad options with a message naming the option, and writes nothing', async () => {

@@ -265,9 +265,9 @@ describe('every bad input is named', () => {
   }
 
   const cliRows: CliRow[] = [
-    { name: 'unknown option', args: ['train', '--learning-rate', '0.1'], code: null, exit: 2, names: ["'--learning-rate'", 'bayesgpu --help lists the options', 'Unknown option'] },
-    { name: 'unknown command with --help', args: ['fit', '--help'], code: null, exit: 2, names: ['command', 'expected train or eval', 'unknown command "fit"'] },
-    { name: 'no command', args: [], code: null, exit: 2, names: ['command', 'expected train or eval', 'no command given'] },
+    { name: 'unknown option', args: ['train', '--learning-rate', '0.1'], code: null, exit: 2, names: ["'--learning-rate'", 'bayesgpu train --help lists the options', 'Unknown option'] },
+    { name: 'unknown command with --help', args: ['fit', '--help'], code: null, exit: 2, names: ['command', 'expected train, eval or predict', 'unknown command "fit"'] },
+    { name: 'no command', args: [], code: null, exit: 2, names: ['command', 'expected train, eval or predict', 'no command given'] },
     { name: '--epochs 0', args: ['train', '--epochs', '0'], code: 'INVALID_ARGUMENT', exit: 2, names: ["'--epochs'", 'an integer >= 1', 'got "0"'] },
     { name: '--lr ""', args: ['train', '--lr', ''], code: 'INVALID_ARGUMENT', exit: 2, names: ["'--lr'", 'a number > 0', 'got ""'] },
     { name: '--valid-fraction 1', args: ['train', '--valid-fraction', '1'], code: 'INVALID_ARGUMENT', exit: 2, names: ["'--valid-fraction'", 'a fraction in [0, 1)', 'got "1"'] },

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { context } from '../helpers.js';
 import { createContext, sizeClass } from '../../src/gpu/context.js';
 import { activationForward } from '../../src/ops/activation.js';
+import { add } from '../../src/ops/elementwise.js';
 import { ShaderRegistry, packUniforms } from '../../src/gpu/shaders.js';
 
 describe('context', () => {
@@ -69,7 +70,9 @@ describe('context', () => {
     const other = await createContext();
     try {
       const foreign = other.tensor([1, 2], [2]);
-      expect(() => activationForward(foreign, { kind: 'relu' })).toThrow(/reluForward: argument 'x' is a tensor from another device\/context/);
+      // An op runs on its operands' context: one operand of another context than the rest is refused.
+      expect(() => add(ctx.tensor([3, 4], [2]), foreign)).toThrow(/add: argument 'b' is a tensor from another device\/context than argument 'a'/);
+      expect(() => ctx.write(foreign, [5, 6])).toThrow(/write: argument 'tensor' is a tensor from another device\/context/);
       const t = ctx.tensor([1], [1]);
       t.dispose();
       expect(() => activationForward(t, { kind: 'relu' })).toThrow(/argument 'x' is a disposed tensor/);

