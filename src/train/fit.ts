@@ -553,7 +553,7 @@ export async function fit(model: Sequential, data: TrainingData, options: FitOpt
 }
 
 async function fitRecovering(ctx: Context, model: Sequential, settings: FitSettings, options: FitOptions, optimizer: Adam): Promise<FitResult> {
-  const first = options.resumeFrom ?? (await takeSnapshot<FitProgress>(ctx, model, optimizer));
+  const first = options.resumeFrom ?? (await takeSnapshot<FitProgress>(model, optimizer));
   const r = await runRecovering(ctx, model, optimizer, options.recoverDeviceLoss!, first, (current, from, keep) =>
     fitFrom(current, model, settings, {
       ...options, optimizer, resumeFrom: from,
@@ -679,7 +679,7 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
             epoch, batch: b + 1, lossSum, nllSum, klSum, correctSum, seen, history: [...history], best, bestParams: bestCpu, rng: cloneRng(rng),
             skippedSteps: nonFiniteCount - skippedBase, droppedSteps: dropped, droppedExamples,
           };
-          options.onCpuCopy?.(await takeSnapshot(ctx, model, optimizer, progress));
+          options.onCpuCopy?.(await takeSnapshot(model, optimizer, progress));
         }
         if (options.onBatch && (pacer.due(b + 1) || b === batches - 1)) {
           await drain(b + 1);

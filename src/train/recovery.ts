@@ -39,7 +39,8 @@ export interface TrainingSnapshot<P = unknown> {
  * Copies the parameters and the optimizer state to the CPU with one readback (one GPU wait),
  * together with `progress`, which the caller owns and must not change afterwards.
  */
-export async function takeSnapshot<P>(ctx: Context, model: Sequential, optimizer: Adam | null, progress: P | null = null): Promise<TrainingSnapshot<P>> {
+export async function takeSnapshot<P>(model: Sequential, optimizer: Adam | null, progress: P | null = null): Promise<TrainingSnapshot<P>> {
+  const ctx = model.ctx;
   const params = [...model.namedParameters()];
   const moments = optimizer ? [...optimizer.state] : [];
   const tensors: Tensor[] = [...params.map(([, p]) => p.value), ...moments.flatMap(([, s]) => [s.m, s.v])];

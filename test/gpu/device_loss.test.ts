@@ -139,7 +139,7 @@ describe('device loss', () => {
       const model = tinyModel(reference);
       const optimizer = new Adam(model, { lr: 1e-2 });
       const r = await fit(model, data, { ...options, optimizer, onCpuCopy: (c) => void referenceCopies.push(c) });
-      expected = { history: untimed(r.history), end: (await takeSnapshot(reference, model, optimizer)) as FitSnapshot, steps: r.steps };
+      expected = { history: untimed(r.history), end: (await takeSnapshot(model, optimizer)) as FitSnapshot, steps: r.steps };
     } finally {
       reference.destroy();
     }
@@ -174,7 +174,7 @@ describe('device loss', () => {
             expect(e.lost.isLost).toBe(true);
             expect(isDeviceLost(e.error)).toBe(true);
             // What the model and optimizer hold on the new context right after the restore.
-            restores.push({ copy: e.snapshot as FitSnapshot, now: (await takeSnapshot(e.context, model, optimizer)) as FitSnapshot });
+            restores.push({ copy: e.snapshot as FitSnapshot, now: (await takeSnapshot(model, optimizer)) as FitSnapshot });
           },
         },
       });
@@ -196,7 +196,7 @@ describe('device loss', () => {
       // Training continued from there to the uninterrupted run's end, bit for bit.
       expect(result.steps).toBe(expected.steps);
       expect(untimed(result.history)).toEqual(expected.history);
-      expectSameState((await takeSnapshot(result.context, model, optimizer)) as FitSnapshot, expected.end, 'the end');
+      expectSameState((await takeSnapshot(model, optimizer)) as FitSnapshot, expected.end, 'the end');
       model.dispose();
       optimizer.dispose();
     } finally {

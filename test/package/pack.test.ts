@@ -17,20 +17,16 @@ import { launchChromium, openPage } from '../browser/chromium.js';
 import { serveStatic } from '../browser/server.js';
 import { type Consumer, packAndInstall, run } from './consumer.js';
 
-/** The kernel every consumer runs: relu through the public Kernel API. */
+/** The kernel every consumer runs: relu through the public ops namespace. */
 const CONSUMER_CODE = `
-import { createContext, grid } from 'bayesgpu';
+import { createContext, ops } from 'bayesgpu';
 
 export async function run() {
   const ctx = await createContext();
   try {
     const input = [-2, -0.5, 0, 0.5, 3, -7, 11];
     const x = ctx.tensor(input, [input.length]);
-    const y = ctx.empty([input.length]);
-    ctx.dispatch({
-      shader: 'activation.wgsl', entry: 'relu_forward', constants: { WG: 64 },
-      uniforms: { n: input.length }, bindings: { x, y }, workgroups: grid(1),
-    });
+    const y = ops.activationForward(x, { kind: 'relu' });
     return { adapter: ctx.adapterName, runtime: ctx.adapter.runtime, input, relu: Array.from(await y.read()) };
   } finally {
     ctx.destroy();
@@ -40,17 +36,20 @@ export async function run() {
 
 /** The same through the types: a consumer's TypeScript must see the public API. */
 const CONSUMER_TS = `
-import { BayesError, createContext, grid, type Context, type Kernel, type Tensor } from 'bayesgpu';
+import { BBBLeNet, BayesError, createContext, ops, type Context, type Prediction, type Tensor } from 'bayesgpu';
 
 export async function relu(values: number[]): Promise<Float32Array> {
   const ctx: Context = await createContext();
   const x: Tensor = ctx.tensor(values, [values.length]);
-  const y = ctx.empty([values.length]);
-  const kernel: Kernel = { shader: 'activation.wgsl', entry: 'relu_forward', bindings: { x, y }, uniforms: { n: values.length }, workgroups: grid(1) };
-  ctx.dispatch(kernel);
+  const options: ops.ActivationOptions = { kind: 'relu' };
+  const y: Tensor = ops.activationForward(x, options);
   const out = await y.read();
   ctx.destroy();
   return out;
+}
+export async function classify(ctx: Context, pixels: Float32Array): Promise<number> {
+  const p: Prediction = await BBBLeNet(ctx).predict({ data: pixels, shape: [1, 32, 32] }, { samples: 4 });
+  return p.predicted[0];
 }
 export const isBayesError = (e: unknown): e is BayesError => e instanceof BayesError;
 `;

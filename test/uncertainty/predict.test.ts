@@ -12,16 +12,7 @@ import { context, expectClose, randomArray } from '../helpers.js';
 import { type Method, decompose, predictiveReference } from '../reference/uncertainty.js';
 
 /** What the kernel computes, read back: the fields of a Prediction that the float64 reference has. */
-interface KernelResult {
-  probs: Float32Array;
-  mean: Float32Array;
-  epistemic: Float32Array;
-  aleatoric: Float32Array;
-  predictiveEntropy: Float32Array;
-  expectedEntropy: Float32Array;
-  mutualInformation: Float32Array;
-  maxProb: Float32Array;
-}
+type KernelResult = Pick<Prediction, 'mean' | 'epistemic' | 'aleatoric' | 'predictiveEntropy' | 'expectedEntropy' | 'mutualInformation' | 'maxProb'> & { probs: Float32Array };
 
 /** Runs the kernel on logits [T * B, C] and reads everything back. */
 async function gpuPredictive(ctx: Context, logits: ArrayLike<number>, T: number, B: number, C: number, method: Method): Promise<KernelResult> {
