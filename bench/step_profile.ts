@@ -35,7 +35,7 @@ export async function main(args: string[]): Promise<void> {
       }
       const logp = logSoftmax(acts[acts.length - 1]);
       nllLoss(logp, labels);
-      let g = logSoftmaxBackward(nllLossBackward(logp, labels, { scale: 1 }), logp);
+      let g: Tensor = logSoftmaxBackward(nllLossBackward(logp, labels, { scale: 1 }), logp);
       const bwd: number[] = new Array(net.layers.length).fill(0);
       for (let i = net.layers.length - 1; i >= 0; i--) {
         const t0 = performance.now();

@@ -22,7 +22,7 @@ export { PROBABILITY_METHODS, type ProbabilityMethod, type PredictiveTensors } f
 export { Module, type Parameter, type Pass, type LayerConfig, type BuildState, STREAMS_PER_LAYER, passKey, setGrad, createParameter } from './nn/module.js';
 export { Conv2d, Linear, ReLU, Softplus, MaxPool2d, Flatten, Dropout, BatchNorm2d, HomoscedasticNoise, type ConvOptions } from './nn/layers.js';
 export { BBBConv2d, BBBLinear, DEFAULT_PRIORS, type LayerType, type Priors, type BayesOptions, type ResolvedPriors, type Variational } from './nn/bayes.js';
-export { Sequential, Residual, Regressor, type ForwardOptions, type ForwardResult, type ModelOptions, type Task, type Preprocessing, type LayerList } from './nn/sequential.js';
+export { Sequential, Residual, Regressor, type BuiltModel, type ForwardOptions, type ForwardResult, type ModelOptions, type Task, type Preprocessing, type LayerList } from './nn/sequential.js';
 export {
   BBBLeNet, BBBAlexNet, BBB3Conv3FC, LeNet, AlexNet, ThreeConvThreeFC, Model, buildModel, MODEL_NAMES,
   type ModelName, type ModelConfig, type BayesModelOptions, type FrequentistModelOptions, type NamedModelOptions,
@@ -67,6 +67,6 @@ export { needsReview, selectForLabeling, riskAwareSelect, riskAdjustedScores, ty
 // Charts (SVG strings; pure TypeScript, no GPU): what the report and the demo draw
 export {
   reliabilityDiagramSvg, entropyHistogramSvg, entropyScatterSvg, uncertaintyBarsSvg, regressionChartSvg, trainingCurvesSvg, histogram, niceTicks, escapeHtml, CHART_COLORS,
-  type ChartOptions, type ReliabilityDiagramOptions, type Histogram, type HistogramOptions, type EntropyHistogramOptions, type EntropyScatterSet, type EntropyScatterOptions,
+  type ChartOptions, type ReliabilityDiagramOptions, type ReliabilityData, type Histogram, type HistogramOptions, type EntropyHistogramOptions, type EntropyScatterSet, type EntropyScatterOptions,
   type ClassUncertainty, type UncertaintyBarsOptions, type RegressionChartData, type RegressionChartOptions, type CurveSeries, type TrainingCurvesOptions,
 } from './charts/index.js';

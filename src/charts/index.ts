@@ -10,7 +10,7 @@
  * (documented per chart) for tests and tools.
  */
 export { CHART_COLORS, escapeHtml, niceTicks, type ChartOptions } from './svg.js';
-export { reliabilityDiagramSvg, type ReliabilityDiagramOptions } from './reliability.js';
+export { reliabilityDiagramSvg, type ReliabilityDiagramOptions, type ReliabilityData } from './reliability.js';
 export { histogram, entropyHistogramSvg, entropyScatterSvg, type Histogram, type HistogramOptions, type EntropyHistogramOptions, type EntropyScatterSet, type EntropyScatterOptions } from './entropy.js';
 export { uncertaintyBarsSvg, type ClassUncertainty, type UncertaintyBarsOptions } from './bars.js';
 export { regressionChartSvg, type RegressionChartData, type RegressionChartOptions } from './regression.js';

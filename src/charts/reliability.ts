@@ -4,8 +4,17 @@
  * (Guo et al. 2017, "On calibration of modern neural networks", fig. 1).
  */
 import { argumentError } from '../errors.js';
-import type { Reliability } from '../uncertainty/metrics.js';
 import { type ChartOptions, axes, checkColors, checkOptions, checkSize, checkTitle, fmt, frame, legend, niceTicks, num, px, svg } from './svg.js';
+
+/**
+ * What the diagram draws: reliability() and classificationMetrics() (src/uncertainty/metrics.ts)
+ * return it. Each bin is (lower, upper] with its count, mean confidence and accuracy (NaN when empty).
+ */
+export interface ReliabilityData {
+  bins: readonly { lower: number; upper: number; count: number; confidence: number; accuracy: number }[];
+  ece: number;
+  mce: number;
+}
 
 /**
  * Colours: [accuracy bars, gap, mean-confidence tick].
@@ -20,7 +29,7 @@ const COLORS = ['#1f77b4', '#d62728', '#000'];
  * data-confidence, data-accuracy; height 0 when empty), `rect.gap`,
  * `line.confidence`; the <svg> carries data-ece and data-mce.
  */
-export function reliabilityDiagramSvg(reliability: Reliability, options?: ReliabilityDiagramOptions): string {
+export function reliabilityDiagramSvg(reliability: ReliabilityData, options?: ReliabilityDiagramOptions): string {
   const op = 'reliabilityDiagramSvg';
   const o = checkOptions(op, options);
   if (reliability === null || typeof reliability !== 'object' || !Array.isArray(reliability.bins)) {

@@ -17,7 +17,7 @@ import type { ImageOptions } from '../nn/image_input.js';
 import type { Prediction } from '../nn/predict.js';
 import type { Sequential } from '../nn/sequential.js';
 import { type CommandEnv, fail, forOption } from './common.js';
-import { ImageFiles, colourPixels, expandImagePaths } from './images.js';
+import { ImageFiles, colourPixels, expandImagePaths } from '../io/image_files.js';
 import { command, integer, oneOf, parseCommand, path } from './options.js';
 
 export const PREDICT = command({

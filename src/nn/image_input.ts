@@ -23,7 +23,7 @@
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkNumber } from '../errors.js';
 import { IMAGE_TABLE_WORDS, type ImageLayout, type ResizeFilter, colourPixelCounts, imageTable, preprocessImages } from '../ops/image.js';
-import type { Preprocessing, Sequential } from './sequential.js';
+import type { BuiltModel, Preprocessing } from './model.js';
 
 /** Decoded pixels from anywhere (PNG/JPEG files in Node, a canvas's getImageData): RGBA or grey bytes, row-major. */
 export interface RawImage {
@@ -171,7 +171,7 @@ interface Settings {
 }
 
 /** The model's saved preprocessing, overridden by the per-call options that are given (not undefined). */
-function settingsOf(model: Sequential, options: ImageOptions, channels: number): Settings {
+function settingsOf(model: BuiltModel, options: ImageOptions, channels: number): Settings {
   if (options === null || typeof options !== 'object') throw argumentError(OP, 'options', 'an options object { resize?, invert?, centerByMass?, mean?, std?, grey?, region? }', options);
   const saved: Preprocessing = model.modelOptions.preprocessing ?? {};
   const pick = <K extends keyof ImageOptions>(key: K): ImageOptions[K] => (options[key] !== undefined ? options[key] : (saved as ImageOptions)[key]);
@@ -219,9 +219,9 @@ function settingsOf(model: Sequential, options: ImageOptions, channels: number):
  * @example
  * const x = await imagesToTensor(model, [canvas], { invert: true, centerByMass: true }); // [1, 1, 28, 28]
  */
-export async function imagesToTensor(model: Sequential, sources: readonly unknown[], options: ImageOptions = {}): Promise<Tensor> {
+export async function imagesToTensor(model: BuiltModel, sources: readonly unknown[], options: ImageOptions = {}): Promise<Tensor> {
   // ------------------------------------------------ checks: nothing is allocated before they pass
-  if (model === null || typeof model !== 'object' || !(model as Sequential).isModel) throw argumentError(OP, 'model', 'a model (a Sequential built on a context)', model);
+  if (model === null || typeof model !== 'object' || !(model as BuiltModel).isModel) throw argumentError(OP, 'model', 'a model (a Sequential built on a context)', model);
   const inputShape = model.inputShape;
   if (inputShape.length !== 3 || (inputShape[0] !== 1 && inputShape[0] !== 3)) {
     throw new BayesError('SHAPE_MISMATCH', `${OP}: images need a model whose input is [1 | 3, H, W] (grey or RGB images), but this model's input is [${inputShape.join(', ')}]`);

@@ -16,7 +16,7 @@ import { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkInt } from '../errors.js';
 import { type ImageOptions, type RawImage, imagesToTensor, isImageSource } from './image_input.js';
 import { shapeString } from './module.js';
-import type { Sequential } from './sequential.js';
+import type { BuiltModel } from './model.js';
 
 /** One image from the page or from a decoder (see nn/image_input.ts). */
 export type ImageInput = RawImage | ImageData | ImageBitmap | HTMLCanvasElement | OffscreenCanvas | HTMLImageElement | HTMLVideoElement | VideoFrame;
@@ -90,7 +90,7 @@ function shapeMismatch(op: string, argument: string, inputShape: readonly number
  * Checks `input` against `model.inputShape` (CPU only, nothing allocated) and returns its batches.
  * `image` holds the per-call image settings for image inputs.
  */
-export function inputBatches(op: string, model: Sequential, input: ModelInput, options: { image?: ImageOptions } = {}): InputBatches {
+export function inputBatches(op: string, model: BuiltModel, input: ModelInput, options: { image?: ImageOptions } = {}): InputBatches {
   const inputShape = model.inputShape;
   const per = inputShape.reduce((a, b) => a * b, 1);
   const ctx = model.ctx;
@@ -163,7 +163,7 @@ export function inputBatches(op: string, model: Sequential, input: ModelInput, o
   );
 }
 
-function datasetBatches(op: string, model: Sequential, data: DatasetInput): InputBatches {
+function datasetBatches(op: string, model: BuiltModel, data: DatasetInput): InputBatches {
   const inputShape = model.inputShape;
   const count = checkInt(op, 'input.count', data.count, 1);
   const { shape } = data;

@@ -23,7 +23,7 @@ import type { ImageOptions } from './image_input.js';
 import { type ModelInput, inputBatches } from './input.js';
 import { Dropout } from './layers.js';
 import { type Module, shapeString } from './module.js';
-import type { Sequential } from './sequential.js';
+import type { BuiltModel } from './model.js';
 
 /** The predictive distribution of a classifier over N examples and C classes; arrays are row-major. */
 export interface Prediction {
@@ -126,7 +126,7 @@ function droppingLayers(module: Module, prefix = ''): string[] {
   return out;
 }
 
-function checkOptions(op: string, model: Sequential, options: PredictOptions): Checked {
+function checkOptions(op: string, model: BuiltModel, options: PredictOptions): Checked {
   if (options === null || typeof options !== 'object') throw argumentError(op, 'options', `an options object { ${OPTION_NAMES.join(', ')} }`, options);
   for (const key of Object.keys(options)) {
     if (!(OPTION_NAMES as readonly string[]).includes(key)) throw argumentError(op, 'options', `only the keys ${OPTION_NAMES.join(', ')}`, `unknown key '${key}'`);
@@ -143,7 +143,7 @@ function checkOptions(op: string, model: Sequential, options: PredictOptions): C
   const mcDropout = flag('mcDropout', options.mcDropout, false);
   if (mcDropout && droppingLayers(model).length === 0) {
     // MC dropout without a dropping layer returns T identical samples, zero epistemic uncertainty: a silent mistake.
-    throw new BayesError('INVALID_ARGUMENT', `${op}: argument 'model' expected a model with a Dropout layer of p > 0 for MC dropout (e.g. LeNet(ctx, { dropout: 0.5 })), got one without (layers: ${model.layers.map(([n]) => n).join(', ')})`);
+    throw new BayesError('INVALID_ARGUMENT', `${op}: argument 'model' expected a model with a Dropout layer of p > 0 for MC dropout (e.g. LeNet(ctx, { dropout: 0.5 })), got one without (layers: ${model.children().map(([n]) => n).join(', ')})`);
   }
   const sample = flag('sample', options.sample, true);
   const stochastic = mcDropout || (sample && model.isBayesian);
@@ -169,7 +169,7 @@ function checkOptions(op: string, model: Sequential, options: PredictOptions): C
  * The implementation of `Sequential.predict` (see there): checks the options and the input on the CPU,
  * then predicts batch by batch in eval mode, leaving the model's mode as it was and freeing every tensor it made.
  */
-export async function predictModel(model: Sequential, input: ModelInput, options: PredictOptions = {}): Promise<Prediction | RegressionPrediction> {
+export async function predictModel(model: BuiltModel, input: ModelInput, options: PredictOptions = {}): Promise<Prediction | RegressionPrediction> {
   const op = 'predict';
   if (!model.isModel) throw new BayesError('INVALID_ARGUMENT', `${op}: this Sequential is a block, not a model; build a model with new Sequential(ctx, layers, { inputShape })`);
   const o = checkOptions(op, model, options);
@@ -194,7 +194,7 @@ type Batches = ReturnType<typeof inputBatches>;
  * The model is in eval mode while a batch is recorded (recording is synchronous) and back in its own mode at every
  * await, so a training loop or another prediction of the same model running between the batches sees its mode unchanged.
  */
-async function eachBatch(model: Sequential, batches: Batches, o: Checked, record: (x: Tensor, step: number) => Tensor[], store: (from: number, n: number, values: Float32Array[]) => void): Promise<void> {
+async function eachBatch(model: BuiltModel, batches: Batches, o: Checked, record: (x: Tensor, step: number) => Tensor[], store: (from: number, n: number, values: Float32Array[]) => void): Promise<void> {
   const ctx = model.ctx;
   const { count } = batches;
   for (let from = 0; from < count; from += o.batchSize) {
@@ -218,7 +218,7 @@ async function eachBatch(model: Sequential, batches: Batches, o: Checked, record
   }
 }
 
-async function predictClasses(model: Sequential, batches: Batches, o: Checked): Promise<Prediction> {
+async function predictClasses(model: BuiltModel, batches: Batches, o: Checked): Promise<Prediction> {
   const { count } = batches;
   const T = o.samples;
   const classes = model.outputShapeOf[0];
@@ -257,7 +257,7 @@ async function predictClasses(model: Sequential, batches: Batches, o: Checked): 
   return { mean, epistemic, aleatoric, predictiveEntropy, expectedEntropy, mutualInformation, maxProb, predicted, labels: batches.labels, probs, count, classes, samples: T, method: o.method };
 }
 
-async function predictRegression(model: Sequential, batches: Batches, o: Checked): Promise<RegressionPrediction> {
+async function predictRegression(model: BuiltModel, batches: Batches, o: Checked): Promise<RegressionPrediction> {
   const { count } = batches;
   const T = o.samples;
   const result: RegressionPrediction = {

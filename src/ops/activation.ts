@@ -11,7 +11,7 @@ export interface ActivationOptions {
   kind: Activation;
 }
 
-export function activationForward(x: Tensor, options: ActivationOptions): Tensor {
+export function activationForward(x: Tensor, options: ActivationOptions): Tensor<'f32'> {
   const kind = checkOneOf('activationForward', 'options.kind', optionsOf('activationForward', options).kind, ['relu', 'softplus'] as const);
   const op = `${kind}Forward`;
   const ctx = contextOf(op, { x });
@@ -24,7 +24,7 @@ export function activationForward(x: Tensor, options: ActivationOptions): Tensor
 }
 
 /** dx = dy * activation'(x); `x` is the forward input. */
-export function activationBackward(dy: Tensor, x: Tensor, options: ActivationOptions): Tensor {
+export function activationBackward(dy: Tensor, x: Tensor, options: ActivationOptions): Tensor<'f32'> {
   const kind = checkOneOf('activationBackward', 'options.kind', optionsOf('activationBackward', options).kind, ['relu', 'softplus'] as const);
   const op = `${kind}Backward`;
   const ctx = contextOf(op, { dy, x });

@@ -135,7 +135,7 @@ const FORWARD = 'conv2d_forward.wgsl';
  * The weights in tap-major order [S, KH*KW*Cin, 4*ceil(Cout/4)] (padding channels 0), which the
  * forward reads as one vec4 per 4 channels and reduction index instead of 4 strided loads.
  */
-function tapMajor(ctx: Context, g: Geometry, w: Tensor): Tensor {
+function tapMajor(ctx: Context, g: Geometry, w: Tensor): Tensor<'f32'> {
   const count = g.samples * kernelSize(g) * 4 * Math.ceil(g.cout / 4);
   const taps = ctx.empty([count]);
   ctx.dispatch({
@@ -157,7 +157,7 @@ function forwardGemm(ctx: Context, g: Geometry, lrt: boolean, uniforms: Record<s
 }
 
 /** y = conv2d(x, w) + bias: x [N, Cin, H, W] -> y [N, Cout, OH, OW]. */
-export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts?: Conv2dOptions): Tensor {
+export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts?: Conv2dOptions): Tensor<'f32'> {
   const ctx = contextOf('conv2dForward', { x, w, bias });
   const op = 'conv2dForward';
   bias = bias ?? null;
@@ -219,7 +219,7 @@ const BACKWARD_WEIGHT = 'conv2d_backward_weight.wgsl';
  * dx as a gather over the input positions, split into stride phase classes (see
  * conv2d_backward_input.wgsl); dilation > 1 keeps one class and masks per tap.
  */
-function inputGrad(ctx: Context, g: Geometry, lrt: boolean, bindings: Record<string, Tensor>): Tensor {
+function inputGrad(ctx: Context, g: Geometry, lrt: boolean, bindings: Record<string, Tensor>): Tensor<'f32'> {
   const dilated = g.dilation[0] > 1 || g.dilation[1] > 1;
   const phases: [number, number] = dilated ? [1, 1] : [g.stride[0], g.stride[1]];
   const classSize: [number, number] = [Math.ceil(g.height / phases[0]), Math.ceil(g.width / phases[1])];
@@ -276,7 +276,7 @@ function weightGrad(ctx: Context, g: Geometry, wShape: readonly number[], lrt: b
 }
 
 /** db[s, co] = sum of `grad` over the images of sample s and all positions ([Cout] when S = 1 and the weights are 4-D). */
-function biasGrad(ctx: Context, g: Geometry, perSample: boolean, grad: Tensor): Tensor {
+function biasGrad(ctx: Context, g: Geometry, perSample: boolean, grad: Tensor): Tensor<'f32'> {
   return sumAxes(grad, { shape: perSample ? [g.samples, g.cout] : [g.cout], axes: { outer: g.samples, reduceA: g.batch / g.samples, kept: g.cout, reduceB: g.outH * g.outW } });
 }
 

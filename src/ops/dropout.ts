@@ -12,7 +12,7 @@ import { contextOf, optionsOf } from './check.js';
 
 const WG = 64;
 
-function run(ctx: Context, op: string, entry: 'dropout_forward' | 'dropout_backward', input: Tensor, p: number, key: RandomKey): Tensor {
+function run(ctx: Context, op: string, entry: 'dropout_forward' | 'dropout_backward', input: Tensor, p: number, key: RandomKey): Tensor<'f32'> {
   const argument = entry === 'dropout_forward' ? 'x' : 'dy';
   ctx.own(op, argument, input);
   if (input.dtype !== 'f32') throw argumentError(op, argument, "a tensor of dtype 'f32'", input.dtype);
@@ -31,14 +31,14 @@ function run(ctx: Context, op: string, entry: 'dropout_forward' | 'dropout_backw
   return output;
 }
 
-export function dropoutForward(x: Tensor, options: { p: number; key: RandomKey }): Tensor {
+export function dropoutForward(x: Tensor, options: { p: number; key: RandomKey }): Tensor<'f32'> {
   const ctx = contextOf('dropoutForward', { x });
   const { p, key } = optionsOf('dropoutForward', options);
   return run(ctx, 'dropoutForward', 'dropout_forward', x, p, key);
 }
 
 /** dx = dy / (1 - p) where the forward kept the element, else 0 (the mask is regenerated from `key`). */
-export function dropoutBackward(dy: Tensor, options: { p: number; key: RandomKey }): Tensor {
+export function dropoutBackward(dy: Tensor, options: { p: number; key: RandomKey }): Tensor<'f32'> {
   const ctx = contextOf('dropoutBackward', { dy });
   const { p, key } = optionsOf('dropoutBackward', options);
   return run(ctx, 'dropoutBackward', 'dropout_backward', dy, p, key);

@@ -31,7 +31,7 @@ function run(ctx: Context, entry: string, n: number, bindings: Record<string, Te
 }
 
 /** a + b, same shape. */
-export function add(a: Tensor, b: Tensor): Tensor {
+export function add(a: Tensor, b: Tensor): Tensor<'f32'> {
   const ctx = contextOf('add', { a, b });
   ctx.own('add', 'a', a);
   ctx.own('add', 'b', b);
@@ -58,7 +58,7 @@ export function addInto(target: Tensor, x: Tensor, alpha = 1): void {
 }
 
 /** alpha * x. */
-export function scale(x: Tensor, alpha: number): Tensor {
+export function scale(x: Tensor, alpha: number): Tensor<'f32'> {
   const ctx = contextOf('scale', { x });
   ctx.own('scale', 'x', x);
   checkF32('scale', 'x', x);
@@ -69,7 +69,7 @@ export function scale(x: Tensor, alpha: number): Tensor {
 }
 
 /** x * x, elementwise. */
-export function square(x: Tensor): Tensor {
+export function square(x: Tensor): Tensor<'f32'> {
   const ctx = contextOf('square', { x });
   ctx.own('square', 'x', x);
   checkF32('square', 'x', x);
@@ -98,7 +98,7 @@ export function fill(t: Tensor, value: number): void {
 }
 
 /** [times, ...x.shape]: `times` copies of the whole tensor, stacked along a new leading axis. */
-export function tile(x: Tensor, times: number): Tensor {
+export function tile(x: Tensor, times: number): Tensor<'f32'> {
   const ctx = contextOf('tile', { x });
   ctx.own('tile', 'x', x);
   checkF32('tile', 'x', x);

@@ -90,7 +90,7 @@ function perChannel(op: string, name: 'mean' | 'std', value: readonly number[] |
  * The model input [count, channels, height, width] of the images in `pixels` (see the file's
  * comment): one dispatch, or three and two row sums with centerByMass.
  */
-export function preprocessImages(pixels: Tensor, table: Tensor, options: PreprocessImagesOptions): Tensor {
+export function preprocessImages(pixels: Tensor, table: Tensor, options: PreprocessImagesOptions): Tensor<'f32'> {
   const op = 'preprocessImages';
   const ctx = contextOf(op, { pixels, table });
   optionsOf(op, options);
@@ -154,7 +154,7 @@ export function preprocessImages(pixels: Tensor, table: Tensor, options: Preproc
  * Per image, how many pixels have R, G and B not all equal (0 for a grey image, and always 0 for a
  * 1-channel source): [count]. A grey model's input guard (src/nn/image_input.ts) reads it.
  */
-export function colourPixelCounts(pixels: Tensor, table: Tensor, options: { count: number; maxHeight: number }): Tensor {
+export function colourPixelCounts(pixels: Tensor, table: Tensor, options: { count: number; maxHeight: number }): Tensor<'f32'> {
   const op = 'colourPixelCounts';
   const ctx = contextOf(op, { pixels, table });
   optionsOf(op, options);

@@ -95,7 +95,7 @@ function params(n: number, samples: number, prior: PriorUniforms, scale: number,
 }
 
 /** Closed-form KL(q || p) for a Gaussian prior, summed over all elements: a [1] tensor. */
-export function klGaussian(mu: Tensor, rho: Tensor, options: { prior: GaussianPrior }): Tensor {
+export function klGaussian(mu: Tensor, rho: Tensor, options: { prior: GaussianPrior }): Tensor<'f32'> {
   const ctx = contextOf('klGaussian', { mu, rho });
   const { prior } = optionsOf('klGaussian', options);
   const op = 'klGaussian';
@@ -138,7 +138,7 @@ export function klGaussianBackwardInto(mu: Tensor, rho: Tensor, dMu: Tensor, dRh
  * Monte Carlo KL(q || p) for any prior: mean over the S samples of sum_i [log q(w_si | mu, sigma)
  * - log p(w_si)], with w [S, ...mu.shape] from sampleWeights. A [1] tensor.
  */
-export function klMonteCarlo(w: Tensor, mu: Tensor, rho: Tensor, options: { prior: MixturePrior | GaussianPrior }): Tensor {
+export function klMonteCarlo(w: Tensor, mu: Tensor, rho: Tensor, options: { prior: MixturePrior | GaussianPrior }): Tensor<'f32'> {
   const ctx = contextOf('klMonteCarlo', { w, mu, rho });
   const { prior } = optionsOf('klMonteCarlo', options);
   const op = 'klMonteCarlo';

@@ -67,7 +67,7 @@ function product(ctx: Context, mode: number, p: Product, bindings: Record<string
 }
 
 /** db[z, col] = sum of the rows of group z of `src` ([batch * rows, cols]). */
-function sumRows(ctx: Context, src: Tensor, rows: number, cols: number, batch: number, shape: readonly number[]): Tensor {
+function sumRows(ctx: Context, src: Tensor, rows: number, cols: number, batch: number, shape: readonly number[]): Tensor<'f32'> {
   return sumAxes(src, { shape, axes: { outer: batch, reduceA: rows, kept: cols } });
 }
 
@@ -93,7 +93,7 @@ function checkBatchGroups(op: string, samples: number): void {
  * C = op(A) @ op(B) for 2-D f32 tensors; op transposes when asked.
  * A is [M, K] (or [K, M] with transposeA), B is [K, N] (or [N, K] with transposeB); C is [M, N].
  */
-export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor<'f32'> {
   const ctx = contextOf('matmul', { a, b });
   const op = 'matmul';
   checkMatrix(ctx, op, 'a', a);
@@ -143,7 +143,7 @@ function linearShape(ctx: Context, op: string, x: Tensor, w: Tensor): LinearShap
  * [s N/S, (s+1) N/S) use sample s. bias: [out] (with [out, in] weights), [S, out] (with per-sample
  * weights), or null. Returns [N, out].
  */
-export function linearForward(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
+export function linearForward(x: Tensor, w: Tensor, bias: Tensor | null): Tensor<'f32'> {
   const ctx = contextOf('linearForward', { x, w, bias });
   const op = 'linearForward';
   const s = linearShape(ctx, op, x, w);

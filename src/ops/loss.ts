@@ -28,7 +28,7 @@ function run(ctx: Context, entry: string, bindings: Record<string, Tensor>, u: U
 }
 
 /** scale * the sum of the `count` terms that `entry` writes: a [1] tensor (the terms are freed). */
-function sumOfTerms(ctx: Context, entry: string, bindings: Record<string, Tensor>, u: Uniforms, count: number, scale: number): Tensor {
+function sumOfTerms(ctx: Context, entry: string, bindings: Record<string, Tensor>, u: Uniforms, count: number, scale: number): Tensor<'f32'> {
   const terms = ctx.empty([count]);
   run(ctx, entry, { ...bindings, out: terms }, u, count);
   const total = sum(terms, { scale });
@@ -66,7 +66,7 @@ const checkScale = (op: string, scale: number) => checkNumber(op, 'scale', scale
 // ----------------------------------------------------------------- softmax
 
 /** log softmax over the last axis of [N, C] logits, stable for any magnitude. */
-export function logSoftmax(logits: Tensor): Tensor {
+export function logSoftmax(logits: Tensor): Tensor<'f32'> {
   const ctx = contextOf('logSoftmax', { logits });
   const [N, C] = checkMatrix(ctx, 'logSoftmax', 'logits', logits);
   const logp = ctx.empty([N, C]);
@@ -75,7 +75,7 @@ export function logSoftmax(logits: Tensor): Tensor {
 }
 
 /** dlogits = dLogp - softmax * sum_c dLogp, from the forward output logp. */
-export function logSoftmaxBackward(dLogp: Tensor, logp: Tensor): Tensor {
+export function logSoftmaxBackward(dLogp: Tensor, logp: Tensor): Tensor<'f32'> {
   const ctx = contextOf('logSoftmaxBackward', { dLogp, logp });
   const op = 'logSoftmaxBackward';
   const [N, C] = checkMatrix(ctx, op, 'logp', logp);
@@ -99,7 +99,7 @@ function sampleGeometry(op: string, logp: Tensor, samples: number): { B: number;
 }
 
 /** log((1/T) sum_t exp(logp_t)) per (b, c): the predictive log-probability of T weight samples. */
-export function logMeanExp(logp: Tensor, options: { samples: number }): Tensor {
+export function logMeanExp(logp: Tensor, options: { samples: number }): Tensor<'f32'> {
   const ctx = contextOf('logMeanExp', { logp });
   const { samples } = optionsOf('logMeanExp', options);
   checkTensor(ctx, 'logMeanExp', 'logp', logp);
@@ -110,7 +110,7 @@ export function logMeanExp(logp: Tensor, options: { samples: number }): Tensor {
 }
 
 /** d logp [shape of logp] = dOut * exp(logp_t - out) / T, where out = logMeanExp(logp). */
-export function logMeanExpBackward(dOut: Tensor, logp: Tensor, out: Tensor, options: { samples: number }): Tensor {
+export function logMeanExpBackward(dOut: Tensor, logp: Tensor, out: Tensor, options: { samples: number }): Tensor<'f32'> {
   const ctx = contextOf('logMeanExpBackward', { dOut, logp, out });
   const { samples } = optionsOf('logMeanExpBackward', options);
   const op = 'logMeanExpBackward';
@@ -127,7 +127,7 @@ export function logMeanExpBackward(dOut: Tensor, logp: Tensor, out: Tensor, opti
 // -------------------------------------------------------------------- NLL
 
 /** Shape [1]: mean over rows of -logp[n, labels[n]]. A label >= C makes it NaN. */
-export function nllLoss(logp: Tensor, labels: Tensor): Tensor {
+export function nllLoss(logp: Tensor, labels: Tensor): Tensor<'f32'> {
   const ctx = contextOf('nllLoss', { logp, labels });
   const [N, C] = checkMatrix(ctx, 'nllLoss', 'logp', logp);
   checkLabels(ctx, 'nllLoss', labels, N);
@@ -135,7 +135,7 @@ export function nllLoss(logp: Tensor, labels: Tensor): Tensor {
 }
 
 /** Shape [N, C]: scale * d(mean NLL)/d logp, i.e. -scale/N at each row's label and 0 elsewhere. */
-export function nllLossBackward(logp: Tensor, labels: Tensor, options: { scale: number }): Tensor {
+export function nllLossBackward(logp: Tensor, labels: Tensor, options: { scale: number }): Tensor<'f32'> {
   const ctx = contextOf('nllLossBackward', { logp, labels });
   const { scale } = optionsOf('nllLossBackward', options);
   const [N, C] = checkMatrix(ctx, 'nllLossBackward', 'logp', logp);
@@ -147,7 +147,7 @@ export function nllLossBackward(logp: Tensor, labels: Tensor, options: { scale: 
 }
 
 /** [1] f32: how many rows have argmax(logp) == label (the first maximum wins ties). */
-export function correctCount(logp: Tensor, labels: Tensor): Tensor {
+export function correctCount(logp: Tensor, labels: Tensor): Tensor<'f32'> {
   const ctx = contextOf('correctCount', { logp, labels });
   const [N, C] = checkMatrix(ctx, 'correctCount', 'logp', logp);
   checkLabels(ctx, 'correctCount', labels, N);
@@ -158,14 +158,14 @@ export function correctCount(logp: Tensor, labels: Tensor): Tensor {
 // ------------------------------------------------------------- regression
 
 /** Shape [1]: mean over all elements of (pred - target)^2. */
-export function mseLoss(pred: Tensor, target: Tensor): Tensor {
+export function mseLoss(pred: Tensor, target: Tensor): Tensor<'f32'> {
   const ctx = contextOf('mseLoss', { pred, target });
   checkSameShape(ctx, 'mseLoss', ['pred', pred], [['target', target]]);
   return sumOfTerms(ctx, 'mse_terms', { mu: pred, targets: target }, { n: pred.size }, pred.size, 1 / pred.size);
 }
 
 /** scale * d(mean squared error)/d pred = scale * 2 (pred - target) / n. */
-export function mseLossBackward(pred: Tensor, target: Tensor, options: { scale: number }): Tensor {
+export function mseLossBackward(pred: Tensor, target: Tensor, options: { scale: number }): Tensor<'f32'> {
   const ctx = contextOf('mseLossBackward', { pred, target });
   const { scale } = optionsOf('mseLossBackward', options);
   checkSameShape(ctx, 'mseLossBackward', ['pred', pred], [['target', target]]);
@@ -176,7 +176,7 @@ export function mseLossBackward(pred: Tensor, target: Tensor, options: { scale: 
 }
 
 /** Shape [1]: mean over all elements of 0.5 (log 2 pi + logVar + (target - mean)^2 / exp(logVar)). */
-export function gaussianNll(mean: Tensor, logVar: Tensor, target: Tensor): Tensor {
+export function gaussianNll(mean: Tensor, logVar: Tensor, target: Tensor): Tensor<'f32'> {
   const ctx = contextOf('gaussianNll', { mean, logVar, target });
   checkSameShape(ctx, 'gaussianNll', ['mean', mean], [['logVar', logVar], ['target', target]]);
   return sumOfTerms(ctx, 'gaussian_nll_terms', { mu: mean, log_var: logVar, targets: target }, { n: mean.size }, mean.size, 1 / mean.size);

@@ -10,7 +10,7 @@ import { type RandomKey, keyOffset, keyUniforms } from './random.js';
 const WG = 64;
 
 /** dVar for `dy` and `std` (same shape, validated by the caller) under the forward's `key`. */
-export function lrtDvar(ctx: Context, op: string, dy: Tensor, std: Tensor, key: RandomKey): Tensor {
+export function lrtDvar(ctx: Context, op: string, dy: Tensor, std: Tensor, key: RandomKey): Tensor<'f32'> {
   const { key: seedStep, stream } = keyUniforms(op, key);
   const offset = keyOffset(op, key, dy.size);
   const dvar = ctx.empty(dy.shape);

@@ -55,7 +55,7 @@ export function maxPool2dForward(x: Tensor, opts: MaxPool2dOptions): { y: Tensor
 }
 
 /** dx [xShape]: each dy element added at its argmax position, zero elsewhere. */
-export function maxPool2dBackward(dy: Tensor, argmax: Tensor, options: { inputShape: readonly number[] }): Tensor {
+export function maxPool2dBackward(dy: Tensor, argmax: Tensor, options: { inputShape: readonly number[] }): Tensor<'f32'> {
   const ctx = contextOf('maxPool2dBackward', { dy, argmax });
   const xShape = optionsOf('maxPool2dBackward', options).inputShape;
   const op = 'maxPool2dBackward';

@@ -178,7 +178,7 @@ function checkTarget(ctx: Context, op: string, x: Tensor, out: Tensor, offsetNam
 // --------------------------------------------------------------------- ops
 
 /** scale * the sums of x viewed as [outer, reduceA, kept, reduceB] over reduceA and reduceB: a tensor of outer * kept elements. */
-export function sumAxes(x: Tensor, options: SumAxesOptions & { axes: SumAxes }): Tensor {
+export function sumAxes(x: Tensor, options: SumAxesOptions & { axes: SumAxes }): Tensor<'f32'> {
   const ctx = contextOf('sumAxes', { x });
   const axes = optionsOf('sumAxes', options).axes;
   const op = 'sumAxes';
@@ -210,7 +210,7 @@ export function sumAxesInto(x: Tensor, out: Tensor, options: SumIntoOptions & { 
 }
 
 /** scale * the sum of all elements of `x`, as a [1] tensor. */
-export function sum(x: Tensor, options: SumOptions = {}): Tensor {
+export function sum(x: Tensor, options: SumOptions = {}): Tensor<'f32'> {
   const ctx = contextOf('sum', { x });
   checkF32(ctx, 'sum', 'x', x);
   const scale = checkScale('sum', options);

@@ -45,7 +45,7 @@ export function splitHead(pred: Tensor): { mu: Tensor; logVar: Tensor } {
 }
 
 /** dMu [N], dLogVar [N] -> dPred [N, 2]: the gradient of splitHead's input. */
-export function mergeHead(dMu: Tensor, dLogVar: Tensor): Tensor {
+export function mergeHead(dMu: Tensor, dLogVar: Tensor): Tensor<'f32'> {
   const ctx = contextOf('mergeHead', { dMu, dLogVar });
   const op = 'mergeHead';
   const n = checkColumn(ctx, op, 'dMu', dMu);
@@ -56,7 +56,7 @@ export function mergeHead(dMu: Tensor, dLogVar: Tensor): Tensor {
 }
 
 /** x [N, 1] (the predicted means), logVar [1] -> [N, 2] with logVar in every row's second column. */
-export function appendLogVar(x: Tensor, logVar: Tensor): Tensor {
+export function appendLogVar(x: Tensor, logVar: Tensor): Tensor<'f32'> {
   const ctx = contextOf('appendLogVar', { x, logVar });
   const op = 'appendLogVar';
   const n = checkColumn(ctx, op, 'x', x);
@@ -71,7 +71,7 @@ export function appendLogVar(x: Tensor, logVar: Tensor): Tensor {
  * pred [T * B, 2] (row t * B + b is sample t of point b) -> [B, 4] with per point
  * (predictive mean, epistemic variance, aleatoric variance, predictive std); see the shader header.
  */
-export function predictiveMoments(pred: Tensor, options: { samples: number }): Tensor {
+export function predictiveMoments(pred: Tensor, options: { samples: number }): Tensor<'f32'> {
   const ctx = contextOf('predictiveMoments', { pred });
   const { samples } = optionsOf('predictiveMoments', options);
   const op = 'predictiveMoments';

@@ -39,7 +39,7 @@ function params(n: number, samples: number, key?: { key: [number, number]; strea
 }
 
 /** `samples` draws of the weights, shape [samples, ...mu.shape]: w = mu + softplus(rho) * eps. */
-export function sampleWeights(mu: Tensor, rho: Tensor, options: { key: RandomKey; samples: number }): Tensor {
+export function sampleWeights(mu: Tensor, rho: Tensor, options: { key: RandomKey; samples: number }): Tensor<'f32'> {
   const ctx = contextOf('sampleWeights', { mu, rho });
   const { key, samples } = optionsOf('sampleWeights', options);
   const op = 'sampleWeights';
@@ -86,7 +86,7 @@ export function sampleWeightsBackward(dw: Tensor, mu: Tensor, rho: Tensor, optio
 }
 
 /** softplus(rho)^2, the weight variance used by the local reparameterization trick (Kingma et al. 2015). */
-export function sigmaSquared(rho: Tensor): Tensor {
+export function sigmaSquared(rho: Tensor): Tensor<'f32'> {
   const ctx = contextOf('sigmaSquared', { rho });
   checkF32(ctx, 'sigmaSquared', 'rho', rho);
   const sigma2 = ctx.empty(rho.shape);
@@ -98,7 +98,7 @@ export function sigmaSquared(rho: Tensor): Tensor {
 }
 
 /** dRho = dSigma2 * 2 softplus(rho) sigmoid(rho). */
-export function sigmaSquaredBackward(dSigma2: Tensor, rho: Tensor): Tensor {
+export function sigmaSquaredBackward(dSigma2: Tensor, rho: Tensor): Tensor<'f32'> {
   const ctx = contextOf('sigmaSquaredBackward', { dSigma2, rho });
   const op = 'sigmaSquaredBackward';
   checkF32(ctx, op, 'rho', rho);
@@ -112,7 +112,7 @@ export function sigmaSquaredBackward(dSigma2: Tensor, rho: Tensor): Tensor {
   return dRho;
 }
 
-function draw(ctx: Context, op: string, entry: string, shape: readonly number[], key: RandomKey): Tensor {
+function draw(ctx: Context, op: string, entry: string, shape: readonly number[], key: RandomKey): Tensor<'f32'> {
   const n = checkDrawShape(op, shape);
   const k = keyUniforms(op, key);
   const offset = keyOffset(op, key, n);
@@ -128,13 +128,13 @@ function draw(ctx: Context, op: string, entry: string, shape: readonly number[],
  * Standard normal draws; element i is rand_normal(key, key.offset + i, stream): lane (j & 3) of
  * Box-Muller on the four words of Philox4x32-10 at counter (j >> 2, stream, 0, 0), j = key.offset + i.
  */
-export function drawNormal(ctx: Context, shape: readonly number[], options: { key: RandomKey }): Tensor {
+export function drawNormal(ctx: Context, shape: readonly number[], options: { key: RandomKey }): Tensor<'f32'> {
   const { key } = optionsOf('drawNormal', options);
   return draw(ctx, 'drawNormal', 'draw_normal', shape, key);
 }
 
 /** Uniform draws in [0, 1) with 24 random bits; element i is rand_uniform(key, key.offset + i, stream) (the top 24 bits of word j & 3 of the same Philox call). */
-export function drawUniform(ctx: Context, shape: readonly number[], options: { key: RandomKey }): Tensor {
+export function drawUniform(ctx: Context, shape: readonly number[], options: { key: RandomKey }): Tensor<'f32'> {
   const { key } = optionsOf('drawUniform', options);
   return draw(ctx, 'drawUniform', 'draw_uniform', shape, key);
 }

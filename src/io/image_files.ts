@@ -1,5 +1,5 @@
 /**
- * Image files for `bayesgpu predict`: PNG (fast-png) and JPEG (jpeg-js) decoded into RawImage
+ * Image files for `bayesgpu predict` and Node's readImageFile: PNG (fast-png) and JPEG (jpeg-js) decoded into RawImage
  * pixels, the form the library's image path takes (src/nn/image_input.ts); a folder stands for its
  * .png/.jpg/.jpeg files in name order. Everything here runs on the CPU, so a bad file is reported
  * before the GPU is touched.
