@@ -4,9 +4,7 @@
  * distribution and its per-class epistemic and aleatoric variances; and the
  * "train in your browser" panel, which trains a fresh LeNet in the worker.
  */
-import { Model, type Prediction } from '../src/index.js';
-import { loadModel } from '../src/io/checkpoint.js';
-import { type CurveSeries, trainingCurvesSvg, uncertaintyBarsSvg } from '../src/index.js';
+import { Model, type CurveSeries, type Prediction, loadModel, trainingCurvesSvg, uncertaintyBarsSvg } from '../src/index.js';
 import { DIGIT_NAMES } from './data.js';
 import { short } from './format.js';
 import { type DemoEnv, byId, frameThrottle, paintGrey, reportError, setStatus, startWorker } from './env.js';

@@ -3,8 +3,7 @@
  * one after another, the shipped model and data sets (each loaded once, when
  * a tab first needs it), and small DOM helpers.
  */
-import { type Context, type FloatDataset, Model } from '../src/index.js';
-import { loadModel, modelMetadata } from '../src/io/checkpoint.js';
+import { type Context, type FloatDataset, Model, loadModel, modelMetadata } from '../src/index.js';
 import { type DataSetName, MODEL_URL, fetchBytes, loadDataSet } from './data.js';
 
 /**

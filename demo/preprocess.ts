@@ -6,8 +6,7 @@
  * only says which part of the pad to take: the square around the ink whose side is 28/20 of the
  * ink's longer side, so that the digit fills MNIST's 20 of 28 pixels of the input.
  */
-import type { Sequential, Tensor } from '../src/index.js';
-import { type ImageOptions, type ImageRegion, type RawImage, imagesToTensor } from '../src/nn/image_input.js';
+import { type ImageOptions, type ImageRegion, type RawImage, type Sequential, type Tensor, imagesToTensor } from '../src/index.js';
 
 /** MNIST's field and the box its digits were scaled into: the ink's longer side becomes 20/28 of the input. */
 export const MNIST_SIZE = 28;

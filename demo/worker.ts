@@ -126,9 +126,7 @@ function noisySine(count: number, noise: number, seed: number): { x: Float32Arra
   const y = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     x[i] = -3 + 6 * rng.nextFloat();
-    // Box-Muller; 1 - u keeps the logarithm's argument in (0, 1].
-    const normal = Math.sqrt(-2 * Math.log(1 - rng.nextFloat())) * Math.cos(2 * Math.PI * rng.nextFloat());
-    y[i] = Math.sin(x[i]) + noise * normal;
+    y[i] = Math.sin(x[i]) + noise * rng.normal();
   }
   return { x, y };
 }

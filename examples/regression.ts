@@ -9,22 +9,17 @@
  * (bench/regression.ts re-exports main). Prints the predictive mean, std and its two parts on a grid
  * from -7 to 7.
  */
-import type { Context } from '../src/gpu/context.js';
-import { Prng } from '../src/util/prng.js';
-import type { RegressionHead } from '../src/uncertainty/regression.js';
-import { bayesianRegressor } from '../src/uncertainty/regression.js';
-import type { RegressionData } from '../src/train/regression.js';
-import { fit } from '../src/train/fit.js';
+import { type Context, type RegressionData, type RegressionHead, Rng, bayesianRegressor, fit } from '../src/index.js';
 
 /** `count` points of y = sin(x) + N(0, noise^2) with x uniform on [lo, hi], from a seeded generator. */
 export function noisySine(count: number, o: { noise?: number; lo?: number; hi?: number; seed?: number } = {}): RegressionData {
   const { noise = 0.1, lo = -3, hi = 3, seed = 1 } = o;
-  const prng = new Prng(seed);
+  const rng = new Rng(seed);
   const x = new Float32Array(count);
   const y = new Float32Array(count);
   for (let i = 0; i < count; i++) {
-    x[i] = lo + (hi - lo) * prng.next();
-    y[i] = Math.sin(x[i]) + noise * prng.normal();
+    x[i] = lo + (hi - lo) * rng.nextFloat();
+    y[i] = Math.sin(x[i]) + noise * rng.normal();
   }
   return { x, y, count, features: 1 };
 }

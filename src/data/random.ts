@@ -70,6 +70,16 @@ export class Rng {
     return this.nextUint32() / 4294967296;
   }
 
+  /**
+   * A standard normal draw by Box-Muller (Box & Muller 1958), from two uniforms; 1 - u keeps the
+   * logarithm's argument in (0, 1]. One draw per call (the pair's sine half is not kept).
+   */
+  normal(): number {
+    const u = this.nextFloat();
+    const v = this.nextFloat();
+    return Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * v);
+  }
+
   /** Uniform integer in [0, n), 1 <= n <= 2^32, without modulo bias (rejects the short last block). */
   nextInt(n: number): number {
     const limit = 4294967296 - (4294967296 % n);

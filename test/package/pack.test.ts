@@ -42,7 +42,7 @@ export async function relu(values: number[]): Promise<Float32Array> {
   const ctx: Context = await createContext();
   const x: Tensor = ctx.tensor(values, [values.length]);
   const options: ops.ActivationOptions = { kind: 'relu' };
-  const y: Tensor = ops.activationForward(x, options);
+  const y: Tensor<'f32'> = ops.activationForward(x, options);
   const out = await y.read();
   ctx.destroy();
   return out;
