@@ -17,6 +17,13 @@
 //                         log(sigma1 / sigma) + (sigma^2 + (mu - prior_mu)^2) / (2 sigma1^2) - 1/2
 //   kl_gaussian_backward  d_mu += scale * (mu - prior_mu) / sigma1^2
 //                         d_rho += scale * (sigma / sigma1^2 - 1 / sigma) * sigmoid(rho)
+//   kl_gaussian_tensor_terms     the closed form of kl_gaussian_terms against a prior of its own per
+//                                element, N(prior_mean[i], prior_sigma[i]^2) (empirical-Bayes priors
+//                                centred on trained weights, Krishnan et al. 2020, MOPED), written with
+//                                the ratios sigma / sigma_p and (mu - mu_p) / sigma_p so that a small
+//                                sigma_p never forms 1 / sigma_p^2 alone
+//   kl_gaussian_tensor_backward  its gradients: d_mu += scale * (mu - mu_p) / sigma_p^2,
+//                                d_rho += scale * (sigma / sigma_p^2 - 1 / sigma) * sigmoid(rho)
 //   kl_mc_terms           terms[s, i] = log q(w_si) - log p(w_si): the Monte Carlo estimate
 //                         (Blundell et al. 2015, eq. 2) is their sum times 1/S, for samples w [S, n] of sample.wgsl
 //   kl_mc_backward        the gradient of that estimate through w = mu + sigma * eps, eps
@@ -28,7 +35,8 @@
 // sum's scale); the backward entries add
 // into d_mu and d_rho in place (data gradient + scale * KL gradient).
 //
-// Buffers (f32): mu [n], rho [n], w [S, n], terms [n] or [S, n] (written),
+// Buffers (f32): mu [n], rho [n], w [S, n], prior_mean [n] and prior_sigma [n] (> 0; the tensor
+// entries), terms [n] or [S, n] (written),
 // d_mu [n] and d_rho [n] (read and written).
 // Dispatch: one invocation per term, or per element of mu for the backward
 // entries (kl_mc_backward loops over the S samples); ceil(count / WG)
@@ -63,6 +71,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> terms: array<f32>;
 @group(0) @binding(5) var<storage, read_write> d_mu: array<f32>;
 @group(0) @binding(6) var<storage, read_write> d_rho: array<f32>;
+@group(0) @binding(7) var<storage, read> prior_mean: array<f32>;
+@group(0) @binding(8) var<storage, read> prior_sigma: array<f32>;
 
 // log(softplus(rho)). Below -15, softplus(rho) = e^rho (1 - e^rho / 2 + ...), whose log is rho to
 // within e^rho / 2 < 2e-7 (1e-8 relative): returning rho directly keeps log sigma finite and exact
@@ -121,6 +131,27 @@ fn kl_gaussian_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
   let sigma = softplus(r);
   d_mu[i] = d_mu[i] + params.scale * (mu[i] - params.prior_mu) * params.inv_var1;
   d_rho[i] = d_rho[i] + params.scale * (sigma * params.inv_var1 * sigmoid(r) - sigmoid_over_softplus(r));
+}
+
+@compute @workgroup_size(WG)
+fn kl_gaussian_tensor_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.n) { return; }
+  let sigma_p = prior_sigma[i];
+  let ratio = softplus(rho[i]) / sigma_p;
+  let z = (mu[i] - prior_mean[i]) / sigma_p;
+  terms[i] = (log(sigma_p) - log_softplus(rho[i])) + 0.5 * (ratio * ratio + z * z) - 0.5;
+}
+
+@compute @workgroup_size(WG)
+fn kl_gaussian_tensor_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.n) { return; }
+  let r = rho[i];
+  let sigma_p = prior_sigma[i];
+  let ratio = softplus(r) / sigma_p;
+  d_mu[i] = d_mu[i] + params.scale * ((mu[i] - prior_mean[i]) / sigma_p) / sigma_p;
+  d_rho[i] = d_rho[i] + params.scale * ((ratio / sigma_p) * sigmoid(r) - sigmoid_over_softplus(r));
 }
 
 @compute @workgroup_size(WG)

@@ -16,6 +16,13 @@
 // The wrapper zeroes dx first. The loop per invocation is OH*OW long (one plane), never the whole tensor.
 // Buffers: dy and argmax [N, C, OH, OW], dx [N, C, H, W].
 // Dispatch: one invocation per plane, ceil(N*C / WG) workgroups folded by grid().
+//
+// Global average pooling's backward (global_avg_pool_backward): dx[n, c, h, w] = scale * dy[n, c],
+// scale = 1 / (H*W) (its forward, the plane means, is reduce.wgsl's sum_axes with that scale).
+// Every dx element reads its plane's one dy value: a gather, no atomics.
+// Buffers: dy [N, C], dx [N, C, H, W].
+// Dispatch: ceil(N*C*H*W / (WG * PER_THREAD)) workgroups folded by grid(), PER_THREAD elements per
+// invocation at strides of WG, as the forward.
 
 //! include "common.wgsl"
 
@@ -30,6 +37,7 @@ struct Params {
   KH: u32, KW: u32,
   SH: u32, SW: u32,
   PH: u32, PW: u32,
+  scale: f32,     // global_avg_pool_backward: 1 / (H*W)
 };
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -97,5 +105,16 @@ fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   for (var o = first; o < first + per_plane; o++) {
     let winner = argmax_in[o];
     dx[winner] += dy[o];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn global_avg_pool_backward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = (wid.x + wid.y * nwg.x) * WG * PER_THREAD + lid.x;
+  let per_plane = params.H * params.W;
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let o = first + k * WG;
+    if (o >= params.outputs) { return; }
+    dx[o] = params.scale * dy[o / per_plane];
   }
 }

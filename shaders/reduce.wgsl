@@ -105,3 +105,28 @@ fn sum_axes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   }
   out[params.offset + id] = ((acc.x + acc.y) + (acc.z + acc.w)) * params.scale;
 }
+
+// max_axes: the same view, plan and levels as sum_axes with max in place of +:
+//   out[offset + o * kept + k] = max_a max_b x[o, a, k, b]   (params.scale is not used).
+// A max is exact, so the result does not depend on the order or the levels. Invocation c of output
+// j starts from the first of its values, x[o, c, k, 0] (c < chunks <= reduce_a, so it exists).
+// Which of two operands a NaN max returns is up to the implementation (WGSL max), so a NaN in x may
+// or may not reach the result. Serves the sigma diagnostics of fit (src/train/diagnostics.ts: the
+// minimum of sigma is the max of -sigma), once per epoch, so it keeps to a plain loop.
+@compute @workgroup_size(WG)
+fn max_axes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let id = flat_index(gid, nwg, WG);
+  if (id >= params.outputs * params.chunks) { return; }
+  let c = id / params.outputs;
+  let j = id - c * params.outputs;
+  let B = params.reduce_b;
+  let row = params.kept * B;
+  let step = params.chunks * row;
+  var p = output_base(j) + c * row;
+  var m = x[p];
+  for (var a = c; a < params.reduce_a; a += params.chunks) {
+    for (var b = 0u; b < B; b++) { m = max(m, x[p + b]); }
+    p += step;
+  }
+  out[params.offset + id] = m;
+}

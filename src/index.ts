@@ -20,12 +20,13 @@ export { PROBABILITY_METHODS, type ProbabilityMethod, type PredictiveTensors } f
 
 // Layers, containers, models
 export { Module, type Parameter, type Pass, type LayerConfig, type BuildState, STREAMS_PER_LAYER, passKey, setGrad, createParameter } from './nn/module.js';
-export { Conv2d, Linear, ReLU, Softplus, MaxPool2d, Flatten, Dropout, BatchNorm2d, HomoscedasticNoise, type ConvOptions } from './nn/layers.js';
-export { BBBConv2d, BBBLinear, DEFAULT_PRIORS, type LayerType, type Priors, type BayesOptions, type ResolvedPriors, type Variational } from './nn/bayes.js';
+export { Conv2d, Linear, ReLU, Softplus, MaxPool2d, Flatten, Dropout, BatchNorm2d, HomoscedasticNoise, GlobalAvgPool2d, ZeroPadShortcut, type ConvOptions } from './nn/layers.js';
+export { BBBConv2d, BBBLinear, DEFAULT_PRIORS, LAYER_TYPES, type LayerType, type Priors, type BayesOptions, type ResolvedPriors, type Variational, type PriorTensors } from './nn/bayes.js';
+export { toBayesian, MOPED_SIGMA_MIN, type ToBayesianOptions, type MopedOptions } from './nn/convert.js';
 export { Sequential, Residual, Regressor, type BuiltModel, type ForwardOptions, type ForwardResult, type ModelOptions, type Task, type Preprocessing, type LayerList } from './nn/sequential.js';
 export {
-  BBBLeNet, BBBAlexNet, BBB3Conv3FC, LeNet, AlexNet, ThreeConvThreeFC, Model, buildModel, MODEL_NAMES,
-  type ModelName, type ModelConfig, type BayesModelOptions, type FrequentistModelOptions, type NamedModelOptions,
+  BBBLeNet, BBBAlexNet, BBB3Conv3FC, BBBResNet20, LeNet, AlexNet, ThreeConvThreeFC, ResNet20, Model, buildModel, MODEL_NAMES,
+  type ModelName, type ModelConfig, type BayesModelOptions, type FrequentistModelOptions, type NamedModelOptions, type ResNetOptions, type ResNetShortcut,
 } from './nn/models.js';
 export { registerLayer, layerTypes, layerFromConfig, type LayerFactory, type BuildLayer } from './nn/registry.js';
 
@@ -40,6 +41,7 @@ export { beta, elbo, type BetaSchedule } from './train/elbo.js';
 export { trainStep, DEFAULT_BETA, type StepOptions, type StepResult, type StepFigures } from './train/step.js';
 export { fit, evaluate, type FloatDataset, type TrainingData, type FitOptions, type FitResult, type EpochSummary, type BatchProgress, type FitProgress, type FitSnapshot, type EvaluateOptions } from './train/fit.js';
 export { type RegressionData } from './train/regression.js';
+export { sigmaStatistics, variationalWeightCount, DEFAULT_CHANCE_WARNING_STEPS, KL_DOMINANCE_RATIO, KL_DOMINANCE_NLL_FRACTION, CHANCE_STANDARD_ERRORS, type LayerSigma, type SigmaStats, type FitWarning, type FitWarningCode } from './train/diagnostics.js';
 export { takeSnapshot, restoreSnapshot, isDeviceLost, type TrainingSnapshot, type RecoveryOptions, type RecoveryEvent } from './train/recovery.js';
 
 // Data (pure decoders; Node file loaders are in the Node entry)

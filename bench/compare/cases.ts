@@ -41,7 +41,7 @@ export interface DenseLayer {
 
 export type LayerShape = ConvLayer | DenseLayer;
 
-export const MODEL_CHANNELS: Readonly<Record<ModelName, number>> = { lenet: 1, alexnet: 3, '3conv3fc': 3 };
+export const MODEL_CHANNELS: Readonly<Record<ModelName, number>> = { lenet: 1, alexnet: 3, '3conv3fc': 3, resnet20: 3 };
 
 const pairOf = (v: number | [number, number] | undefined, fallback: number): [number, number] => (v === undefined ? [fallback, fallback] : typeof v === 'number' ? [v, v] : v);
 

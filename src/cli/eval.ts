@@ -31,7 +31,7 @@ export const EVAL = command({
     'batch-size': { type: integer(1), default: 500, description: 'images per GPU batch' },
     'test-size': { type: integer(1), defaultText: 'all', description: 'use the first N test images' },
     model: { type: oneOf(MODEL_NAMES), defaultText: "the checkpoint's", description: 'the network, for checkpoints without bayesgpu metadata (e.g. from PyTorch-BayesianCNN)' },
-    'layer-type': { type: oneOf(['lrt', 'bbb'] as const), defaultText: "the checkpoint's", description: 'the Bayesian layer type, for checkpoints without bayesgpu metadata' },
+    'layer-type': { type: oneOf(['lrt', 'bbb', 'flipout'] as const), defaultText: "the checkpoint's", description: 'the Bayesian layer type, for checkpoints without bayesgpu metadata' },
     activation: { type: oneOf(['softplus', 'relu'] as const), defaultText: "the checkpoint's", description: 'the activation, for checkpoints without bayesgpu metadata' },
     method: { type: oneOf(PROBABILITY_METHODS), default: 'softmax', description: 'how a sample\'s logits become class probabilities: softmax, or softplus-normalized (Shridhar et al. 2019)' },
     ood: {

@@ -1,4 +1,6 @@
-/** A one-line progress bar on stderr (a plain line per update when stderr is not a terminal). */
+/** A one-line progress bar on stderr (a plain line per update when stderr is not a terminal); the per-epoch figures' formats. */
+import type { LayerSigma } from '../train/diagnostics.js';
+
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
@@ -38,4 +40,21 @@ export class ProgressBar {
     openBar = null;
     this.stream.write('\n');
   }
+}
+
+/** A figure of any scale in about 5 significant digits: fixed between 1e-3 and 1e5, else exponential; NaN as 'n/a'. */
+export function formatFigure(v: number): string {
+  if (Number.isNaN(v)) return 'n/a';
+  if (v === 0 || !Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a >= 1e5 || a < 1e-3 ? v.toExponential(3) : v.toPrecision(5);
+}
+
+/**
+ * The per-epoch sigma line: each Bayesian layer's weight sigma = softplus(rho), mean [min, max]
+ * (the bias sigma is in --json); null for a model without a Bayesian layer.
+ */
+export function formatSigmaLine(sigma: readonly LayerSigma[]): string | null {
+  const parts = sigma.filter((l) => l.weight).map((l) => `${l.layer} ${formatFigure(l.weight!.mean)} [${formatFigure(l.weight!.min)}, ${formatFigure(l.weight!.max)}]`);
+  return parts.length > 0 ? `  sigma mean [min, max]: ${parts.join('  ')}` : null;
 }

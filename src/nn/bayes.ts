@@ -6,6 +6,10 @@
  *   Carlo samples of a batch use T weight samples, batched on the GPU as per-sample weights.
  * layerType 'lrt': sample the activations (local reparameterization, Kingma et al. 2015, eq. 6):
  *   mean = op(x, mu), var = op(x^2, sigma^2), y = mean + sqrt(var) * eps.
+ * layerType 'flipout': one weight perturbation dW = sigma * eps per Monte Carlo sample, decorrelated
+ *   across the examples by Rademacher signs per example and channel (Wen et al. 2018, eq. 3):
+ *   y = op(x, mu) + s_out * op(x * s_in, dW), the bias perturbed and flipped with the weights
+ *   (see src/ops/flipout.ts). Signs and eps are regenerated from their keys in backward.
  *
  * KL direction: these layers compute KL(q || p), posterior against prior, as the ELBO needs.
  * PyTorch-BayesianCNN's `calculate_kl(self.prior_mu, self.prior_sigma, self.W_mu, self.W_sigma)`
@@ -20,13 +24,17 @@ import { Prng } from '../util/prng.js';
 import { type Conv2dOptions, conv2dBackward, conv2dForward, conv2dOutputShape, lrtConv2dBackward, lrtConv2dForward } from '../ops/conv2d.js';
 import { linearBackward, linearForward, lrtLinearBackward, lrtLinearForward } from '../ops/linear.js';
 import { sampleWeights, sampleWeightsBackward, sigmaSquared, sigmaSquaredBackward } from '../ops/sample.js';
-import { type GaussianPrior, type MixturePrior, klGaussian, klGaussianBackwardInto, klMonteCarlo, klMonteCarloBackwardInto } from '../ops/kl.js';
+import { type GaussianPrior, type MixturePrior, klGaussian, klGaussianBackwardInto, klGaussianTensor, klGaussianTensorBackwardInto, klMonteCarlo, klMonteCarloBackwardInto } from '../ops/kl.js';
 import { add } from '../ops/elementwise.js';
+import { type FlipoutKeys, flipoutConv2dBackward, flipoutConv2dForward, flipoutLinearBackward, flipoutLinearForward, flipoutPerturbation } from '../ops/flipout.js';
 import type { RandomKey } from '../ops/random.js';
 import { type BuildState, type LayerConfig, type Parameter, type Pass, Module, passKey, setGrad } from './module.js';
 import { type ConvOptions, built, checkInputRank, checkUnbuilt, convConfig, convOptions, initSeed } from './layers.js';
 
-export type LayerType = 'lrt' | 'bbb';
+export type LayerType = 'lrt' | 'bbb' | 'flipout';
+
+/** Every layer type, in the order error messages name them. */
+export const LAYER_TYPES: readonly LayerType[] = ['lrt', 'bbb', 'flipout'];
 
 /** The seed's `priors` dictionary; a `mixture` switches the prior to Blundell's scale mixture (eq. 7). */
 export interface Priors {
@@ -77,6 +85,19 @@ export interface BayesOptions {
   bias?: boolean;
   /** Seed of the initial mu and rho draws. */
   seed?: number;
+  /**
+   * A Gaussian prior of its own per weight, N(prior_W_mu[i], prior_W_sigma[i]^2) (and prior_bias_mu,
+   * prior_bias_sigma): non-trainable parameters, saved with the model, built at the scalar prior of
+   * `priors` and set by toBayesian to the trained weights (empirical Bayes, Krishnan et al. 2020, MOPED).
+   * Gaussian priors only.
+   */
+  priorTensors?: boolean;
+}
+
+/** A per-weight Gaussian prior N(mu, sigma^2): non-trainable tensors of the shape of the weights. */
+export interface PriorTensors {
+  mu: Parameter;
+  sigma: Parameter;
 }
 
 // Random streams of one layer (streamBase + offset): see Module.streamBase.
@@ -85,6 +106,10 @@ const STREAM_WEIGHT = 1; // BBB weight samples
 const STREAM_BIAS = 2; // BBB bias samples
 const STREAM_KL_WEIGHT = 3; // weight samples for the Monte Carlo KL
 const STREAM_KL_BIAS = 4;
+// Flipout's weight and bias perturbations use STREAM_WEIGHT and STREAM_BIAS with BBB's index
+// contract (so dW = BBB's w - mu under one key); its signs have streams of their own.
+const STREAM_SIGN_IN = 5; // Flipout signs per example and input channel
+const STREAM_SIGN_OUT = 6; // Flipout signs per example and output channel
 
 /** A variational tensor: its posterior mean mu and rho, sigma = softplus(rho). */
 export interface Variational {
@@ -102,16 +127,24 @@ abstract class BayesLayer extends Module {
   readonly priorsGiven: Priors | undefined;
   W: Variational | null = null;
   b: Variational | null = null;
+  /** Whether the prior is a tensor of its own per weight (BayesOptions.priorTensors). */
+  readonly hasPriorTensors: boolean;
+  /** The per-weight priors of W and b (null without priorTensors, or before build). */
+  priorW: PriorTensors | null = null;
+  priorB: PriorTensors | null = null;
   /** Weight samples drawn for the Monte Carlo KL (mixture prior), kept for its backward. */
   private klSamples: { w: Tensor; b: Tensor | null; samples: number } | null = null;
 
   constructor(op: string, options: BayesOptions) {
     super();
-    this.layerType = checkOneOf(op, 'layerType', options.layerType ?? 'lrt', ['lrt', 'bbb'] as const);
+    this.layerType = checkOneOf(op, 'layerType', options.layerType ?? 'lrt', LAYER_TYPES);
     this.priors = resolvePriors(op, options.priors);
     this.hasBias = options.bias ?? true;
     this.seed = options.seed === undefined ? undefined : checkInt(op, 'seed', options.seed, 0);
     this.priorsGiven = options.priors;
+    this.hasPriorTensors = options.priorTensors ?? false;
+    if (typeof this.hasPriorTensors !== 'boolean') throw argumentError(op, 'priorTensors', 'true or false', options.priorTensors);
+    if (this.hasPriorTensors && this.priors.prior.kind !== 'gaussian') throw argumentError(op, 'priorTensors', 'false with a scale-mixture prior (per-weight priors are Gaussian)', true);
   }
 
   protected createParameters(ctx: Context, weightShape: number[], biasShape: number[], state: BuildState, input: readonly number[]): void {
@@ -126,12 +159,23 @@ abstract class BayesLayer extends Module {
     };
     this.W = { mu: draw(weightShape, this.priors.posteriorMuInitial, 'mu'), rho: draw(weightShape, this.priors.posteriorRhoInitial, 'rho') };
     if (this.hasBias) this.b = { mu: draw(biasShape, this.priors.posteriorMuInitial, 'mu'), rho: draw(biasShape, this.priors.posteriorRhoInitial, 'rho') };
+    if (this.hasPriorTensors && this.priors.prior.kind === 'gaussian') {
+      // Every element at the scalar prior until toBayesian (or a loaded file) sets its own.
+      const { mu, sigma } = this.priors.prior;
+      const constant = (shape: number[], v: number): Parameter => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        return { value: ctx.keep(ctx.tensor(new Float32Array(n).fill(v), shape)), grad: null, role: 'weight', trainable: false };
+      };
+      this.priorW = { mu: constant(weightShape, mu), sigma: constant(weightShape, sigma) };
+      if (this.hasBias) this.priorB = { mu: constant(biasShape, mu), sigma: constant(biasShape, sigma) };
+    }
   }
 
   /** The Bayesian settings of getConfig: layer type, bias and the priors as given (the seed's names). */
   protected bayesConfig(): Record<string, unknown> {
     const out: Record<string, unknown> = { layerType: this.layerType, bias: this.hasBias };
     if (this.priorsGiven) out.priors = this.priorsGiven;
+    if (this.hasPriorTensors) out.priorTensors = true;
     return out;
   }
 
@@ -144,6 +188,14 @@ abstract class BayesLayer extends Module {
     if (this.b) {
       m.set('bias_mu', this.b.mu);
       m.set('bias_rho', this.b.rho);
+    }
+    if (this.priorW) {
+      m.set('prior_W_mu', this.priorW.mu);
+      m.set('prior_W_sigma', this.priorW.sigma);
+    }
+    if (this.priorB) {
+      m.set('prior_bias_mu', this.priorB.mu);
+      m.set('prior_bias_sigma', this.priorB.sigma);
     }
     return m;
   }
@@ -159,6 +211,16 @@ abstract class BayesLayer extends Module {
     return this.key(pass, STREAM_ACTIVATION, outputs / pass.samples);
   }
 
+  /**
+   * Flipout's sign keys: one sign per row and input channel, one per row and output channel; a Monte
+   * Carlo sample's rows are the batch's divided by the samples, so sample pass.sampleOffset is placed.
+   */
+  private signKeys(pass: Pass, x: Tensor): FlipoutKeys {
+    const rows = x.shape[0] / pass.samples;
+    const outChannels = this.outputShape(x.shape.slice(1))[0];
+    return { signIn: this.key(pass, STREAM_SIGN_IN, rows * x.shape[1]), signOut: this.key(pass, STREAM_SIGN_OUT, rows * outChannels) };
+  }
+
   /** Stores dMu/dRho of one variational tensor from (dMu, dRho). */
   protected setGrads(v: Variational, dMu: Tensor, dRho: Tensor): void {
     setGrad(v.mu, dMu);
@@ -168,12 +230,15 @@ abstract class BayesLayer extends Module {
   protected abstract plainForward(x: Tensor, w: Tensor, b: Tensor | null): Tensor;
   protected abstract plainBackward(dy: Tensor, x: Tensor, w: Tensor, needInput: boolean): { dx: Tensor | null; dWeight: Tensor; dBias: Tensor | null };
   protected abstract lrtForward(x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey): { y: Tensor; std: Tensor };
+  protected abstract flipoutForward(x: Tensor, wDelta: Tensor, bDelta: Tensor | null, keys: FlipoutKeys): Tensor;
+  protected abstract flipoutBackward(dy: Tensor, x: Tensor, wDelta: Tensor, keys: FlipoutKeys, needInput: boolean): { dx: Tensor | null; dWeightMu: Tensor; dWeightDelta: Tensor; dBiasMu: Tensor | null; dBiasDelta: Tensor | null };
   protected abstract lrtBackward(dy: Tensor, x: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean): { dx: Tensor | null; dWeightMu: Tensor; dWeightSigma2: Tensor; dBiasMu: Tensor | null; dBiasSigma2: Tensor | null };
 
   private cache:
     | { mode: 'mean'; x: Tensor }
     | { mode: 'lrt'; x: Tensor; std: Tensor; wSigma2: Tensor; bSigma2: Tensor | null }
     | { mode: 'bbb'; x: Tensor; w: Tensor; b: Tensor | null; samples: number }
+    | { mode: 'flipout'; x: Tensor; wDelta: Tensor; bDelta: Tensor | null }
     | null = null;
 
   override forward(x: Tensor, pass: Pass): Tensor {
@@ -193,6 +258,13 @@ abstract class BayesLayer extends Module {
     const samples = pass.samples;
     if (x.shape[0] % samples !== 0) {
       throw new BayesError('SHAPE_MISMATCH', `${this.constructor.name}: batch of ${x.shape[0]} is not a multiple of the ${samples} Monte Carlo samples`);
+    }
+    if (this.layerType === 'flipout') {
+      // One perturbation per Monte Carlo sample, keyed as BBB's weight samples (Wen et al. 2018, eq. 3).
+      const wDelta = flipoutPerturbation(W.rho.value, { key: this.key(pass, STREAM_WEIGHT, W.mu.value.size), samples });
+      const bDelta = this.b ? flipoutPerturbation(this.b.rho.value, { key: this.key(pass, STREAM_BIAS, this.b.mu.value.size), samples }) : null;
+      this.cache = { mode: 'flipout', x, wDelta, bDelta };
+      return this.flipoutForward(x, wDelta, bDelta, this.signKeys(pass, x));
     }
     const w = sampleWeights(W.mu.value, W.rho.value, { key: this.key(pass, STREAM_WEIGHT, W.mu.value.size), samples });
     const b = this.b ? sampleWeights(this.b.mu.value, this.b.rho.value, { key: this.key(pass, STREAM_BIAS, this.b.mu.value.size), samples }) : null;
@@ -218,6 +290,19 @@ abstract class BayesLayer extends Module {
       if (this.b && g.dBiasMu && g.dBiasSigma2) this.setGrads(this.b, g.dBiasMu, sigmaSquaredBackward(g.dBiasSigma2, this.b.rho.value));
       return g.dx;
     }
+    if (c.mode === 'flipout') {
+      // mu gets the mean path's gradient; rho the perturbation's through dW = softplus(rho) * eps.
+      const g = this.flipoutBackward(dy, c.x, c.wDelta, this.signKeys(pass, c.x), needInput);
+      const gw = sampleWeightsBackward(g.dWeightDelta, W.mu.value, W.rho.value, { key: this.key(pass, STREAM_WEIGHT, W.mu.value.size) });
+      gw.dMu.dispose();
+      this.setGrads(W, g.dWeightMu, gw.dRho);
+      if (this.b && g.dBiasMu && g.dBiasDelta) {
+        const gb = sampleWeightsBackward(g.dBiasDelta, this.b.mu.value, this.b.rho.value, { key: this.key(pass, STREAM_BIAS, this.b.mu.value.size) });
+        gb.dMu.dispose();
+        this.setGrads(this.b, g.dBiasMu, gb.dRho);
+      }
+      return g.dx;
+    }
     const g = this.plainBackward(dy, c.x, c.w, needInput);
     const gw = sampleWeightsBackward(g.dWeight, W.mu.value, W.rho.value, { key: this.key(pass, STREAM_WEIGHT, W.mu.value.size) });
     this.setGrads(W, gw.dMu, gw.dRho);
@@ -229,13 +314,18 @@ abstract class BayesLayer extends Module {
   }
 
   /**
-   * KL(q || p) summed over the layer's parameters. Gaussian prior: closed form.
+   * KL(q || p) summed over the layer's parameters. Gaussian prior (scalar, or one per weight with priorTensors): closed form.
    * Scale mixture: Monte Carlo, averaged over `pass.samples` fresh weight draws
    * (a stream of their own, so the estimate is unbiased for either layer type).
    */
   override kl(pass: Pass): Tensor {
     const W = built(this, this.W);
     const prior = this.priors.prior;
+    if (this.priorW) {
+      // A prior of its own per weight (BayesOptions.priorTensors): the same closed form, element by element.
+      const kw = klGaussianTensor(W.mu.value, W.rho.value, this.priorW.mu.value, this.priorW.sigma.value);
+      return this.b && this.priorB ? add(kw, klGaussianTensor(this.b.mu.value, this.b.rho.value, this.priorB.mu.value, this.priorB.sigma.value)) : kw;
+    }
     if (prior.kind === 'gaussian') {
       const p: GaussianPrior = { mu: prior.mu, sigma: prior.sigma };
       const kw = klGaussian(W.mu.value, W.rho.value, { prior: p });
@@ -258,7 +348,10 @@ abstract class BayesLayer extends Module {
     const targets: [Variational, Tensor | null, number][] = [[W, this.klSamples?.w ?? null, STREAM_KL_WEIGHT]];
     if (this.b) targets.push([this.b, this.klSamples?.b ?? null, STREAM_KL_BIAS]);
     for (const [v, samples, stream] of targets) {
-      if (prior.kind === 'gaussian') {
+      const own = v === W ? this.priorW : this.priorB;
+      if (own) {
+        klGaussianTensorBackwardInto(v.mu.value, v.rho.value, own.mu.value, own.sigma.value, v.mu.grad!, v.rho.grad!, { scale });
+      } else if (prior.kind === 'gaussian') {
         klGaussianBackwardInto(v.mu.value, v.rho.value, v.mu.grad!, v.rho.grad!, { prior: { mu: prior.mu, sigma: prior.sigma }, scale });
       } else {
         if (!samples) throw new BayesError('INVALID_ARGUMENT', `${this.name || this.constructor.name}.klBackward: run kl() first`);
@@ -305,6 +398,12 @@ export class BBBConv2d extends BayesLayer {
   }
   protected lrtForward(x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey) {
     return lrtConv2dForward(x, this.W!.mu.value, wSigma2, this.b?.mu.value ?? null, bSigma2, { ...this.options, key });
+  }
+  protected flipoutForward(x: Tensor, wDelta: Tensor, bDelta: Tensor | null, keys: FlipoutKeys) {
+    return flipoutConv2dForward(x, this.W!.mu.value, wDelta, this.b?.mu.value ?? null, bDelta, { ...this.options, ...keys });
+  }
+  protected flipoutBackward(dy: Tensor, x: Tensor, wDelta: Tensor, keys: FlipoutKeys, needInput: boolean) {
+    return flipoutConv2dBackward(dy, x, this.W!.mu.value, wDelta, { ...this.options, ...keys, needInput, needBias: this.hasBias });
   }
   protected lrtBackward(dy: Tensor, x: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean) {
     return lrtConv2dBackward(dy, x, std, this.W!.mu.value, wSigma2, { ...this.options, key, needInput, needBias: this.hasBias });
@@ -353,6 +452,12 @@ export class BBBLinear extends BayesLayer {
   }
   protected lrtForward(x: Tensor, wSigma2: Tensor, bSigma2: Tensor | null, key: RandomKey) {
     return lrtLinearForward(x, this.W!.mu.value, wSigma2, this.b?.mu.value ?? null, bSigma2, { key });
+  }
+  protected flipoutForward(x: Tensor, wDelta: Tensor, bDelta: Tensor | null, keys: FlipoutKeys) {
+    return flipoutLinearForward(x, this.W!.mu.value, wDelta, this.b?.mu.value ?? null, bDelta, keys);
+  }
+  protected flipoutBackward(dy: Tensor, x: Tensor, wDelta: Tensor, keys: FlipoutKeys, needInput: boolean) {
+    return flipoutLinearBackward(dy, x, this.W!.mu.value, wDelta, { ...keys, needInput, needBias: this.hasBias });
   }
   protected lrtBackward(dy: Tensor, x: Tensor, std: Tensor, wSigma2: Tensor, key: RandomKey, needInput: boolean) {
     return lrtLinearBackward(dy, x, std, this.W!.mu.value, wSigma2, { key, needInput, needBias: this.hasBias });

@@ -1,6 +1,6 @@
 /**
  * Point-estimate layers and the parameter-free ones: Conv2d, Linear, ReLU,
- * Softplus, MaxPool2d, Flatten, Dropout, BatchNorm2d, HomoscedasticNoise. Shapes follow
+ * Softplus, MaxPool2d, GlobalAvgPool2d, Flatten, ZeroPadShortcut, Dropout, BatchNorm2d, HomoscedasticNoise. Shapes follow
  * PyTorch (NCHW, weights [out, in, kh, kw] and [out, in]) so state dicts carry over.
  * Constructors take settings only; parameters are allocated by `build` (see module.ts).
  */
@@ -11,7 +11,8 @@ import { Prng } from '../util/prng.js';
 import { type Conv2dOptions, conv2dBackward, conv2dForward, conv2dOutputShape } from '../ops/conv2d.js';
 import { linearBackward, linearForward } from '../ops/linear.js';
 import { activationBackward, activationForward } from '../ops/activation.js';
-import { maxPool2dBackward, maxPool2dForward } from '../ops/pool.js';
+import { globalAvgPool2dBackward, globalAvgPool2dForward, maxPool2dBackward, maxPool2dForward } from '../ops/pool.js';
+import { subsampledSize, zeroPadShortcutBackward, zeroPadShortcutForward } from '../ops/shortcut.js';
 import { dropoutBackward, dropoutForward } from '../ops/dropout.js';
 import { batchNorm2dBackward, batchNorm2dForward } from '../ops/batchnorm.js';
 import { sum } from '../ops/reduce.js';
@@ -276,6 +277,71 @@ export class Flatten extends Module {
   }
   override backward(dy: Tensor, pass: Pass): Tensor | null {
     return pass.needInputGrad === false ? null : dy.reshape(this.xShape);
+  }
+}
+
+/**
+ * Global average pooling, [N, C, H, W] -> [N, C]: the mean of each feature map, the head of
+ * He et al. 2016's CIFAR ResNets (sec. 4.2) before their fully connected layer.
+ */
+export class GlobalAvgPool2d extends Module {
+  private xShape: readonly number[] = [];
+  override getConfig(): LayerConfig {
+    return { type: 'GlobalAvgPool2d' };
+  }
+  override outputShape(input: readonly number[]): number[] {
+    checkInputRank('GlobalAvgPool2d', input, 3, '[C, H, W]');
+    return [input[0]];
+  }
+  override forward(x: Tensor): Tensor {
+    this.xShape = x.shape;
+    return globalAvgPool2dForward(x);
+  }
+  override backward(dy: Tensor, pass: Pass): Tensor | null {
+    return pass.needInputGrad === false ? null : globalAvgPool2dBackward(dy, { inputShape: this.xShape });
+  }
+}
+
+/**
+ * He et al. 2016's parameter-free shortcut (sec. 3.3, option A; its CIFAR-10 choice, sec. 4.2): where
+ * a residual block halves the feature map and widens it, x[:, :, ::stride, ::stride] with zero
+ * channels added, half in front and half behind (src/ops/shortcut.ts), so that it matches the body's
+ * [outChannels, ceil(H / stride), ceil(W / stride)]. `stride` defaults to 1 (as Conv2d's); He et al.'s
+ * stages use 2.
+ */
+export class ZeroPadShortcut extends Module {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly stride: number;
+  private xShape: readonly number[] = [];
+
+  constructor(inChannels: number, outChannels: number, options: { stride?: number } = {}) {
+    super();
+    this.inChannels = checkInt('ZeroPadShortcut', 'inChannels', inChannels, 1);
+    this.outChannels = checkInt('ZeroPadShortcut', 'outChannels', outChannels, 1);
+    if (this.outChannels < this.inChannels) {
+      throw new BayesError('INVALID_ARGUMENT', `ZeroPadShortcut: argument 'outChannels' expected at least inChannels (${this.inChannels}), got ${this.outChannels}`);
+    }
+    this.stride = checkInt('ZeroPadShortcut', 'stride', options.stride ?? 1, 1);
+  }
+
+  override getConfig(): LayerConfig {
+    return { type: 'ZeroPadShortcut', inChannels: this.inChannels, outChannels: this.outChannels, stride: this.stride };
+  }
+
+  override outputShape(input: readonly number[]): number[] {
+    checkInputRank('ZeroPadShortcut', input, 3, `[${this.inChannels}, H, W]`);
+    if (input[0] !== this.inChannels) throw new BayesError('SHAPE_MISMATCH', `ZeroPadShortcut: input expected ${this.inChannels} channels, got ${input[0]} (per-example shape ${shapeString(input)})`);
+    return [this.outChannels, subsampledSize(input[1], this.stride), subsampledSize(input[2], this.stride)];
+  }
+
+  override forward(x: Tensor): Tensor {
+    this.xShape = x.shape;
+    return zeroPadShortcutForward(x, { outChannels: this.outChannels, stride: this.stride });
+  }
+
+  override backward(dy: Tensor, pass: Pass): Tensor | null {
+    return pass.needInputGrad === false ? null : zeroPadShortcutBackward(dy, { inputShape: this.xShape, stride: this.stride });
   }
 }
 

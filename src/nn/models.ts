@@ -1,16 +1,17 @@
 /**
  * The seed's models (PyTorch-BayesianCNN, models/BayesianModels and
  * models/NonBayesianModels), layer for layer, for 32x32 inputs. Layer names
- * match the seed's attributes so that state dicts carry over.
+ * match the seed's attributes so that state dicts carry over. Besides them, ResNet-20
+ * (He et al. 2016, sec. 4.2), frequentist or with every conv and the fc Bayesian.
  */
 import type { Context } from '../gpu/context.js';
 import { argumentError, checkInt, checkOneOf } from '../errors.js';
 import { type LayerType, type Priors, BBBConv2d, BBBLinear } from './bayes.js';
-import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Softplus } from './layers.js';
+import { BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Softplus, ZeroPadShortcut } from './layers.js';
 import type { Module } from './module.js';
-import { type ModelOptions as SequentialOptions, type Preprocessing, Sequential } from './sequential.js';
+import { type ModelOptions as SequentialOptions, type Preprocessing, Residual, Sequential } from './sequential.js';
 
-export const MODEL_NAMES = ['lenet', 'alexnet', '3conv3fc'] as const;
+export const MODEL_NAMES = ['lenet', 'alexnet', '3conv3fc', 'resnet20'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 export interface ModelOptions {
@@ -35,8 +36,23 @@ export interface BayesModelOptions extends ModelOptions {
 }
 
 export interface FrequentistModelOptions extends ModelOptions {
-  /** Dropout probability before each hidden fully connected layer (0: none). Used for MC dropout. */
+  /** Dropout probability before each hidden fully connected layer (0: none; ResNet-20: before its fc). Used for MC dropout. */
   dropout?: number;
+}
+
+/** He et al. 2016's shortcuts where a stage changes the shape (sec. 3.3): 'A' zero padding, 'B' a 1x1 projection. */
+export type ResNetShortcut = 'A' | 'B';
+
+/** The settings of ResNet20 and BBBResNet20 besides the common ones. */
+export interface ResNetOptions {
+  /**
+   * The shortcut of the first block of stages 2 and 3, where the map halves and the channels double:
+   * 'A' (default, the paper's choice for CIFAR) subsamples and pads zero channels, no parameters;
+   * 'B' is a 1x1 convolution of stride 2 and a BatchNorm2d. Elsewhere the shortcut is the identity.
+   */
+  shortcut?: ResNetShortcut;
+  /** @internal The channels of stage 1 (16 in the paper; stages 2 and 3 have twice and four times as many). For small tests. */
+  width?: number;
 }
 
 /** Everything needed to rebuild a named model: stored with it by saveModel (and by the old 'bayesgpu/1' checkpoints). */
@@ -50,10 +66,14 @@ export interface ModelConfig {
   imageSize: number;
   priors?: Priors;
   dropout?: number;
+  /** resnet20 only: its shortcut option ('A' or 'B'). */
+  shortcut?: ResNetShortcut;
+  /** @internal resnet20 only, and only when not the paper's 16: the channels of stage 1. */
+  width?: number;
 }
 
 interface Factory {
-  conv(inC: number, outC: number, k: number, o?: { stride?: number; padding?: number }): Module;
+  conv(inC: number, outC: number, k: number, o?: { stride?: number; padding?: number; bias?: boolean }): Module;
   fc(inF: number | null, outF: number): Module;
   act(): Module;
 }
@@ -138,10 +158,62 @@ function threeConvLayers(f: Factory, c: ModelConfig): [string, Module][] {
   ];
 }
 
+/** The channels of ResNet-20's stage 1 (He et al. 2016, sec. 4.2: 16, 32 and 64 in its three stages). */
+export const RESNET_WIDTH = 16;
+
+/**
+ * ResNet-20 for CIFAR (He et al. 2016, sec. 4.2, n = 3): a 3x3 conv of 16 channels, three stages of 3
+ * basic blocks of 16, 32 and 64 channels (the first block of stages 2 and 3 with stride 2), global
+ * average pooling and a fully connected layer: 6n + 2 = 20 weighted layers. A basic block is
+ * Residual(conv3x3 - BN - act - conv3x3 - BN, shortcut) followed by act (sec. 3.2, fig. 2). The
+ * convolutions have no bias (a BatchNorm follows each); Bayesian models make every conv and the fc
+ * variational and keep BatchNorm as it is. The identity shortcut where shapes match, option A or B
+ * where they change (see ResNetOptions.shortcut).
+ */
+function resnet20Layers(f: Factory, c: ModelConfig): [string, Module][] {
+  const width = c.width ?? RESNET_WIDTH;
+  const conv3 = (inC: number, outC: number, stride: number) => f.conv(inC, outC, 3, { stride, padding: 1, bias: false });
+  const stage = (inC: number, outC: number, stride: number): Sequential => {
+    const blocks: [string, Module][] = [];
+    for (let b = 1; b <= 3; b++) {
+      const [i, s] = b === 1 ? [inC, stride] : [outC, 1];
+      const body = new Sequential([
+        ['conv1', conv3(i, outC, s)],
+        ['bn1', new BatchNorm2d(outC)],
+        ['act1', f.act()],
+        ['conv2', conv3(outC, outC, 1)],
+        ['bn2', new BatchNorm2d(outC)],
+      ]);
+      const projection = s !== 1 || i !== outC;
+      const shortcut = !projection ? null
+        : c.shortcut === 'B' ? new Sequential([['conv', f.conv(i, outC, 1, { stride: s, bias: false })], ['bn', new BatchNorm2d(outC)]])
+          : new ZeroPadShortcut(i, outC, { stride: s });
+      blocks.push([`block${b}`, new Residual(body, { shortcut })], [`act${b}`, f.act()]);
+    }
+    return new Sequential(blocks);
+  };
+  return [
+    ['conv1', conv3(c.inChannels, width, 1)],
+    ['bn1', new BatchNorm2d(width)],
+    ['act1', f.act()],
+    ['layer1', stage(width, width, 1)],
+    ['layer2', stage(width, 2 * width, 2)],
+    ['layer3', stage(2 * width, 4 * width, 2)],
+    ['pool', new GlobalAvgPool2d()],
+    ...(c.dropout ? ([['drop1', new Dropout(c.dropout)]] as [string, Module][]) : []),
+    ['fc', f.fc(4 * width, c.classes)],
+  ];
+}
+
 /** The layers of a named model, unbuilt (no context): what Model builds, and what loadModel checks a file against. */
 export function modelLayers(config: ModelConfig, seed = 0): [string, Module][] {
   const f = factory(config, seed);
-  return config.model === 'lenet' ? lenetLayers(f, config) : config.model === 'alexnet' ? alexnetLayers(f, config) : threeConvLayers(f, config);
+  switch (config.model) {
+    case 'lenet': return lenetLayers(f, config);
+    case 'alexnet': return alexnetLayers(f, config);
+    case 'resnet20': return resnet20Layers(f, config);
+    default: return threeConvLayers(f, config);
+  }
 }
 
 /** The options of a named model besides its input shape and seed (which its config and seed fix). */
@@ -170,16 +242,27 @@ function namedOptions(op: string, o: ModelOptions): NamedModelOptions {
   return out;
 }
 
-export function resolveConfig(op: string, model: string, bayesian: boolean, o: BayesModelOptions & FrequentistModelOptions): ModelConfig {
+export function resolveConfig(op: string, model: string, bayesian: boolean, o: BayesModelOptions & FrequentistModelOptions & ResNetOptions): ModelConfig {
+  const name = checkOneOf(op, 'model', model, MODEL_NAMES);
   const config: ModelConfig = {
-    model: checkOneOf(op, 'model', model, MODEL_NAMES),
+    model: name,
     bayesian,
-    layerType: checkOneOf(op, 'layerType', o.layerType ?? 'lrt', ['lrt', 'bbb'] as const),
-    activation: checkOneOf(op, 'activation', o.activation ?? (bayesian ? 'softplus' : 'relu'), ['softplus', 'relu'] as const),
+    layerType: checkOneOf(op, 'layerType', o.layerType ?? 'lrt', ['lrt', 'bbb', 'flipout'] as const),
+    // The seed's Bayesian models default to softplus; ResNets use ReLU (He et al. 2016) either way.
+    activation: checkOneOf(op, 'activation', o.activation ?? (bayesian && name !== 'resnet20' ? 'softplus' : 'relu'), ['softplus', 'relu'] as const),
     inChannels: checkInt(op, 'inChannels', o.inChannels ?? 1, 1),
     classes: checkInt(op, 'classes', o.classes ?? 10, 1),
     imageSize: checkInt(op, 'imageSize', o.imageSize ?? 32, 1),
   };
+  if (name === 'resnet20') {
+    config.shortcut = checkOneOf(op, 'shortcut', o.shortcut ?? 'A', ['A', 'B'] as const);
+    const width = checkInt(op, 'width', o.width ?? RESNET_WIDTH, 1);
+    if (width !== RESNET_WIDTH) config.width = width;
+  } else {
+    for (const key of ['shortcut', 'width'] as const) {
+      if (o[key] !== undefined) throw argumentError(op, key, `nothing: only resnet20 takes a '${key}', not ${name}`, o[key]);
+    }
+  }
   if (bayesian && o.priors) config.priors = o.priors;
   if (!bayesian && o.dropout !== undefined) {
     if (!(o.dropout >= 0 && o.dropout < 1)) throw argumentError(op, 'dropout', 'a probability in [0, 1)', o.dropout);
@@ -188,7 +271,7 @@ export function resolveConfig(op: string, model: string, bayesian: boolean, o: B
   return config;
 }
 
-/** Builds any of the six models from a config (used by checkpoints and the CLI). */
+/** Builds any of the named models from a config (used by checkpoints and the CLI). */
 export function buildModel(ctx: Context, config: ModelConfig, seed = 0): Model {
   return new Model(ctx, config, seed);
 }
@@ -210,4 +293,13 @@ export function AlexNet(ctx: Context, options: FrequentistModelOptions = {}): Mo
 }
 export function ThreeConvThreeFC(ctx: Context, options: FrequentistModelOptions = {}): Model {
   return new Model(ctx, resolveConfig('ThreeConvThreeFC', '3conv3fc', false, options), options.seed, namedOptions('ThreeConvThreeFC', options));
+}
+
+/** ResNet-20 (He et al. 2016, sec. 4.2) with every conv and the fc Bayesian (layerType 'lrt' or 'bbb'), BatchNorm point estimates. */
+export function BBBResNet20(ctx: Context, options: BayesModelOptions & ResNetOptions = {}): Model {
+  return new Model(ctx, resolveConfig('BBBResNet20', 'resnet20', true, options), options.seed, namedOptions('BBBResNet20', options));
+}
+/** ResNet-20 (He et al. 2016, sec. 4.2): about 0.27M parameters for 10 classes. */
+export function ResNet20(ctx: Context, options: FrequentistModelOptions & ResNetOptions = {}): Model {
+  return new Model(ctx, resolveConfig('ResNet20', 'resnet20', false, options), options.seed, namedOptions('ResNet20', options));
 }

@@ -13,8 +13,8 @@
  */
 import { BayesError, type BayesErrorCode } from '../errors.js';
 import { type BuildState, type LayerConfig, type Parameter, Module } from './module.js';
-import { BatchNorm2d, Conv2d, Dropout, Flatten, HomoscedasticNoise, Linear, MaxPool2d, ReLU, Softplus } from './layers.js';
-import { BBBConv2d, BBBLinear } from './bayes.js';
+import { BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, HomoscedasticNoise, Linear, MaxPool2d, ReLU, Softplus, ZeroPadShortcut } from './layers.js';
+import { BBBConv2d, BBBLinear, type LayerType } from './bayes.js';
 import { Residual, Sequential } from './sequential.js';
 import type { Context } from '../gpu/context.js';
 
@@ -120,7 +120,7 @@ const KIND_TEXT: Record<Kind, string> = {
   intOrPair: 'a whole number or a pair [h, w] of them',
   bool: 'true or false',
   number: 'a number',
-  layerType: "'lrt' or 'bbb'",
+  layerType: "'lrt', 'bbb' or 'flipout'",
   priors: 'an object (the priors dictionary: prior_mu, prior_sigma, mixture, posterior_mu_initial, posterior_rho_initial)',
   list: 'a non-empty array of [name, layer config] pairs',
 };
@@ -133,7 +133,7 @@ function hasKind(kind: Kind, v: unknown): boolean {
     case 'intOrPair': return int(v) || (Array.isArray(v) && v.length === 2 && v.every(int));
     case 'bool': return typeof v === 'boolean';
     case 'number': return typeof v === 'number';
-    case 'layerType': return v === 'lrt' || v === 'bbb';
+    case 'layerType': return v === 'lrt' || v === 'bbb' || v === 'flipout';
     case 'priors': return isPlainObject(v);
     case 'list': return Array.isArray(v) && v.length > 0;
   }
@@ -159,7 +159,7 @@ function settings(config: LayerConfig, schema: Record<string, Kind>): Record<str
 
 type Pair = number | [number, number];
 const conv = { inChannels: 'int', outChannels: 'int', kernel: 'intOrPair', 'stride?': 'intOrPair', 'padding?': 'intOrPair', 'dilation?': 'intOrPair', 'bias?': 'bool' } as const;
-const bayes = { 'layerType?': 'layerType', 'priors?': 'priors' } as const;
+const bayes = { 'layerType?': 'layerType', 'priors?': 'priors', 'priorTensors?': 'bool' } as const;
 
 function registerBuiltIn(type: string, factory: LayerFactory): void {
   factories.set(type, factory);
@@ -182,6 +182,11 @@ registerBuiltIn('MaxPool2d', (c) => {
   return new MaxPool2d(s.kernel as Pair, { stride: s.stride as Pair, padding: s.padding as Pair });
 });
 registerBuiltIn('Dropout', (c) => new Dropout(settings(c, { p: 'number' }).p as number));
+registerBuiltIn('GlobalAvgPool2d', (c) => (settings(c, {}), new GlobalAvgPool2d()));
+registerBuiltIn('ZeroPadShortcut', (c) => {
+  const s = settings(c, { inChannels: 'int', outChannels: 'int', 'stride?': 'int' });
+  return new ZeroPadShortcut(s.inChannels as number, s.outChannels as number, { stride: s.stride as number });
+});
 registerBuiltIn('BatchNorm2d', (c) => {
   const s = settings(c, { channels: 'int', 'momentum?': 'number', 'eps?': 'number' });
   return new BatchNorm2d(s.channels as number, { momentum: s.momentum as number, eps: s.eps as number });
@@ -194,12 +199,12 @@ registerBuiltIn('BBBConv2d', (c) => {
   const s = settings(c, { ...conv, ...bayes });
   return new BBBConv2d(s.inChannels as number, s.outChannels as number, s.kernel as Pair, {
     stride: s.stride as Pair, padding: s.padding as Pair, dilation: s.dilation as Pair, bias: s.bias as boolean,
-    layerType: s.layerType as 'lrt' | 'bbb', priors: s.priors as object,
+    layerType: s.layerType as LayerType, priors: s.priors as object, priorTensors: s.priorTensors as boolean | undefined,
   });
 });
 registerBuiltIn('BBBLinear', (c) => {
   const s = settings(c, { inFeatures: 'intOrNull', outFeatures: 'int', 'bias?': 'bool', ...bayes });
-  return new BBBLinear(s.inFeatures as number | null, s.outFeatures as number, { bias: s.bias as boolean, layerType: s.layerType as 'lrt' | 'bbb', priors: s.priors as object });
+  return new BBBLinear(s.inFeatures as number | null, s.outFeatures as number, { bias: s.bias as boolean, layerType: s.layerType as LayerType, priors: s.priors as object, priorTensors: s.priorTensors as boolean | undefined });
 });
 registerBuiltIn('Sequential', (c, build) => {
   const layers = settings(c, { layers: 'list' }).layers;
@@ -261,7 +266,7 @@ function collect(layer: Module, input: readonly number[], prefix: string, out: M
     if (cls === Conv2d) {
       add('weight', w);
       if (c.hasBias) add('bias', [c.outChannels]);
-    } else variational(add, w, [c.outChannels], c.hasBias);
+    } else variational(add, w, [c.outChannels], c.hasBias, (c as BBBConv2d).hasPriorTensors);
   } else if (cls === Linear || cls === BBBLinear) {
     const l = layer as Linear | BBBLinear;
     l.outputShape(input);
@@ -269,7 +274,7 @@ function collect(layer: Module, input: readonly number[], prefix: string, out: M
     if (cls === Linear) {
       add('weight', w);
       if (l.hasBias) add('bias', [l.outFeatures]);
-    } else variational(add, w, [l.outFeatures], l.hasBias);
+    } else variational(add, w, [l.outFeatures], l.hasBias, (l as BBBLinear).hasPriorTensors);
   } else if (cls === BatchNorm2d) {
     const c = (layer as BatchNorm2d).channels;
     layer.outputShape(input);
@@ -281,19 +286,28 @@ function collect(layer: Module, input: readonly number[], prefix: string, out: M
   } else if (cls === HomoscedasticNoise) {
     layer.outputShape(input);
     add('log_var', [1], (layer as HomoscedasticNoise).learn);
-  } else if (cls === ReLU || cls === Softplus || cls === MaxPool2d || cls === Flatten || cls === Dropout) {
+  } else if (cls === ReLU || cls === Softplus || cls === MaxPool2d || cls === Flatten || cls === Dropout || cls === GlobalAvgPool2d || cls === ZeroPadShortcut) {
     layer.outputShape(input);
   } else {
     for (const [name, p] of probe(layer, input)) add(name, [...p.value.shape], p.trainable);
   }
 }
 
-function variational(add: (name: string, shape: number[]) => void, w: number[], b: number[], bias: boolean): void {
+function variational(add: (name: string, shape: number[], trainable?: boolean) => void, w: number[], b: number[], bias: boolean, priorTensors: boolean): void {
   add('W_mu', w);
   add('W_rho', w);
   if (bias) {
     add('bias_mu', b);
     add('bias_rho', b);
+  }
+  // In BayesLayer.parameters() order: the per-weight priors (BayesOptions.priorTensors), not trainable.
+  if (priorTensors) {
+    add('prior_W_mu', w, false);
+    add('prior_W_sigma', w, false);
+    if (bias) {
+      add('prior_bias_mu', b, false);
+      add('prior_bias_sigma', b, false);
+    }
   }
 }
 

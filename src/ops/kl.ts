@@ -9,6 +9,9 @@
  *
  * - Gaussian prior: the closed form, sum [log(sigma_p / sigma) + (sigma^2 + (mu - mu_p)^2)
  *   / (2 sigma_p^2) - 1/2].
+ * - Gaussian prior of its own per element, N(priorMu[i], priorSigma[i]^2) (klGaussianTensor): the
+ *   same closed form, for empirical-Bayes priors centred on trained weights (Krishnan et al. 2020,
+ *   MOPED; src/nn/convert.ts).
  * - Any prior, in particular Blundell's scale mixture (eq. 7): the Monte Carlo estimate
  *   mean_s sum_i [log q(w_si) - log p(w_si)] over weight samples w = sampleWeights(mu, rho,
  *   key, S), and its gradient through w = mu + sigma * eps with eps regenerated from `key`.
@@ -131,6 +134,59 @@ export function klGaussianBackwardInto(mu: Tensor, rho: Tensor, dMu: Tensor, dRh
   ctx.dispatch({
     shader: SHADER, entry: 'kl_gaussian_backward', constants: { WG },
     uniforms: params(mu.size, 1, p, scale), bindings: { mu, rho, d_mu: dMu, d_rho: dRho }, workgroups: grid(Math.ceil(mu.size / WG)),
+  });
+}
+
+/** The prior tensors of klGaussianTensor: f32, the shape of mu, on mu's context, sigma > 0 in every element. */
+function checkPriorTensors(op: string, ctx: Context, mu: Tensor, priorMu: unknown, priorSigma: unknown): { priorMu: Tensor; priorSigma: Tensor } {
+  for (const [name, t] of [['priorMu', priorMu], ['priorSigma', priorSigma]] as const) {
+    if (t === null || typeof t !== 'object' || !('buffer' in t) || !('shape' in t)) throw argumentError(op, name, 'a tensor with the shape of mu', t);
+    checkF32(ctx, op, name, t as Tensor);
+    checkSameShape(op, name, t as Tensor, mu, 'mu');
+  }
+  return { priorMu: priorMu as Tensor, priorSigma: priorSigma as Tensor };
+}
+
+/**
+ * Closed-form KL(q || p) against a Gaussian prior of its own per element, p(w_i) = N(priorMu[i],
+ * priorSigma[i]^2), summed over all elements: a [1] tensor. Every priorSigma element must be > 0
+ * (not checked: that would read the tensor back; the layers that hold prior tensors guarantee it).
+ */
+export function klGaussianTensor(mu: Tensor, rho: Tensor, priorMu: Tensor, priorSigma: Tensor): Tensor<'f32'> {
+  const op = 'klGaussianTensor';
+  const ctx = contextOf(op, { mu, rho, priorMu, priorSigma });
+  checkF32(ctx, op, 'mu', mu);
+  checkF32(ctx, op, 'rho', rho);
+  checkSameShape(op, 'rho', rho, mu, 'mu');
+  const p = checkPriorTensors(op, ctx, mu, priorMu, priorSigma);
+  const terms = ctx.empty([mu.size]);
+  ctx.dispatch({
+    shader: SHADER, entry: 'kl_gaussian_tensor_terms', constants: { WG },
+    uniforms: { n: mu.size, samples: 1 }, bindings: { mu, rho, prior_mean: p.priorMu, prior_sigma: p.priorSigma, terms }, workgroups: grid(Math.ceil(mu.size / WG)),
+  });
+  const kl = sum(terms);
+  terms.dispose();
+  return kl;
+}
+
+/** dMu += scale * (mu - priorMu) / priorSigma^2;  dRho += scale * (sigma / priorSigma^2 - 1 / sigma) * sigmoid(rho), per element. */
+export function klGaussianTensorBackwardInto(mu: Tensor, rho: Tensor, priorMu: Tensor, priorSigma: Tensor, dMu: Tensor, dRho: Tensor, options: { scale: number }): void {
+  const op = 'klGaussianTensorBackwardInto';
+  const ctx = contextOf(op, { mu, rho, priorMu, priorSigma, dMu, dRho });
+  const { scale } = optionsOf(op, options);
+  checkF32(ctx, op, 'mu', mu);
+  checkF32(ctx, op, 'rho', rho);
+  checkF32(ctx, op, 'dMu', dMu);
+  checkF32(ctx, op, 'dRho', dRho);
+  checkSameShape(op, 'rho', rho, mu, 'mu');
+  const p = checkPriorTensors(op, ctx, mu, priorMu, priorSigma);
+  checkSameShape(op, 'dMu', dMu, mu, 'mu');
+  checkSameShape(op, 'dRho', dRho, mu, 'mu');
+  checkDistinct(op, [['dMu', dMu], ['dRho', dRho]], [['mu', mu], ['rho', rho], ['priorMu', p.priorMu], ['priorSigma', p.priorSigma]]);
+  checkNumber(op, 'scale', scale);
+  ctx.dispatch({
+    shader: SHADER, entry: 'kl_gaussian_tensor_backward', constants: { WG },
+    uniforms: { n: mu.size, samples: 1, scale }, bindings: { mu, rho, prior_mean: p.priorMu, prior_sigma: p.priorSigma, d_mu: dMu, d_rho: dRho }, workgroups: grid(Math.ceil(mu.size / WG)),
   });
 }
 

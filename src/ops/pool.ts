@@ -2,12 +2,17 @@
  * 2-D max pooling over NCHW tensors (shaders/pool.wgsl). The forward pass
  * records the flat input index of each window's maximum; the backward pass
  * routes each output gradient to that index.
+ *
+ * Global average pooling, [N, C, H, W] -> [N, C] (the head of He et al. 2016's CIFAR ResNets,
+ * sec. 4.2): its forward is reduce.wgsl's sumAxes with scale 1 / (H*W), its backward spreads
+ * each dy[n, c] / (H*W) over its plane (pool.wgsl's global_avg_pool_backward).
  */
 import type { Context } from '../gpu/context.js';
 import { grid } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { argumentError, pair, shapeError } from '../errors.js';
-import { contextOf, optionsOf } from './check.js';
+import { checkF32, contextOf, optionsOf } from './check.js';
+import { sumAxes } from './reduce.js';
 
 const WG = 64;
 /** Outputs per invocation of the forward kernel (see shaders/pool.wgsl). */
@@ -75,6 +80,38 @@ export function maxPool2dBackward(dy: Tensor, argmax: Tensor, options: { inputSh
     shader: SHADER, entry: 'max_pool_backward', constants: { WG },
     uniforms: { outputs: dy.size, planes: N * C, H: xShape[2], W: xShape[3], OH, OW, KH: 0, KW: 0, SH: 0, SW: 0, PH: 0, PW: 0 },
     bindings: { dy, argmax_in: argmax, dx }, workgroups: grid(Math.ceil((N * C) / WG)),
+  });
+  return dx;
+}
+
+/** y[n, c] = the mean of x[n, c, :, :] over the plane: [N, C, H, W] -> [N, C]. */
+export function globalAvgPool2dForward(x: Tensor): Tensor<'f32'> {
+  const op = 'globalAvgPool2dForward';
+  const ctx = contextOf(op, { x });
+  checkF32(ctx, op, 'x', x);
+  if (x.shape.length !== 4) throw shapeError(op, 'x', '[N, C, H, W]', x.shape);
+  const [N, C, H, W] = x.shape;
+  // The sum of each plane times 1/(H*W), rounded to f32 once: the same factor as the backward's.
+  return sumAxes(x, { axes: { outer: N * C, reduceA: H * W }, scale: 1 / (H * W), shape: [N, C] });
+}
+
+/** dx [N, C, H, W] = dy[n, c] / (H*W) at every position of plane (n, c); `inputShape` is x's shape. */
+export function globalAvgPool2dBackward(dy: Tensor, options: { inputShape: readonly number[] }): Tensor<'f32'> {
+  const op = 'globalAvgPool2dBackward';
+  const ctx = contextOf(op, { dy });
+  const xShape = optionsOf(op, options).inputShape;
+  checkF32(ctx, op, 'dy', dy);
+  if (dy.shape.length !== 2) throw shapeError(op, 'dy', '[N, C]', dy.shape);
+  if (!Array.isArray(xShape) || xShape.length !== 4 || xShape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw argumentError(op, 'options.inputShape', 'four positive integers [N, C, H, W]', xShape);
+  }
+  const [N, C, H, W] = xShape;
+  if (dy.shape[0] !== N || dy.shape[1] !== C) throw shapeError(op, 'dy', `[${N}, ${C}] (batch and channels of inputShape)`, dy.shape);
+  const dx = ctx.empty([N, C, H, W]);
+  ctx.dispatch({
+    shader: SHADER, entry: 'global_avg_pool_backward', constants: { WG, PER_THREAD },
+    uniforms: { outputs: dx.size, H, W, scale: 1 / (H * W) },
+    bindings: { dy, dx }, workgroups: grid(Math.ceil(dx.size / (WG * PER_THREAD))),
   });
   return dx;
 }

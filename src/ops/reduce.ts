@@ -5,6 +5,7 @@
  *   sumAxesInto(ctx, x, { outer, reduceA, kept, reduceB }, out, { offset?, scale? })
  *   sum(ctx, x, { scale? })                 -> [1]
  *   sumInto(ctx, x, out, index, { scale? })
+ *   maxInto(x, out, { index })              out[index] = the largest element of x
  *
  * x is viewed as [outer, reduceA, kept, reduceB] (row-major; each axis defaults to 1, their product
  * is x.size) and summed over reduceA and reduceB:
@@ -100,13 +101,13 @@ function levelDepth(l: Level): number {
 }
 
 /** Records the levels that write scale * the sums of x into out[offset ..]; arguments are checked by the caller. */
-function record(ctx: Context, x: Tensor, levels: Level[], out: Tensor, offset: number, scale: number): void {
+function record(ctx: Context, x: Tensor, levels: Level[], out: Tensor, offset: number, scale: number, entry: 'sum_axes' | 'max_axes' = 'sum_axes'): void {
   let current = x;
   levels.forEach((l, i) => {
     const last = i === levels.length - 1;
     const target = last ? out : ctx.empty([l.chunks * l.outputs]);
     ctx.dispatch({
-      shader: SHADER, entry: 'sum_axes', constants: { WG: SUM_WORKGROUP },
+      shader: SHADER, entry, constants: { WG: SUM_WORKGROUP },
       uniforms: { outputs: l.outputs, kept: l.kept, reduce_a: l.reduceA, reduce_b: l.reduceB, chunks: l.chunks, offset: last ? offset : 0, scale: last ? scale : 1 },
       bindings: { x: current, out: target },
       workgroups: grid(Math.ceil((l.chunks * l.outputs) / SUM_WORKGROUP)),
@@ -228,4 +229,18 @@ export function sumInto(x: Tensor, out: Tensor, options: SumOptions & { index: n
   const at = checkTarget(ctx, op, x, out, 'index', index, 1);
   const scale = checkScale(op, options);
   record(ctx, x, plan(1, x.size, 1, 1), out, at, scale);
+}
+
+/**
+ * Writes the largest element of x into out[index] and leaves the other elements of `out` as they are
+ * (reduce.wgsl's max_axes, in the levels of a full sum; a max is exact). The smallest is
+ * -maxInto(scale(x, -1)): fit's per-layer sigma range (src/train/diagnostics.ts).
+ */
+export function maxInto(x: Tensor, out: Tensor, options: { index: number }): void {
+  const ctx = contextOf('maxInto', { x, out });
+  const index = optionsOf('maxInto', options).index;
+  const op = 'maxInto';
+  checkF32(ctx, op, 'x', x);
+  const at = checkTarget(ctx, op, x, out, 'index', index, 1);
+  record(ctx, x, plan(1, x.size, 1, 1), out, at, 1, 'max_axes');
 }

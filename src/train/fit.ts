@@ -12,7 +12,10 @@
  * per-epoch tensor, and are read only when a figure is shown (a paced onBatch
  * report, see ReportPacer, or the epoch's summary). Per epoch that is the reports
  * (or one read without onBatch) plus one for the validation figures; the best
- * epoch's parameters are kept as GPU copies, not read back.
+ * epoch's parameters are kept as GPU copies, not read back. The diagnostics (src/train/diagnostics.ts:
+ * sigma = softplus(rho) per Bayesian layer) are reduced on the GPU after the epoch's last step into the
+ * tail of that tensor and come back with its last read: no read of their own. The NLL and beta * KL
+ * terms and the KL per weight are computed from the figures read anyway.
  *
  * Device loss (src/train/recovery.ts): with `keepCpuCopyEvery` a CPU copy of the parameters, the
  * Adam state and the loop's position is taken every N steps (one more readback each); with
@@ -44,6 +47,7 @@ import { sumInto } from '../ops/reduce.js';
 import { Rng } from '../data/random.js';
 import { permutation, splitTrainValid } from '../data/batches.js';
 import { type RecoveryOptions, type TrainingSnapshot, cloneRng, runRecovering, takeSnapshot } from './recovery.js';
+import { DEFAULT_CHANCE_WARNING_STEPS, type FitWarning, type LayerSigma, WarningWatch, sigmaProbe, variationalWeightCount } from './diagnostics.js';
 
 /** Images already as floats in [0, 1], NCHW, with integer labels: a classifier's training data. */
 export interface FloatDataset {
@@ -161,12 +165,26 @@ export interface FitOptions {
    * its figures anyway (each onBatch report, each epoch's end, each CPU copy).
    */
   nonFiniteCheckEvery?: number;
+  /**
+   * Each warning of a run that does not converge, at the end of the epoch it is seen at (after onEpoch;
+   * awaited if it returns a promise): 'kl-dominates' (the beta * KL term outweighs the NLL term while
+   * the data is not yet fit) and 'chance-accuracy' (training accuracy within a few standard errors of
+   * chance after `chanceWarningSteps` steps). Each code is warned of at most once per fit call; the
+   * warnings are also in FitResult.warnings. See WarningWatch (train/diagnostics.ts) for the tests.
+   * Default: none (the warnings are still collected).
+   */
+  onWarning?: (w: FitWarning) => void | Promise<void>;
+  /**
+   * 'chance-accuracy' is looked for at the end of each epoch once this many training steps (the
+   * optimizer's update count) are done (default 200, DEFAULT_CHANCE_WARNING_STEPS; 0: from the first epoch's end).
+   */
+  chanceWarningSteps?: number;
 }
 
 const FIT_OPTIONS = [
   'epochs', 'initialEpoch', 'bestValidLoss', 'batchSize', 'lr', 'weightDecay', 'lrSchedule', 'lrFinalFraction', 'beta', 'samples', 'validSamples',
   'validFraction', 'seed', 'augment', 'optimizer', 'restoreBest', 'signal', 'onBatch', 'reportEvery', 'reportSeconds', 'onEpoch', 'keepCpuCopyEvery',
-  'onCpuCopy', 'resumeFrom', 'recoverDeviceLoss', 'nonFinite', 'nonFiniteCheckEvery',
+  'onCpuCopy', 'resumeFrom', 'recoverDeviceLoss', 'nonFinite', 'nonFiniteCheckEvery', 'onWarning', 'chanceWarningSteps',
 ];
 
 /** Where fit was when it took a CPU copy (TrainingSnapshot.progress). */
@@ -179,9 +197,13 @@ export interface FitProgress {
   /** (Absent in copies taken before it was kept: 0.) */
   nllSum?: number;
   klSum: number;
+  /** The sum of the steps' beta * KL (absent in copies taken before it was kept: beta * klSum for a constant beta). */
+  klTermSum?: number;
   correctSum: number;
   seen: number;
   history: EpochSummary[];
+  /** The warnings so far (absent in copies taken before they were kept: none). */
+  warnings?: FitWarning[];
   best: EpochSummary | null;
   /** The best epoch's parameters, or null before the first improvement. */
   bestParams: Map<string, Float32Array> | null;
@@ -225,6 +247,17 @@ export interface EpochSummary {
   validAccuracy: number;
   validNll: number;
   kl: number;
+  /**
+   * The two terms of trainLoss apart (loss = N * mean NLL + beta * KL, train/elbo.ts): the data term
+   * N * trainNll (N the training examples) and the mean over the steps of beta * KL (beta of each
+   * step's schedule, in float64). Their sum is trainLoss up to the float32 rounding of each step's loss.
+   */
+  nllTerm: number;
+  klTerm: number;
+  /** kl / the number of weights with a posterior (each a (mu, rho) pair): comparable across model sizes; NaN without one. */
+  klPerWeight: number;
+  /** sigma = softplus(rho) per Bayesian layer at the epoch's end, weights and bias apart (reduced on the GPU, read with the epoch's figures); [] without one. */
+  sigma: LayerSigma[];
   lr: number;
   seconds: number;
   samplesPerSecond: number;
@@ -250,6 +283,8 @@ export interface FitResult {
   recoveries: number;
   /** Steps skipped as non-finite over the history (nonFinite 'skip'). */
   skippedSteps: number;
+  /** The warnings of the run (FitOptions.onWarning), in the order raised. */
+  warnings: FitWarning[];
   /**
    * 'aborted' when `signal` stopped fit before its last epoch was done (the model is then as the
    * last complete step left it, and the best epoch is not restored); null when it ran every epoch.
@@ -473,6 +508,7 @@ interface FitSettings {
   nonFinite: 'throw' | 'skip' | 'off';
   checkEvery: number;
   restoreBest: boolean;
+  chanceSteps: number;
 }
 
 function checkFitOptions(model: Sequential, data: TrainingData, options: FitOptions): FitSettings {
@@ -502,7 +538,8 @@ function checkFitOptions(model: Sequential, data: TrainingData, options: FitOpti
   const nonFinite = checkOneOf(op, 'nonFinite', options.nonFinite ?? 'throw', ['throw', 'skip', 'off'] as const);
   const checkEvery = checkInt(op, 'nonFiniteCheckEvery', options.nonFiniteCheckEvery ?? 0, 0);
   if (options.restoreBest !== undefined && typeof options.restoreBest !== 'boolean') throw argumentError(op, 'restoreBest', 'true or false', options.restoreBest);
-  for (const name of ['augment', 'onBatch', 'onEpoch', 'onCpuCopy'] as const) {
+  const chanceSteps = checkInt(op, 'chanceWarningSteps', options.chanceWarningSteps ?? DEFAULT_CHANCE_WARNING_STEPS, 0);
+  for (const name of ['augment', 'onBatch', 'onEpoch', 'onCpuCopy', 'onWarning'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') throw argumentError(op, name, 'a function', options[name]);
   }
   const signal = options.signal;
@@ -518,7 +555,7 @@ function checkFitOptions(model: Sequential, data: TrainingData, options: FitOpti
   if (train.length === 0) throw new BayesError('INVALID_ARGUMENT', `${op}: no training examples left after holding out ${validFraction} for validation`);
   return {
     data, examples, epochs, initialEpoch, batchSize, step: { samples, seed }, validSamples, validFraction, lr0, lrFinal, lrSchedule, weightDecay, seed, schedule,
-    reportEvery, reportSeconds, bestValidLoss, copyEvery, nonFinite, checkEvery, restoreBest: options.restoreBest ?? true,
+    reportEvery, reportSeconds, bestValidLoss, copyEvery, nonFinite, checkEvery, restoreBest: options.restoreBest ?? true, chanceSteps,
   };
 }
 
@@ -538,7 +575,7 @@ export async function fit(model: Sequential, data: TrainingData, options: FitOpt
     const history = resume ? [...resume.history] : [];
     return {
       history, best: resume?.best ?? null, optimizer: options.optimizer ?? null, steps: options.optimizer?.step ?? 0, context: ctx, recoveries: 0,
-      skippedSteps: history.reduce((a, e) => a + e.skippedSteps, 0), stopped: 'aborted',
+      skippedSteps: history.reduce((a, e) => a + e.skippedSteps, 0), warnings: [...(resume?.warnings ?? [])], stopped: 'aborted',
     };
   }
   if (!options.recoverDeviceLoss) return fitFrom(ctx, model, settings, options);
@@ -582,7 +619,11 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
   const flagWords = guard ? guard.flags.size : 0;
   // Step b's loss, NLL, KL and correct count in slots 4b .. 4b + 3, for one epoch (trainStep's figures);
   // then the guard's flags as 16-bit halves (flagsIntoF32), written just before each read.
-  const stats = ctx.keep(ctx.empty([4 * batches + 2 * flagWords]));
+  // Then sigma = softplus(rho) statistics of each variational tensor (src/train/diagnostics.ts), written
+  // after the epoch's last step and read with its figures (no read of their own).
+  const probe = sigmaProbe(model);
+  const sigmaAt = 4 * batches + 2 * flagWords;
+  const stats = ctx.keep(ctx.empty([sigmaAt + (probe?.size ?? 0)]));
   // The parameters of the best epoch so far, as GPU copies (made lazily, on the first improvement).
   const bestParams = new Map<string, Tensor>();
   const pacer = new ReportPacer(settings.reportEvery, settings.reportSeconds);
@@ -597,6 +638,12 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
   let bestCpu = resume?.bestParams ?? null;
   if (bestCpu && restoreBest) for (const [name, p] of model.namedParameters()) bestParams.set(name, ctx.keep(ctx.tensor(bestCpu.get(name)!, p.value.shape)));
   let stopped: 'aborted' | null = null;
+  const warnings: FitWarning[] = [...(resume?.warnings ?? [])];
+  const watch = new WarningWatch({
+    regression: examples.regression, classes: examples.regression ? 0 : (settings.data as FloatDataset).classes,
+    majorityShare: examples.regression ? 0 : majorityShare(examples.targets, train), chanceSteps: settings.chanceSteps, trainSize, raised: warnings.map((w) => w.code),
+  });
+  const weights = variationalWeightCount(model);
 
   try {
     epochs: for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs; epoch++) {
@@ -608,6 +655,7 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
       let lossSum = resumed?.lossSum ?? 0;
       let nllSum = resumed?.nllSum ?? 0;
       let klSum = resumed?.klSum ?? 0;
+      let klTermSum = !resumed ? 0 : resumed.klTermSum ?? (typeof schedule === 'number' ? schedule * klSum : NaN);
       let correctSum = resumed?.correctSum ?? 0;
       let added = resumed?.batch ?? 0; // steps whose figures are in the sums
       let seen = resumed?.seen ?? 0;
@@ -619,6 +667,8 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
       let droppedExamples = resumed?.droppedExamples ?? 0;
       // Each step's own figures since the last onBatch (only kept with onBatch).
       let pending: StepFigures[] = [];
+      // The epoch's sigma figures, from the read that covers its last step.
+      let sigma: LayerSigma[] | null = probe ? null : [];
       // What the flags say: count the skipped steps, and with 'throw' stop at the first non-finite step.
       const inspect = (words: ArrayLike<number>) => {
         const record = decodeNonFiniteFlags(words);
@@ -635,7 +685,10 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
       const drain = async (done: number) => {
         if (added >= done) return;
         if (guard) flagsIntoF32(guard.flags, stats, { offset: 4 * batches });
+        const last = done === batches && probe !== null;
+        if (last) probe!.record(stats, sigmaAt);
         const v = await stats.read();
+        if (last) sigma = probe!.decode(v, sigmaAt);
         for (; added < done; added++) {
           const count = Math.min(batchSize, trainSize - added * batchSize);
           if (options.onBatch) {
@@ -649,6 +702,7 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
           lossSum += v[4 * added];
           nllSum += v[4 * added + 1];
           klSum += v[4 * added + 2];
+          klTermSum += betaAt(schedule, added, batches, epoch, epochs) * v[4 * added + 2];
           if (!examples.regression) correctSum += v[4 * added + 3];
         }
         if (guard) inspect(flagWordsFromF32(v, 4 * batches, flagWords));
@@ -676,7 +730,7 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
         if (copyEvery > 0 && step % copyEvery === 0) {
           await drain(b + 1);
           const progress: FitProgress = {
-            epoch, batch: b + 1, lossSum, nllSum, klSum, correctSum, seen, history: [...history], best, bestParams: bestCpu, rng: cloneRng(rng),
+            epoch, batch: b + 1, lossSum, nllSum, klSum, klTermSum, correctSum, seen, history: [...history], warnings: [...warnings], best, bestParams: bestCpu, rng: cloneRng(rng),
             skippedSteps: nonFiniteCount - skippedBase, droppedSteps: dropped, droppedExamples,
           };
           options.onCpuCopy?.(await takeSnapshot(model, optimizer, progress));
@@ -701,6 +755,11 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
         break;
       }
       const seconds = (performance.now() - started) / 1000;
+      // Only a run resumed from a copy taken at the epoch's last step gets here without the sigma figures: one read of them.
+      if (probe && sigma === null) {
+        probe.record(stats, sigmaAt);
+        sigma = probe.decode(await stats.read(), sigmaAt);
+      }
       const v = valid.length > 0 ? await evaluate(model, settings.data, { batchSize, samples: validSamples, seed, step: 1 << 30, indices: valid }) : { nll: NaN, accuracy: NaN };
       // The figures are over the steps whose loss was finite: all of them unless nonFinite 'skip' skipped some.
       const counted = batches - dropped;
@@ -712,7 +771,8 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
       const summary: EpochSummary = {
         epoch: epoch + 1, epochs, trainLoss: lossSum / counted, trainNll: nllSum / counted,
         trainAccuracy: examples.regression ? NaN : correctSum / (trainSize - droppedExamples), validLoss, validAccuracy: v.accuracy, validNll: v.nll,
-        kl, lr: optimizer.lr, seconds, samplesPerSecond: trainSize / seconds, improved, skippedSteps: nonFiniteCount - skippedBase,
+        kl, nllTerm: (nllSum / counted) * trainSize, klTerm: klTermSum / counted, klPerWeight: weights > 0 ? kl / weights : NaN, sigma: sigma ?? [],
+        lr: optimizer.lr, seconds, samplesPerSecond: trainSize / seconds, improved, skippedSteps: nonFiniteCount - skippedBase,
       };
       if (improved) {
         best = summary;
@@ -731,12 +791,16 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
       }
       history.push(summary);
       await options.onEpoch?.(summary);
+      for (const w of watch.check(summary, optimizer.step, trainSize - droppedExamples)) {
+        warnings.push(w);
+        await options.onWarning?.(w);
+      }
     }
     // Keep the model with the lowest validation loss, as the seed saves it (if no epoch beat
     // `bestValidLoss`, the model is left as the last epoch made it and `best` is null). An aborted fit
     // leaves the model as its last step made it.
     if (best && restoreBest && !stopped) for (const [name, p] of model.namedParameters()) ctx.copy(bestParams.get(name)!, p.value);
-    return { history, best, optimizer, steps: optimizer.step, context: ctx, recoveries: 0, skippedSteps: history.reduce((a, e) => a + e.skippedSteps, 0), stopped };
+    return { history, best, optimizer, steps: optimizer.step, context: ctx, recoveries: 0, skippedSteps: history.reduce((a, e) => a + e.skippedSteps, 0), warnings, stopped };
   } catch (e) {
     // An optimizer fit made cannot reach the caller: free it.
     if (!options.optimizer) optimizer.dispose();
@@ -747,6 +811,18 @@ async function fitFrom(ctx: Context, model: Sequential, settings: FitSettings, o
     for (const t of bestParams.values()) t.dispose();
     slots.dispose();
   }
+}
+
+/** The most frequent class's share of the examples `indices` (what a constant guess scores). */
+function majorityShare(labels: ArrayLike<number>, indices: Uint32Array): number {
+  const counts = new Map<number, number>();
+  let most = 0;
+  for (const i of indices) {
+    const c = (counts.get(labels[i]) ?? 0) + 1;
+    counts.set(labels[i], c);
+    if (c > most) most = c;
+  }
+  return indices.length > 0 ? most / indices.length : 0;
 }
 
 /** The NON_FINITE error of 'throw': the step, where it was, what was non-finite, and what the model holds. */

@@ -49,7 +49,7 @@ export interface RegressorOptions {
   noiseStd?: number;
   /** Homoscedastic head: learn the noise (default true) or keep noiseStd fixed. */
   learnNoise?: boolean;
-  /** 'lrt' (default) or 'bbb', as the seed's layer_type. */
+  /** 'lrt' (default), 'bbb' (the seed's layer_type) or 'flipout'. */
   layerType?: LayerType;
   /** The seed's priors dictionary; default prior N(0, 1) (see REGRESSION_PRIORS). */
   priors?: Priors;

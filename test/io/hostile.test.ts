@@ -336,7 +336,7 @@ describe('loadCheckpoint refuses hostile checkpoints, changing nothing', async (
       ['{"model":', "the metadata 'config' is not valid JSON"],
       ['null', "the metadata 'config' is null, not an object"],
       ['[1]', 'is [1], not an object'],
-      [{ model: 'vgg' }, "metadata 'config': argument 'model' expected one of 'lenet' | 'alexnet' | '3conv3fc', got \"vgg\""],
+      [{ model: 'vgg' }, "metadata 'config': argument 'model' expected one of 'lenet' | 'alexnet' | '3conv3fc' | 'resnet20', got \"vgg\""],
       [{ model: '__proto__' }, "argument 'model' expected one of"],
       [{ bayesian: 'yes' }, 'bayesian "yes", not true or false'],
       [{ layerType: 'dropconnect' }, "argument 'layerType'"],

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Context } from '../../src/gpu/context.js';
-import { type GaussianPrior, type MixturePrior, klGaussian, klGaussianBackwardInto, klMonteCarlo, klMonteCarloBackwardInto } from '../../src/ops/kl.js';
+import { type GaussianPrior, type MixturePrior, klGaussian, klGaussianBackwardInto, klGaussianTensor, klGaussianTensorBackwardInto, klMonteCarlo, klMonteCarloBackwardInto } from '../../src/ops/kl.js';
 import { SUM_SPLIT_ABOVE, sumRoundingDepth } from '../../src/ops/reduce.js';
 import { drawNormal, sampleWeights } from '../../src/ops/sample.js';
 import { context, expectClose, numericGradient, randomArray } from '../helpers.js';
 import { softplusRef } from '../reference/activation.js';
 import { sampleWeightsRef } from '../reference/sample.js';
 import {
-  type PriorRef, klGaussianBackwardRef, klGaussianRef, klGaussianTermsRef, klMonteCarloBackwardRef, klMonteCarloPathRef, klMonteCarloRef, logPriorRef,
+  type PriorRef, klGaussianBackwardRef, klGaussianRef, klGaussianTensorBackwardRef, klGaussianTensorRef, klGaussianTensorTermsRef, klGaussianTermsRef,
+  klMonteCarloBackwardRef, klMonteCarloPathRef, klMonteCarloRef, logPriorRef,
 } from '../reference/kl.js';
 
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
@@ -278,5 +279,98 @@ describe('KL: bad input is rejected before GPU work', () => {
     const b = klMonteCarlo(w, mu, rho, { prior: MIXTURES[0] });
     expect(ctx.memory().liveTensors).toBe(before + 2);
     expect(Number.isFinite((await a.read())[0] + (await b.read())[0])).toBe(true);
+  });
+});
+
+describe('klGaussianTensor (a Gaussian prior of its own per element, closed form)', () => {
+  /** A prior centred near the posterior (as MOPED's, Krishnan et al. 2020) with sigma_p in [1e-3, 0.5]. */
+  function elementPrior(n: number, seed: number, mus: Float32Array): { pMu: Float32Array; pSigma: Float32Array } {
+    const shift = randomArray(n, seed, -0.05, 0.05);
+    return { pMu: f32(Array.from(mus, (m, i) => m + shift[i])), pSigma: f32(randomArray(n, seed + 1, 0, 1).map((u) => Math.exp(Math.log(1e-3) + u * Math.log(500)))) };
+  }
+
+  for (const n of [1, 7, 1000, 100_003]) {
+    it(`matches float64, n=${n}`, async () => {
+      const ctx = await context();
+      const { mus, rhos } = posterior(n, 2 * n + 5, -8, 0);
+      const { pMu, pSigma } = elementPrior(n, n + 9, mus);
+      const got = (await klGaussianTensor(ctx.tensor(mus, [n]), ctx.tensor(rhos, [n]), ctx.tensor(pMu, [n]), ctx.tensor(pSigma, [n])).read())[0];
+      const want = klGaussianTensorRef(mus, rhos, pMu, pSigma);
+      const sigma = softplusRef(rhos);
+      let scale = 0;
+      for (let i = 0; i < n; i++) scale += Math.abs(Math.log(pSigma[i] / sigma[i])) + (sigma[i] ** 2 + (mus[i] - pMu[i]) ** 2) / (2 * pSigma[i] ** 2) + 0.5;
+      // As for klGaussian: sigma from f32 softplus within 2.2e-6 relative (doubled in sigma^2, rho >= -8 here
+      // is in its accurate range), a few ulp for the ratios, log and squares, and the reduction's bound.
+      expect(Math.abs(got - want)).toBeLessThanOrEqual((5e-6 + 8 * U + reductionBound(n)) * scale);
+    });
+  }
+
+  it('with every element at one prior equals klGaussian with that scalar prior', async () => {
+    const ctx = await context();
+    const n = 513;
+    const { mus, rhos } = posterior(n, 41);
+    const mu = ctx.tensor(mus, [n]);
+    const rho = ctx.tensor(rhos, [n]);
+    const tensorKl = (await klGaussianTensor(mu, rho, ctx.tensor(new Float32Array(n).fill(GAUSSIAN.mu), [n]), ctx.tensor(new Float32Array(n).fill(GAUSSIAN.sigma), [n])).read())[0];
+    const scalarKl = await gaussianKl(ctx, mus, rhos, GAUSSIAN);
+    // Two f32 evaluations of one formula (ratios vs 1 / sigma_p^2): a few ulp per term, the same reduction.
+    expect(Math.abs(tensorKl - scalarKl)).toBeLessThanOrEqual(1e-6 * Math.abs(scalarKl) + 1e-6);
+  });
+
+  it('is 0 when the posterior equals the prior (MOPED at conversion), also for sigma_p = 1e-19', async () => {
+    const ctx = await context();
+    const mus = f32([0.3, -0.02, 0, 1e-6]);
+    const pSigma = f32([0.03, 0.002, 1e-19, 1e-7]);
+    // rho with softplus(rho) = sigma_p in float64, rounded to f32.
+    const rhos = f32(Array.from(pSigma, (s) => s + Math.log(-Math.expm1(-s))));
+    const terms = klGaussianTensorTermsRef(mus, rhos, mus, pSigma);
+    for (let i = 0; i < 4; i++) {
+      const one = (await klGaussianTensor(ctx.tensor(mus.subarray(i, i + 1), [1]), ctx.tensor(rhos.subarray(i, i + 1), [1]), ctx.tensor(mus.subarray(i, i + 1), [1]), ctx.tensor(pSigma.subarray(i, i + 1), [1])).read())[0];
+      // The reference of the rounded rho is ~1e-14; the f32 ratio sigma / sigma_p is 1 within a few ulp, so
+      // the term is 0 within 1e-5 (its log and square each round to about 2^-24 of 1).
+      expect(Number.isFinite(one), `sigma_p = ${pSigma[i]}`).toBe(true);
+      expect(Math.abs(one - terms[i]), `sigma_p = ${pSigma[i]}`).toBeLessThan(1e-5);
+    }
+  });
+
+  for (const n of [1, 7, 1000]) {
+    it(`backward adds scale * dKL into dMu and dRho in place, vs float64, n=${n}`, async () => {
+      const ctx = await context();
+      const { mus, rhos } = posterior(n, 7 * n);
+      const { pMu, pSigma } = elementPrior(n, 11 * n, mus);
+      const dMu0 = f32(randomArray(n, 5 * n));
+      const dRho0 = f32(randomArray(n, 5 * n + 1));
+      const dMu = ctx.tensor(dMu0, [n]);
+      const dRho = ctx.tensor(dRho0, [n]);
+      const scale = 0.37;
+      klGaussianTensorBackwardInto(ctx.tensor(mus, [n]), ctx.tensor(rhos, [n]), ctx.tensor(pMu, [n]), ctx.tensor(pSigma, [n]), dMu, dRho, { scale });
+      const g = klGaussianTensorBackwardRef(mus, rhos, pMu, pSigma);
+      // The tolerances of klGaussianBackwardInto: dMu a few f32 roundings, dRho 5e-6 for f32 softplus.
+      expectClose(await dMu.read(), Float64Array.from(g.dMu, (v, i) => dMu0[i] + scale * v), 1e-6, 'dMu');
+      expectClose(await dRho.read(), Float64Array.from(g.dRho, (v, i) => dRho0[i] + scale * v), 5e-6, 'dRho');
+    });
+  }
+
+  it('reference backward equals central finite differences', () => {
+    const mus = randomArray(9, 3, -0.3, 0.3);
+    const rhos = randomArray(9, 4, -4, 1);
+    const pMu = randomArray(9, 5, -0.3, 0.3);
+    const pSigma = randomArray(9, 6, 0.05, 0.5);
+    const g = klGaussianTensorBackwardRef(mus, rhos, pMu, pSigma);
+    // O(h^2) central differences with h = 1e-5 on a smooth function (sigma_p >= 0.05 keeps the curvature small).
+    expectClose(g.dMu, numericGradient((m) => klGaussianTensorRef(m, rhos, pMu, pSigma), Float64Array.from(mus)), 1e-7, 'dMu fd');
+    expectClose(g.dRho, numericGradient((r) => klGaussianTensorRef(mus, r, pMu, pSigma), Float64Array.from(rhos)), 1e-7, 'dRho fd');
+  });
+
+  it('refuses missing or mis-shaped prior tensors and aliased gradients by name, before any GPU work', async () => {
+    const ctx = await context();
+    const mu = ctx.tensor(f32([0.1, 0.2]), [2]);
+    const rho = ctx.tensor(f32([-3, -3]), [2]);
+    const pMu = ctx.tensor(f32([0, 0]), [2]);
+    const pSigma = ctx.tensor(f32([0.1, 0.1]), [2]);
+    expect(() => klGaussianTensor(mu, rho, null as unknown as typeof pMu, pSigma)).toThrow(/klGaussianTensor: argument 'priorMu'/);
+    expect(() => klGaussianTensor(mu, rho, pMu, ctx.tensor(f32([0.1, 0.1, 0.1]), [3]))).toThrow(/klGaussianTensor: argument 'priorSigma'/);
+    const dMu = ctx.tensor(f32([0, 0]), [2]);
+    expect(() => klGaussianTensorBackwardInto(mu, rho, pMu, pSigma, dMu, pSigma, { scale: 1 })).toThrow(/klGaussianTensorBackwardInto: argument 'dRho'/);
   });
 });

@@ -14,7 +14,7 @@ import * as node from '../../src/node.js';
 import { ROOT } from '../../scripts/build.mjs';
 
 const VALUES = [
-  'AlexNet', 'Adam', 'BBB3Conv3FC', 'BBBAlexNet', 'BBBConv2d', 'BBBLeNet', 'BBBLinear', 'BatchNorm2d', 'BayesError', 'CHART_COLORS', 'Context', 'Conv2d',
+  'AlexNet', 'Adam', 'LAYER_TYPES', 'MOPED_SIGMA_MIN', 'toBayesian', 'DEFAULT_CHANCE_WARNING_STEPS', 'KL_DOMINANCE_RATIO', 'KL_DOMINANCE_NLL_FRACTION', 'CHANCE_STANDARD_ERRORS', 'sigmaStatistics', 'variationalWeightCount', 'BBB3Conv3FC', 'BBBAlexNet', 'BBBConv2d', 'BBBLeNet', 'BBBLinear', 'BBBResNet20', 'ResNet20', 'GlobalAvgPool2d', 'ZeroPadShortcut', 'BatchNorm2d', 'BayesError', 'CHART_COLORS', 'Context', 'Conv2d',
   'DEFAULT_BETA', 'DEFAULT_PRIORS', 'Dropout', 'Flatten', 'GEMM_VARIANTS', 'HomoscedasticNoise', 'LeNet', 'Linear', 'MODEL_FORMAT', 'MODEL_NAMES', 'MaxPool2d',
   'Model', 'Module', 'PROBABILITY_METHODS', 'REGRESSION_PRIORS', 'ReLU', 'Regressor', 'Residual', 'Rng', 'STREAMS_PER_LAYER', 'Sequential', 'Softplus', 'Tensor',
   'ThreeConvThreeFC', 'accuracy', 'augmentImages', 'aupr', 'auroc', 'batches', 'bayesianRegressor', 'beta', 'brierScore', 'buildModel', 'buildReport',

@@ -93,3 +93,25 @@ export function klMonteCarloBackwardRef(w: ArrayLike<number>, eps: ArrayLike<num
   }
   return { dMu, dRho: Float64Array.from(dSigma, (g, i) => g * sigmoidRef(rho[i])) };
 }
+
+/**
+ * Closed-form KL(q || p) per element against a prior of its own per element, N(priorMu[i], priorSigma[i]^2)
+ * (the empirical-Bayes priors of Krishnan et al. 2020): as klGaussianTermsRef, written out again from the
+ * definition, log(sigma_p / sigma) + (sigma^2 + (mu - mu_p)^2) / (2 sigma_p^2) - 1/2.
+ */
+export function klGaussianTensorTermsRef(mu: ArrayLike<number>, rho: ArrayLike<number>, priorMu: ArrayLike<number>, priorSigma: ArrayLike<number>): Float64Array {
+  const sigma = softplusRef(rho);
+  return Float64Array.from(mu, (m, i) => Math.log(priorSigma[i] / sigma[i]) + (sigma[i] ** 2 + (m - priorMu[i]) ** 2) / (2 * priorSigma[i] ** 2) - 0.5);
+}
+
+export const klGaussianTensorRef = (mu: ArrayLike<number>, rho: ArrayLike<number>, priorMu: ArrayLike<number>, priorSigma: ArrayLike<number>) =>
+  klGaussianTensorTermsRef(mu, rho, priorMu, priorSigma).reduce((a, b) => a + b, 0);
+
+/** dKL/dmu = (mu - mu_p) / sigma_p^2;  dKL/drho = (sigma / sigma_p^2 - 1 / sigma) * sigmoid(rho), per element. */
+export function klGaussianTensorBackwardRef(mu: ArrayLike<number>, rho: ArrayLike<number>, priorMu: ArrayLike<number>, priorSigma: ArrayLike<number>): { dMu: Float64Array; dRho: Float64Array } {
+  const sigma = softplusRef(rho);
+  return {
+    dMu: Float64Array.from(mu, (m, i) => (m - priorMu[i]) / priorSigma[i] ** 2),
+    dRho: Float64Array.from(rho, (r, i) => (sigma[i] / priorSigma[i] ** 2 - 1 / sigma[i]) * sigmoidRef(r)),
+  };
+}

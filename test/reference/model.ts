@@ -12,6 +12,7 @@ import { softplusRef } from './activation.js';
 import { logMeanExpRef, logSoftmaxRef, nllRef } from './loss.js';
 import { klGaussianRef } from './kl.js';
 import { sampleWeightsRef, sigmaSquaredRef } from './sample.js';
+import { flipoutConv2dRef, flipoutLinearRef, perturbationRef } from './flipout.js';
 
 export interface TinyDims {
   batch: number; samples: number; inC: number; size: number; outC: number; k: number; classes: number;
@@ -19,11 +20,15 @@ export interface TinyDims {
 
 export type TinyParams = Record<'conv1.W_mu' | 'conv1.W_rho' | 'conv1.bias_mu' | 'conv1.bias_rho' | 'fc1.W_mu' | 'fc1.W_rho' | 'fc1.bias_mu' | 'fc1.bias_rho', Float64Array>;
 
-/** Noise per layer: LRT: output noise [T*B*outputs]; BBB: weight and bias noise [T * size]. */
-export interface TinyNoise { conv1: { out?: ArrayLike<number>; w?: ArrayLike<number>; b?: ArrayLike<number> }; fc1: { out?: ArrayLike<number>; w?: ArrayLike<number>; b?: ArrayLike<number> } }
+/**
+ * Noise per layer: LRT: output noise [T*B*outputs]; BBB: weight and bias noise [T * size];
+ * Flipout: weight and bias noise as BBB's, and signs per row and input / output channel [T*B*channels].
+ */
+export interface TinyLayerNoise { out?: ArrayLike<number>; w?: ArrayLike<number>; b?: ArrayLike<number>; signIn?: ArrayLike<number>; signOut?: ArrayLike<number> }
+export interface TinyNoise { conv1: TinyLayerNoise; fc1: TinyLayerNoise }
 
 export function tinyLossRef(
-  d: TinyDims, layerType: 'lrt' | 'bbb', p: TinyParams, noise: TinyNoise, x: ArrayLike<number>, labels: ArrayLike<number>,
+  d: TinyDims, layerType: 'lrt' | 'bbb' | 'flipout', p: TinyParams, noise: TinyNoise, x: ArrayLike<number>, labels: ArrayLike<number>,
   o: { beta: number; trainSize: number; prior: { mu: number; sigma: number } },
 ): number {
   const T = d.samples;
@@ -33,7 +38,10 @@ export function tinyLossRef(
   for (let t = 0; t < T; t++) for (let i = 0; i < d.batch * per; i++) xt[t * d.batch * per + i] = x[i];
   const oh = d.size - d.k + 1;
   let h: Float64Array;
-  if (layerType === 'lrt') {
+  if (layerType === 'flipout') {
+    const n = noise.conv1;
+    h = flipoutConv2dRef({ x: [rows, d.inC, d.size, d.size], w: [T, d.outC, d.inC, d.k, d.k] }, xt, p['conv1.W_mu'], perturbationRef(p['conv1.W_rho'], n.w!), p['conv1.bias_mu'], perturbationRef(p['conv1.bias_rho'], n.b!), { signIn: n.signIn!, signOut: n.signOut! });
+  } else if (layerType === 'lrt') {
     h = lrtConv2dRef({ x: [rows, d.inC, d.size, d.size], w: [d.outC, d.inC, d.k, d.k] }, xt, p['conv1.W_mu'], sigmaSquaredRef(p['conv1.W_rho']), p['conv1.bias_mu'], sigmaSquaredRef(p['conv1.bias_rho']), noise.conv1.out!).y;
   } else {
     const w = sampleWeightsRef(tileArr(p['conv1.W_mu'], T), tileArr(p['conv1.W_rho'], T), noise.conv1.w!);
@@ -44,7 +52,10 @@ export function tinyLossRef(
   const pooled = maxPool2dRef(h, { shape: [rows, d.outC, oh, oh], kernel: [2, 2], stride: [2, 2], padding: [0, 0] }).y;
   const inF = d.outC * Math.floor(oh / 2) ** 2;
   let logits: Float64Array;
-  if (layerType === 'lrt') {
+  if (layerType === 'flipout') {
+    const n = noise.fc1;
+    logits = flipoutLinearRef({ rows, inF, outF: d.classes, samples: T }, pooled, p['fc1.W_mu'], perturbationRef(p['fc1.W_rho'], n.w!), p['fc1.bias_mu'], perturbationRef(p['fc1.bias_rho'], n.b!), { signIn: n.signIn!, signOut: n.signOut! });
+  } else if (layerType === 'lrt') {
     logits = lrtForwardRef(pooled, p['fc1.W_mu'], sigmaSquaredRef(p['fc1.W_rho']), p['fc1.bias_mu'], sigmaSquaredRef(p['fc1.bias_rho']), noise.fc1.out!, rows, inF, d.classes);
   } else {
     const w = sampleWeightsRef(tileArr(p['fc1.W_mu'], T), tileArr(p['fc1.W_rho'], T), noise.fc1.w!);

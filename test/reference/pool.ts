@@ -50,3 +50,25 @@ export function maxPool2dBackwardRef(x: ArrayLike<number>, dy: ArrayLike<number>
   for (let o = 0; o < argmax.length; o++) dx[argmax[o]] += dy[o];
   return dx;
 }
+
+/** Global average pooling [N, C, H, W] -> [N, C]: the mean of each plane. */
+export function globalAvgPool2dRef(x: ArrayLike<number>, shape: readonly number[]): Float64Array {
+  const [N, C, H, W] = shape;
+  const hw = H * W;
+  const y = new Float64Array(N * C);
+  for (let p = 0; p < N * C; p++) {
+    let s = 0;
+    for (let k = 0; k < hw; k++) s += x[p * hw + k];
+    y[p] = s / hw;
+  }
+  return y;
+}
+
+/** Its gradient for L = <y, dy>: dx[n, c, h, w] = dy[n, c] / (H*W). */
+export function globalAvgPool2dBackwardRef(dy: ArrayLike<number>, shape: readonly number[]): Float64Array {
+  const [N, C, H, W] = shape;
+  const hw = H * W;
+  const dx = new Float64Array(N * C * hw);
+  for (let i = 0; i < dx.length; i++) dx[i] = dy[Math.floor(i / hw)] / hw;
+  return dx;
+}
