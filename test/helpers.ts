@@ -55,6 +55,25 @@ export function numericGradient(f: (x: Float64Array) => number, x: Float64Array,
   return g;
 }
 
+/**
+ * Central differences with a step relative to each coordinate, h = rel * max(1, |x_i|), for parameters
+ * of any scale: x is changed in place and restored, `loss` reads it.
+ */
+export function relativeNumericGradient(loss: () => number, x: { length: number; [i: number]: number }, rel = 1e-6): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const old = x[i];
+    const h = rel * Math.max(1, Math.abs(old));
+    x[i] = old + h;
+    const up = loss();
+    x[i] = old - h;
+    const down = loss();
+    x[i] = old;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
 /** Sum of a[i] * b[i]: the scalar loss L = <y, dy> whose gradient backward passes compute. */
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;

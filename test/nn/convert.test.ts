@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Context } from '../../src/gpu/context.js';
-import { context, expectClose, randomArray } from '../helpers.js';
+import { context, expectClose, randomArray, relativeNumericGradient } from '../helpers.js';
 import { BBBConv2d, BBBLinear, LAYER_TYPES } from '../../src/nn/bayes.js';
 import { MOPED_SIGMA_MIN, inverseSoftplus, toBayesian } from '../../src/nn/convert.js';
 import { BatchNorm2d, Conv2d, Dropout, Flatten, HomoscedasticNoise, Linear, MaxPool2d, ReLU, Softplus } from '../../src/nn/layers.js';
@@ -232,17 +232,7 @@ for (const layerType of ['lrt', 'bbb'] as const) {
           continue;
         }
         const v = params[name as keyof TinyParams];
-        const fd = new Float64Array(v.length);
-        for (let i = 0; i < v.length; i++) {
-          const old = v[i];
-          const h = 1e-6 * Math.max(1, Math.abs(old));
-          v[i] = old + h;
-          const up = loss(params);
-          v[i] = old - h;
-          const down = loss(params);
-          v[i] = old;
-          fd[i] = (up - down) / (2 * h);
-        }
+        const fd = relativeNumericGradient(() => loss(params), v);
         // The tolerance of training_step.test.ts: 2e-4 of the tensor's largest gradient (f32 accumulation).
         expectClose(await p.grad!.read(), fd, 2e-4, `${layerType} ${name}`);
       }

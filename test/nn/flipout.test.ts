@@ -6,7 +6,7 @@
  * identical outputs; and the layer type checked wherever layer types are.
  */
 import { describe, expect, it } from 'vitest';
-import { context, expectClose, randomArray } from '../helpers.js';
+import { context, expectClose, randomArray, relativeNumericGradient } from '../helpers.js';
 import type { Context } from '../../src/gpu/context.js';
 import { BayesError } from '../../src/errors.js';
 import { BBBConv2d, BBBLinear } from '../../src/nn/bayes.js';
@@ -81,17 +81,7 @@ describe("layerType 'flipout'", () => {
 
     for (const [name, p] of model.namedParameters()) {
       const v = params[name as keyof TinyParams];
-      const fd = new Float64Array(v.length);
-      for (let i = 0; i < v.length; i++) {
-        const old = v[i];
-        const h = 1e-6 * Math.max(1, Math.abs(old));
-        v[i] = old + h;
-        const up = loss(params);
-        v[i] = old - h;
-        const down = loss(params);
-        v[i] = old;
-        fd[i] = (up - down) / (2 * h);
-      }
+      const fd = relativeNumericGradient(() => loss(params), v);
       // As test/nn/training_step.test.ts: 2e-4 of the tensor's largest gradient covers f32
       // accumulation in the GPU backward against O(h^2) + rounding / h in the differences.
       expectClose(await p.grad!.read(), fd, 2e-4, `flipout ${name}`);

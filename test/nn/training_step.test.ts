@@ -5,7 +5,7 @@
  * reference sees exactly the forward's epsilon.
  */
 import { describe, expect, it } from 'vitest';
-import { context, expectClose, randomArray } from '../helpers.js';
+import { context, expectClose, randomArray, relativeNumericGradient } from '../helpers.js';
 import { BBBConv2d, BBBLinear } from '../../src/nn/bayes.js';
 import { Flatten, MaxPool2d, Softplus } from '../../src/nn/layers.js';
 import { Sequential } from '../../src/nn/sequential.js';
@@ -62,17 +62,7 @@ for (const layerType of ['lrt', 'bbb'] as const) {
 
       for (const [name, p] of model.namedParameters()) {
         const v = params[name as keyof TinyParams];
-        const fd = new Float64Array(v.length);
-        for (let i = 0; i < v.length; i++) {
-          const old = v[i];
-          const h = 1e-6 * Math.max(1, Math.abs(old));
-          v[i] = old + h;
-          const up = loss(params);
-          v[i] = old - h;
-          const down = loss(params);
-          v[i] = old;
-          fd[i] = (up - down) / (2 * h);
-        }
+        const fd = relativeNumericGradient(() => loss(params), v);
         // Relative to the tensor's largest gradient: 2e-4 covers f32 accumulation in the GPU
         // backward (loss scaled by trainSize) against O(h^2) + rounding/h ~ 1e-8 in the differences.
         expectClose(await p.grad!.read(), fd, 2e-4, `${layerType} ${name}`);
