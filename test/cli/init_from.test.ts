@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBuilt } from './run_cli.js';
+import { runBuilt, TINY_TRAIN } from './run_cli.js';
 import { loadModelFile, saveModelFile } from '../../src/io/checkpoint_files.js';
 import type { Context } from '../../src/gpu/context.js';
 import { BBBLeNet, LeNet } from '../../src/nn/models.js';
@@ -24,7 +24,7 @@ describe('bayesgpu train --init-from (MOPED)', () => {
     ctx.destroy();
     rmSync(scratch, { recursive: true, force: true });
   });
-  const tiny = ['train', '--train-size', '96', '--valid-fraction', '0.25', '--epochs', '1', '--batch-size', '24', '--test-samples', '2', '--test-size', '24'];
+  const tiny = TINY_TRAIN;
 
   it('converts a frequentist LeNet trained by the CLI with the given delta and layer type, then trains it', async () => {
     const frequentist = join(scratch, 'frequentist.safetensors');

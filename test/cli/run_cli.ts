@@ -66,3 +66,6 @@ export async function runBuilt(args: string[], options: { cwd?: string; timeoutM
     });
   });
 }
+
+/** The smallest `train` run the CLI tests use: 72 training and 24 validation images, one epoch of batch 24. */
+export const TINY_TRAIN = ['train', '--train-size', '96', '--valid-fraction', '0.25', '--epochs', '1', '--batch-size', '24', '--test-samples', '2', '--test-size', '24'];

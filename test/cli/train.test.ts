@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, runBuilt } from './run_cli.js';
+import { cli, runBuilt, TINY_TRAIN } from './run_cli.js';
 import { loadModelFile } from '../../src/io/checkpoint_files.js';
 import { modelMetadata } from '../../src/io/checkpoint.js';
 import type { SignalSource } from '../../src/cli/interrupt.js';
@@ -31,7 +31,7 @@ describe('bayesgpu train (CLI)', () => {
     ctx.destroy();
     rmSync(scratch, { recursive: true, force: true });
   });
-  const tiny = ['train', '--train-size', '96', '--valid-fraction', '0.25', '--epochs', '1', '--batch-size', '24', '--test-samples', '2', '--test-size', '24'];
+  const tiny = TINY_TRAIN;
 
   it("trains, prints the seed's epoch line and writes a checkpoint whose posterior init follows the options", async () => {
     const path = join(scratch, 'custom.safetensors');

@@ -12,17 +12,16 @@ import { BBBConv2d, BBBLinear, LAYER_TYPES } from '../../src/nn/bayes.js';
 import { MOPED_SIGMA_MIN, inverseSoftplus, toBayesian } from '../../src/nn/convert.js';
 import { BatchNorm2d, Conv2d, Dropout, Flatten, HomoscedasticNoise, Linear, MaxPool2d, ReLU, Softplus } from '../../src/nn/layers.js';
 import { LeNet } from '../../src/nn/models.js';
-import { STREAMS_PER_LAYER } from '../../src/nn/module.js';
 import { type BuildState, type LayerConfig, type Parameter, Module, createParameter } from '../../src/nn/module.js';
 import { layerFromConfig, registerLayer } from '../../src/nn/registry.js';
 import { Regressor, Residual, Sequential } from '../../src/nn/sequential.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { decodeSafetensors } from '../../src/io/safetensors.js';
 import { lossAndGradients } from '../../src/train/step.js';
-import { drawNormal } from '../../src/ops/sample.js';
 import { softplusRef } from '../reference/activation.js';
 import { klGaussianTensorRef } from '../reference/kl.js';
-import { type TinyDims, type TinyNoise, type TinyParams, tinyLossRef } from '../reference/model.js';
+import { type TinyDims, type TinyParams, tinyLossRef } from '../reference/model.js';
+import { tinyStepNoise } from './tiny_noise.js';
 
 const d: TinyDims = { batch: 3, samples: 2, inC: 2, size: 6, outC: 3, k: 3, classes: 4 };
 
@@ -204,16 +203,7 @@ for (const layerType of ['lrt', 'bbb'] as const) {
       const labels = [0, 3, 1];
       const result = lossAndGradients(bnn, ctx.tensor(xs, [d.batch, d.inC, d.size, d.size]), ctx.tensor(labels, [d.batch], 'u32'), { samples: d.samples, beta: step.beta, trainSize: step.trainSize, seed: step.seed, step: step.step });
 
-      const key = (layer: number, offset: number) => ({ seed: step.seed, step: step.step, stream: layer * STREAMS_PER_LAYER + offset });
-      const rows = d.samples * d.batch;
-      const oh = d.size - d.k + 1;
-      const draw = async (n: number, layer: number, offset: number) => Float64Array.from(await drawNormal(ctx, [n], { key: key(layer, offset) }).read());
-      const noise: TinyNoise = layerType === 'lrt'
-        ? { conv1: { out: await draw(rows * d.outC * oh * oh, 0, 0) }, fc1: { out: await draw(rows * d.classes, 4, 0) } }
-        : {
-            conv1: { w: await draw(d.samples * params['conv1.W_mu'].length, 0, 1), b: await draw(d.samples * d.outC, 0, 2) },
-            fc1: { w: await draw(d.samples * params['fc1.W_mu'].length, 4, 1), b: await draw(d.samples * d.classes, 4, 2) },
-          };
+      const noise = await tinyStepNoise(ctx, d, layerType, step, { conv1: params['conv1.W_mu'].length, fc1: params['fc1.W_mu'].length });
       // The data term of the tiny model's reference (beta 0) plus beta times the per-weight-prior KL.
       const loss = (p: TinyParams) => {
         let kl = 0;

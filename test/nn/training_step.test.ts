@@ -11,8 +11,8 @@ import { Flatten, MaxPool2d, Softplus } from '../../src/nn/layers.js';
 import { Sequential } from '../../src/nn/sequential.js';
 import { lossAndGradients } from '../../src/train/step.js';
 import { drawNormal } from '../../src/ops/sample.js';
-import { STREAMS_PER_LAYER } from '../../src/nn/module.js';
-import { type TinyDims, type TinyNoise, type TinyParams, tinyLossRef } from '../reference/model.js';
+import { type TinyDims, type TinyParams, tinyLossRef } from '../reference/model.js';
+import { tinyStepNoise } from './tiny_noise.js';
 
 const d: TinyDims = { batch: 3, samples: 2, inC: 2, size: 6, outC: 3, k: 3, classes: 4 };
 const prior = { mu: 0, sigma: 0.1 };
@@ -43,17 +43,8 @@ for (const layerType of ['lrt', 'bbb'] as const) {
       const y = ctx.tensor(labels, [d.batch], 'u32');
       const result = lossAndGradients(model, x, y, { samples: d.samples, beta: step.beta, trainSize: step.trainSize, seed: step.seed, step: step.step });
 
-      // The noise the GPU used, by the layers' stream contract (streamBase = layer index * STREAMS_PER_LAYER).
-      const key = (layer: number, offset: number) => ({ seed: step.seed, step: step.step, stream: layer * STREAMS_PER_LAYER + offset });
-      const rows = d.samples * d.batch;
-      const oh = d.size - d.k + 1;
-      const draw = async (n: number, layer: number, offset: number) => Float64Array.from(await drawNormal(ctx, [n], { key: key(layer, offset) }).read());
-      const noise: TinyNoise = layerType === 'lrt'
-        ? { conv1: { out: await draw(rows * d.outC * oh * oh, 0, 0) }, fc1: { out: await draw(rows * d.classes, 4, 0) } }
-        : {
-            conv1: { w: await draw(d.samples * model.namedParameters().get('conv1.W_mu')!.value.size, 0, 1), b: await draw(d.samples * d.outC, 0, 2) },
-            fc1: { w: await draw(d.samples * model.namedParameters().get('fc1.W_mu')!.value.size, 4, 1), b: await draw(d.samples * d.classes, 4, 2) },
-          };
+      // The noise the GPU used, by the layers' stream contract.
+      const noise = await tinyStepNoise(ctx, d, layerType, step, { conv1: model.namedParameters().get('conv1.W_mu')!.value.size, fc1: model.namedParameters().get('fc1.W_mu')!.value.size });
       const loss = (p: TinyParams) => tinyLossRef(d, layerType, p, noise, xs, labels, { beta: step.beta, trainSize: step.trainSize, prior });
 
       // The loss itself: f32 GPU vs float64 (relative 1e-5: f32 rounding through two layers and a log).
