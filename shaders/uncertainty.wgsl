@@ -1,9 +1,12 @@
 // uncertainty.wgsl: the predictive distribution of T Monte Carlo samples and its uncertainty
 // decomposition, reduced on the GPU so that only per-example results are read back.
 //
-// For each example b, with logits z_t of sample t (t = 0..T-1) over C classes:
-//   p_t          = softmax(z_t)                           (NORMALIZED = false; Kwon et al. 2020, eq. 4)
-//                = softplus(z_t) / sum_c softplus(z_t)c    (NORMALIZED = true; Shridhar et al. 2019, eq. 15)
+// For each example b, with logits z_t of sample t (t = 0..T-1) over C classes and a temperature
+// tau > 0 (Guo et al. 2017, section 4.2: temperature scaling; tau = 1 leaves the logits as they are):
+//   u_t          = z_t / tau                              (as z_t * inv_temperature; times 1.0 is exact,
+//                                                          so tau = 1 gives bit for bit the untempered result)
+//   p_t          = softmax(u_t)                           (NORMALIZED = false; Kwon et al. 2020, eq. 4)
+//                = softplus(u_t) / sum_c softplus(u_t)c    (NORMALIZED = true; Shridhar et al. 2019, eq. 15)
 //   mean         = p_bar = (1/T) sum_t p_t
 //   epistemic    = (1/T) sum_t (p_t - p_bar)^2            (per class: the diagonal of Kwon et al.'s
 //   aleatoric    = (1/T) sum_t (p_t - p_t^2)               matrices, as the seed's uncertainty_estimation does)
@@ -28,7 +31,8 @@ override WG: u32 = 64;
 // true: softplus normalisation (Shridhar et al.); false: softmax (Kwon et al.).
 override NORMALIZED: bool = false;
 
-struct Params { samples: u32, batch: u32, classes: u32 };
+// inv_temperature = 1 / tau, computed on the CPU in float64 (a multiply is correctly rounded, a WGSL divide is not).
+struct Params { samples: u32, batch: u32, classes: u32, inv_temperature: f32 };
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
@@ -41,15 +45,20 @@ fn neg_p_log_p(p: f32) -> f32 {
   return select(0.0, -p * log(p), p > 0.0);
 }
 
+// The tempered logit u = z / tau of element i.
+fn tempered(i: u32) -> f32 {
+  return logits[i] * params.inv_temperature;
+}
+
 // Writes p_t for the row starting at `row` into probs and returns its entropy H[p_t].
 fn sample_probabilities(row: u32) -> f32 {
   let C = params.classes;
-  var m = logits[row];
-  for (var c = 1u; c < C; c++) { m = max(m, logits[row + c]); }
+  var m = tempered(row);
+  for (var c = 1u; c < C; c++) { m = max(m, tempered(row + c)); }
   var total = 0.0;
   if (NORMALIZED) {
     for (var c = 0u; c < C; c++) {
-      let s = softplus(logits[row + c]);
+      let s = softplus(tempered(row + c));
       probs[row + c] = s;
       total += s;
     }
@@ -60,7 +69,7 @@ fn sample_probabilities(row: u32) -> f32 {
   if (use_softmax) {
     total = 0.0;
     for (var c = 0u; c < C; c++) {
-      let e = exp(logits[row + c] - m);
+      let e = exp(tempered(row + c) - m);
       probs[row + c] = e;
       total += e;
     }

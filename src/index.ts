@@ -61,14 +61,19 @@ export { encodeSafetensors, decodeSafetensors, readSafetensors, safetensorsBlob,
 // Uncertainty: metrics, out-of-distribution sets, decisions, the report
 export { accuracy, nll, brierScore, reliability, auroc, aupr, oodDetection, classificationMetrics, type Reliability, type ReliabilityBin, type OodDetection, type OodScoreSource, type ClassificationMetrics } from './uncertainty/metrics.js';
 export { decodeIdxImages, decodePngImages, prepareOodImages, type OodSet, type OodTarget, type RawImages } from './uncertainty/ood.js';
-export { buildReport, type ReportData, type ReportMetrics, type ExampleUncertainty } from './uncertainty/report.js';
+export { buildReport, type ReportData, type ReportMetrics, type ExampleUncertainty, type ReportConformal } from './uncertainty/report.js';
+export { fitTemperature, TEMPERATURE_RANGE, type TemperatureFit, type TemperatureFitOptions } from './uncertainty/calibration.js';
+export { calibrateConformal, conformalSets, conformalReport, conformalPrediction, type ConformalScore, type ConformalOptions, type ConformalPredictionOptions, type ConformalCalibration, type ConformalSets, type ConformalReport, type ConformalClassReport, type ConformalPredictionResult, type LabelledProbabilities } from './uncertainty/conformal.js';
+export { riskCoverage, selectiveReport, type SelectiveRanking, type SelectiveSource, type RiskCoverageOptions, type RiskCoverage, type AccuracyAtCoverage, type SelectiveReport } from './uncertainty/selective.js';
+export { fitLaplace, lastLayerFeatures, LastLayerLaplace, LAPLACE_CURVATURES, LAPLACE_PREDICT_METHODS, type LaplaceCurvature, type LaplacePredictMethod, type LaplaceData, type LaplaceOptions, type LaplacePredictOptions, type LaplaceHessian, type LastLayerFeatures, type LaplaceFunctionSpace } from './uncertainty/laplace.js';
+export { Ensemble } from './uncertainty/ensemble.js';
 export { bayesianRegressor, REGRESSION_PRIORS, type RegressionHead, type RegressorOptions } from './uncertainty/regression.js';
 export { mcDropoutMLP, type McDropoutMlpOptions } from './uncertainty/mcdropout.js';
 export { needsReview, selectForLabeling, riskAwareSelect, riskAdjustedScores, type UncertaintyScores, type ReviewThresholds } from './uncertainty/decisions.js';
 
 // Charts (SVG strings; pure TypeScript, no GPU): what the report and the demo draw
 export {
-  reliabilityDiagramSvg, entropyHistogramSvg, entropyScatterSvg, uncertaintyBarsSvg, regressionChartSvg, trainingCurvesSvg, histogram, niceTicks, escapeHtml, CHART_COLORS,
+  reliabilityDiagramSvg, entropyHistogramSvg, entropyScatterSvg, uncertaintyBarsSvg, regressionChartSvg, trainingCurvesSvg, riskCoverageSvg, type RiskCoverageCurve, type RiskCoverageChartOptions, histogram, niceTicks, escapeHtml, CHART_COLORS,
   type ChartOptions, type ReliabilityDiagramOptions, type ReliabilityData, type Histogram, type HistogramOptions, type EntropyHistogramOptions, type EntropyScatterSet, type EntropyScatterOptions,
   type ClassUncertainty, type UncertaintyBarsOptions, type RegressionChartData, type RegressionChartOptions, type CurveSeries, type TrainingCurvesOptions,
 } from './charts/index.js';

@@ -15,3 +15,4 @@ export { histogram, entropyHistogramSvg, entropyScatterSvg, type Histogram, type
 export { uncertaintyBarsSvg, type ClassUncertainty, type UncertaintyBarsOptions } from './bars.js';
 export { regressionChartSvg, type RegressionChartData, type RegressionChartOptions } from './regression.js';
 export { trainingCurvesSvg, type CurveSeries, type TrainingCurvesOptions } from './curves.js';
+export { riskCoverageSvg, type RiskCoverageCurve, type RiskCoverageChartOptions } from './selective.js';

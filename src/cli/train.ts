@@ -279,6 +279,9 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
   let position = { epochsDone: initialEpoch, epochSteps: 0, batches: 0 };
   const extra = (): Record<string, string> => ({
     dataset, seed: String(seed), ...(values.resume ? { resumedFrom: values.resume } : {}),
+    // The validation split is splitTrainValid(trainImages, validFraction, seed) of the first trainImages training
+    // images: bayesgpu eval --calibrate / --conformal rebuild it as their held-out set.
+    trainImages: String(data.count), validFraction: String(validFraction),
     // A converted (--init-from) model is a plain Sequential: its config travels as metadata, for --resume.
     ...(model instanceof Model ? {} : { modelConfig: JSON.stringify(config) }),
   });

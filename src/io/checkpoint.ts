@@ -12,7 +12,8 @@
  *   format        'bayesgpu/2'
  *   architecture  JSON: model.getConfig(), { type: 'Sequential', layers: [[name, config], ...] }
  *                 (the BBB layers' configs hold their priors)
- *   modelOptions  JSON: inputShape, seed, task, classNames, preprocessing
+ *   modelOptions  JSON: inputShape, seed, task, classNames, preprocessing, and temperature only when it
+ *                 is not 1 (so files of untempered models are as before)
  *   config        JSON: a named model's ModelConfig (BBBLeNet, ...), so it reloads as that Model
  *   optimizer     JSON: { kind: 'adam', step, lr, beta1, beta2, eps, weightDecay }, with the moments
  *   ...           the caller's own string metadata
@@ -28,6 +29,7 @@ import type { Context } from '../gpu/context.js';
 import { BayesError, argumentError } from '../errors.js';
 import { type ModelConfig, type ModelName, MODEL_NAMES, Model, modelLayers, resolveConfig } from '../nn/models.js';
 import { type ModelOptions, type Preprocessing, Regressor, Sequential } from '../nn/sequential.js';
+import { checkTemperature } from '../ops/uncertainty.js';
 import { type LayerType, resolvePriors } from '../nn/bayes.js';
 import { type ExpectedParameter, configForInput, expectedParameters, readLayer } from '../nn/registry.js';
 import { Adam } from '../train/adam.js';
@@ -93,6 +95,8 @@ function canonicalOptions(o: Readonly<ModelOptions>): ModelOptions {
   if (o.task !== undefined) out.task = o.task;
   if (o.classNames !== undefined) out.classNames = [...o.classNames];
   if (o.preprocessing !== undefined) out.preprocessing = o.preprocessing;
+  // The default temperature is left out, so an untempered model writes the bytes it always has.
+  if (o.temperature !== undefined && o.temperature !== 1) out.temperature = o.temperature;
   return out;
 }
 
@@ -186,15 +190,22 @@ function configFromFile(op: string, metadata: Record<string, string>): ModelConf
 function modelOptionsFromFile(op: string, metadata: Record<string, string>): ModelOptions {
   const where = "the metadata 'modelOptions'";
   const o = metadataJson(op, metadata, 'modelOptions');
-  if (!isPlainObject(o)) throw fileError(op, `${where} is ${preview(o)}, not an object { inputShape, seed?, task?, classNames?, preprocessing? }`);
+  if (!isPlainObject(o)) throw fileError(op, `${where} is ${preview(o)}, not an object { inputShape, seed?, task?, classNames?, preprocessing?, temperature? }`);
   const bad = (key: string, expected: string) => fileError(op, `${where} has ${key} ${preview(o[key])}, expected ${expected}`);
-  for (const key of Object.keys(o)) if (!['inputShape', 'seed', 'task', 'classNames', 'preprocessing'].includes(key)) throw fileError(op, `${where} has an unknown entry ${preview(key)}`);
+  for (const key of Object.keys(o)) if (!['inputShape', 'seed', 'task', 'classNames', 'preprocessing', 'temperature'].includes(key)) throw fileError(op, `${where} has an unknown entry ${preview(key)}`);
   const dims = o.inputShape;
   if (!Array.isArray(dims) || dims.length === 0 || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) throw bad('inputShape', "one example's shape, whole numbers >= 1");
   if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && (o.seed as number) >= 0)) throw bad('seed', 'an integer >= 0');
   if (o.task !== undefined && o.task !== 'classification' && o.task !== 'regression') throw bad('task', "'classification' or 'regression'");
   if (o.classNames !== undefined && !(Array.isArray(o.classNames) && o.classNames.every((n) => typeof n === 'string'))) throw bad('classNames', 'an array of strings');
   if (o.preprocessing !== undefined) checkPreprocessing(op, where, o.preprocessing);
+  if (o.temperature !== undefined) {
+    try {
+      checkTemperature(op, 'temperature', o.temperature);
+    } catch {
+      throw bad('temperature', 'a finite number > 0 (1 / temperature a finite, nonzero f32)');
+    }
+  }
   return canonicalOptions(o as unknown as ModelOptions);
 }
 
@@ -451,6 +462,12 @@ function checkValues(op: string, name: string, t: StateTensor, size: number, dec
   if (nonNegative) {
     for (let i = 0; i < size; i++) {
       if (data![i] < 0) throw fileError(op, `tensor ${quoteName(name)} holds ${data![i]} at ${where(i)}: Adam's second moment is never negative`);
+    }
+  }
+  // A per-weight prior (toBayesian's MOPED priors) divides by its sigma in the KL: zero or less is no distribution.
+  if (/(^|\.)prior_(W|bias)_sigma$/.test(name)) {
+    for (let i = 0; i < size; i++) {
+      if (!(data![i] > 0)) throw fileError(op, `tensor ${quoteName(name)} holds ${data![i]} at ${where(i)}: a prior's sigma must be > 0`);
     }
   }
 }

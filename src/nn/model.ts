@@ -75,6 +75,12 @@ export interface ModelOptions {
   classNames?: string[];
   /** How raw images become this model's input (see Preprocessing). */
   preprocessing?: Preprocessing;
+  /**
+   * A classifier's temperature tau > 0 (default 1): predict divides each sample's logits by it before
+   * the softmax (Guo et al. 2017, temperature scaling). Saved with the model when it is not 1; set it
+   * on a built model with `model.temperature = fit.temperature` (fitTemperature, src/uncertainty/calibration.ts).
+   */
+  temperature?: number;
 }
 
 /** A model built on a context: what model.predict and the image input read of it. */
@@ -86,6 +92,8 @@ export interface BuiltModel extends Module {
   readonly task: Task;
   readonly isModel: boolean;
   readonly isBayesian: boolean;
+  /** The temperature predict uses by default (ModelOptions.temperature; 1 unless set). */
+  temperature: number;
   training: boolean;
   train(): this;
   eval(): this;

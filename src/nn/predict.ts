@@ -14,11 +14,15 @@
  * a data set), and a data set predicted in parts with step = first index equals one call over it.
  * A deterministic network (no variational layer, or sample: false, and no MC dropout) gives T equal
  * samples, so it runs once whatever `samples` says, as predictLogProbs (train/step.ts) does.
+ *
+ * Temperature: a classifier's logits are divided by a temperature tau before the softmax (Guo et al.
+ * 2017, temperature scaling), by default the model's own `model.temperature` (1 unless set, e.g. from
+ * fitTemperature in src/uncertainty/calibration.ts); `temperature: 1` gives the untempered result bit for bit.
  */
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkInt, checkOneOf } from '../errors.js';
 import { predictiveMoments } from '../ops/regression.js';
-import { PROBABILITY_METHODS, type ProbabilityMethod, predictiveDistribution } from '../ops/uncertainty.js';
+import { PROBABILITY_METHODS, type ProbabilityMethod, checkTemperature, placeSamples, predictiveDistribution } from '../ops/uncertainty.js';
 import type { ImageOptions } from './image_input.js';
 import { type ModelInput, inputBatches } from './input.js';
 import { Dropout } from './layers.js';
@@ -97,9 +101,15 @@ export interface PredictOptions {
   keepSamples?: boolean;
   /** For image inputs: settings that override the model's preprocessing (see ImageOptions). */
   image?: ImageOptions;
+  /**
+   * A classifier's temperature tau > 0: each sample's logits are divided by it before the softmax (or
+   * the softplus normalisation), p_t = softmax(z_t / tau) (Guo et al. 2017). Default `model.temperature`
+   * (1 unless set; fitTemperature fits one on held-out data). Not for a regression model.
+   */
+  temperature?: number;
 }
 
-const OPTION_NAMES = ['samples', 'method', 'seed', 'step', 'sample', 'mcDropout', 'batchSize', 'onProgress', 'keepSamples', 'image'] as const;
+const OPTION_NAMES = ['samples', 'method', 'seed', 'step', 'sample', 'mcDropout', 'batchSize', 'onProgress', 'keepSamples', 'image', 'temperature'] as const;
 const U32_MAX = 0xffffffff;
 
 interface Checked {
@@ -113,6 +123,7 @@ interface Checked {
   onProgress: ((progress: PredictProgress) => void | Promise<void>) | null;
   keepSamples: boolean;
   image: ImageOptions | undefined;
+  temperature: number;
 }
 
 /** The Dropout layers with p > 0 anywhere in the network (blocks and residual bodies included), by path. */
@@ -162,6 +173,7 @@ function checkOptions(op: string, model: BuiltModel, options: PredictOptions): C
     onProgress: options.onProgress ?? null,
     keepSamples: flag('keepSamples', options.keepSamples, false),
     image: options.image,
+    temperature: options.temperature === undefined ? model.temperature : checkTemperature(op, 'temperature', options.temperature),
   };
 }
 
@@ -180,6 +192,7 @@ export async function predictModel(model: BuiltModel, input: ModelInput, options
   }
   if (!regression && out.length !== 1) throw new BayesError('SHAPE_MISMATCH', `${op}: a classifier must output [classes] per example, got ${shapeString(out)}`);
   if (regression && options.method !== undefined) throw argumentError(op, 'method', "nothing for a regression model (it applies to a classifier's probabilities)", options.method);
+  if (regression && options.temperature !== undefined) throw argumentError(op, 'temperature', "nothing for a regression model (it scales a classifier's logits)", options.temperature);
   const batches = inputBatches(op, model, input, { image: o.image });
   const { count } = batches;
   if (o.step + count - 1 > U32_MAX) throw argumentError(op, 'step', `at most ${U32_MAX - count + 1} (the batch keys are step + first index)`, o.step);
@@ -233,7 +246,7 @@ async function predictClasses(model: BuiltModel, batches: Batches, o: Checked): 
 
   await eachBatch(model, batches, o, (x, step) => {
     const { logits } = model.run(x, { samples: T, sample: o.sample, mcDropout: o.mcDropout, seed: o.seed, step, kl: false });
-    const t = predictiveDistribution(logits, { samples: T, method: o.method });
+    const t = predictiveDistribution(logits, { samples: T, method: o.method, temperature: o.temperature });
     return o.keepSamples ? [t.moments, t.information, t.probs] : [t.moments, t.information];
   }, (from, n, [moments, info, p]) => {
     const nc = n * classes;
@@ -278,4 +291,83 @@ async function predictRegression(model: BuiltModel, batches: Batches, o: Checked
     if (result.outputs) for (let t = 0; t < T; t++) result.outputs.set(pred.subarray(t * n * 2, (t + 1) * n * 2), (t * count + from) * 2);
   });
   return result;
+}
+
+/** The sampling options of `sampleLogits`: predict's, without what concerns the read-back results. */
+export type SampleLogitsOptions = Pick<PredictOptions, 'samples' | 'method' | 'seed' | 'step' | 'sample' | 'mcDropout' | 'batchSize'>;
+
+/** A classifier's per-sample logits over a whole input, checked on the CPU; `record` runs the model. */
+export interface SampledLogitsPlan {
+  count: number;
+  classes: number;
+  /** Samples T that will be drawn (1 for a deterministic network). */
+  samples: number;
+  method: ProbabilityMethod;
+  seed: number;
+  step: number;
+  sample: boolean;
+  mcDropout: boolean;
+  batchSize: number;
+  /** The input's labels, or null. */
+  labels: Uint32Array | null;
+  /**
+   * Runs the model over the input batch by batch, exactly as predict does (eval mode, the batch from
+   * example `from` keyed with (seed, step + from), the model's mode restored at every await), and
+   * returns the logits [T * N, C] in one tensor, sample t of example n at row t * N + n; the caller
+   * disposes it. Reads nothing back.
+   */
+  record(): Promise<Tensor>;
+}
+
+/**
+ * Internal (src/uncertainty/calibration.ts): the checks of predict for a classifier and `options`,
+ * done on the CPU before any GPU work, and a plan that then records the T per-sample logits of every
+ * example of `input` on the GPU, with predict's random keys, so that a temperature fitted on them
+ * is the one predict's own samples see.
+ */
+export function sampleLogits(op: string, model: BuiltModel, input: ModelInput, options: SampleLogitsOptions): SampledLogitsPlan {
+  if (!model.isModel) throw new BayesError('INVALID_ARGUMENT', `${op}: this Sequential is a block, not a model; build a model with new Sequential(ctx, layers, { inputShape })`);
+  if (model.task === 'regression') throw argumentError(op, 'model', 'a classifier (temperature scaling calibrates class probabilities)', 'a regression model');
+  const out = model.outputShapeOf;
+  if (out.length !== 1) throw new BayesError('SHAPE_MISMATCH', `${op}: a classifier must output [classes] per example, got ${shapeString(out)}`);
+  const o = checkOptions(op, model, options);
+  const batches = inputBatches(op, model, input, {});
+  const { count } = batches;
+  if (o.step + count - 1 > U32_MAX) throw argumentError(op, 'step', `at most ${U32_MAX - count + 1} (the batch keys are step + first index)`, o.step);
+  const classes = out[0];
+  const T = o.samples;
+  return {
+    count, classes, samples: T, method: o.method, seed: o.seed, step: o.step, sample: o.sample, mcDropout: o.mcDropout, batchSize: o.batchSize,
+    labels: batches.labels,
+    async record() {
+      const ctx = model.ctx;
+      const all = ctx.empty([T * count, classes]);
+      try {
+        for (let from = 0; from < count; from += o.batchSize) {
+          const n = Math.min(o.batchSize, count - from);
+          const x = await batches.batch(from, n);
+          try {
+            const wasTraining = model.training;
+            model.eval();
+            try {
+              ctx.scope(() => {
+                const { logits } = model.run(x, { samples: T, sample: o.sample, mcDropout: o.mcDropout, seed: o.seed, step: o.step + from, kl: false });
+                placeSamples(logits, all, { samples: T, offset: from });
+              });
+            } finally {
+              if (wasTraining) model.train();
+            }
+            // One batch's work at a time on the GPU, as predict's per-batch read does.
+            await ctx.sync();
+          } finally {
+            batches.release(x);
+          }
+        }
+      } catch (e) {
+        all.dispose();
+        throw e;
+      }
+      return all;
+    },
+  };
 }

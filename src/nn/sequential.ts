@@ -12,6 +12,7 @@ import { Context } from '../gpu/context.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { BayesError, argumentError, checkInt } from '../errors.js';
 import { add, tile } from '../ops/elementwise.js';
+import { checkTemperature } from '../ops/uncertainty.js';
 import { type BuildState, type LayerConfig, type Pass, Module, shapeString } from './module.js';
 import type { ModelInput } from './input.js';
 import { type PredictOptions, type Prediction, type RegressionPrediction, predictModel } from './predict.js';
@@ -55,7 +56,7 @@ export class Sequential extends Module implements BuiltModel {
 
   private buildModel(ctx: Context, options: ModelOptions): void {
     const op = 'Sequential';
-    if (options === null || typeof options !== 'object') throw argumentError(op, 'options', '{ inputShape, seed?, task?, classNames?, preprocessing? }', options);
+    if (options === null || typeof options !== 'object') throw argumentError(op, 'options', '{ inputShape, seed?, task?, classNames?, preprocessing?, temperature? }', options);
     const { inputShape } = options;
     if (!Array.isArray(inputShape) || inputShape.length === 0 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
       throw argumentError(op, 'options.inputShape', "one example's shape such as [1, 32, 32]", inputShape);
@@ -63,8 +64,9 @@ export class Sequential extends Module implements BuiltModel {
     const seed = checkInt(op, 'options.seed', options.seed ?? 0, 0);
     if (options.task !== undefined && options.task !== 'classification' && options.task !== 'regression') throw argumentError(op, 'options.task', "'classification' or 'regression'", options.task);
     for (const key of Object.keys(options)) {
-      if (!['inputShape', 'seed', 'task', 'classNames', 'preprocessing'].includes(key)) throw argumentError(op, 'options', 'only the keys inputShape, seed, task, classNames, preprocessing', `a key '${key}'`);
+      if (!['inputShape', 'seed', 'task', 'classNames', 'preprocessing', 'temperature'].includes(key)) throw argumentError(op, 'options', 'only the keys inputShape, seed, task, classNames, preprocessing, temperature', `a key '${key}'`);
     }
+    if (options.temperature !== undefined) checkTemperature(op, 'options.temperature', options.temperature);
     const state: BuildState = { seed, nextStream: 0, layers: 0 };
     // Shapes first, for every layer, so that a bad network fails before anything is allocated.
     const out = this.outputShape(inputShape);
@@ -108,6 +110,20 @@ export class Sequential extends Module implements BuiltModel {
 
   get task(): Task {
     return this.built?.options.task ?? 'classification';
+  }
+
+  /**
+   * The temperature tau > 0 that predict divides a classifier's logits by (Guo et al. 2017; default 1,
+   * ModelOptions.temperature). Settable, checked (a bad value throws and leaves it as it was), and
+   * saved by saveModel: `model.temperature = (await fitTemperature(model, heldOut)).temperature`.
+   */
+  get temperature(): number {
+    return this.model('temperature').options.temperature ?? 1;
+  }
+
+  set temperature(value: number) {
+    const built = this.model('temperature');
+    built.options = { ...built.options, temperature: checkTemperature('Sequential.temperature', 'temperature', value) };
   }
 
   /** True once built on a context (a model, or a block inside one). */

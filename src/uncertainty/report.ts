@@ -7,15 +7,19 @@
  *
  * The charts are the chart module's (src/charts): the reliability diagram,
  * the entropy histograms (in distribution against OOD) and the per-class
- * uncertainty bars of one image of each set.
+ * uncertainty bars of one image of each set; when given, the risk-coverage
+ * chart of selective classification with its AURC table (selective.ts) and a
+ * table of conformal prediction sets' coverage and size (conformal.ts).
  *
  * Pure string building: runs in browsers as well as in Node (the CLI writes the file).
  */
 import { encode as encodePng } from 'fast-png';
-import { type ClassUncertainty, entropyHistogramSvg, escapeHtml, histogram, reliabilityDiagramSvg, uncertaintyBarsSvg } from '../charts/index.js';
+import { type ClassUncertainty, entropyHistogramSvg, escapeHtml, histogram, reliabilityDiagramSvg, riskCoverageSvg, uncertaintyBarsSvg } from '../charts/index.js';
 import { fmt } from '../charts/svg.js';
 import { shapeError } from '../errors.js';
+import type { ConformalClassReport, ConformalScore } from './conformal.js';
 import type { OodDetection, Reliability } from './metrics.js';
+import type { RiskCoverage, SelectiveReport } from './selective.js';
 
 /** One image's predictive distribution and per-class uncertainty (arrays over classes), as the report shows it. */
 export interface ExampleUncertainty extends ClassUncertainty {
@@ -81,8 +85,63 @@ export interface ReportData {
   /** One image of each set with its per-class uncertainty. */
   examples: ExampleUncertainty[];
   classNames?: readonly string[];
+  /** Selective classification (selectiveReport's result): a risk-coverage chart and an AURC / accuracy-at-coverage table. */
+  selective?: SelectiveReport;
+  /** Conformal prediction sets (conformalPrediction's results, e.g. LAC and APS at one alpha): one table row each. */
+  conformal?: readonly ReportConformal[];
   /** Extra charts (e.g. regressionChartSvg or trainingCurvesSvg output) appended as they are. */
   extraSections?: { title: string; svg: string }[];
+}
+
+/** One conformal result as the report shows it; a ConformalPredictionResult (conformal.ts) is one. */
+export interface ReportConformal {
+  alpha: number;
+  score: ConformalScore;
+  randomized?: boolean;
+  qhat: number;
+  /** Empirical coverage on the test examples. */
+  coverage: number;
+  meanSetSize: number;
+  emptySets?: number;
+  /** Test examples. */
+  count?: number;
+  /** Calibration examples. */
+  calibrationCount?: number;
+  /** Per true class: the table shows the lowest class coverage. */
+  byClass?: readonly ConformalClassReport[];
+}
+
+function selectiveSection(selective: SelectiveReport): { html: string; embedded: object } {
+  const curves = (['maxProb', 'entropy', 'mutualInformation'] as const).map((k) => selective[k]).filter((c): c is RiskCoverage => c !== undefined);
+  const names: Record<string, string> = { maxProb: 'max probability', entropy: 'predictive entropy', mutualInformation: 'mutual information' };
+  const coverages = curves[0]?.accuracyAtCoverage.map((a) => a.coverage) ?? [];
+  const head = `<tr><th>ranking</th><th>AURC</th><th>E-AURC</th><th>optimal AURC</th>${coverages.map((c) => `<th>accuracy at ${fmt(100 * c, 0)}% coverage</th>`).join('')}</tr>`;
+  const rows = curves.map((c) => `<tr data-ranking="${c.by}"><td>${escapeHtml(names[c.by])}</td><td data-aurc="${c.aurc}">${fmt(c.aurc)}</td><td data-eaurc="${c.eaurc}">${fmt(c.eaurc)}</td><td>${fmt(c.optimalAurc)}</td>` +
+    `${c.accuracyAtCoverage.map((a) => `<td data-coverage="${a.coverage}" data-accuracy="${a.accuracy}">${fmt(a.accuracy)}</td>`).join('')}</tr>`).join('');
+  // 720 px: one legend row holds the three names with their AURCs.
+  const chart = riskCoverageSvg(curves.map((c) => ({ name: names[c.by], by: c.by, coverage: c.coverage, risk: c.risk, aurc: c.aurc })), { width: 720, height: 340 });
+  const html = `<h2>Selective classification</h2>
+<p class="meta">Answer only the most confident examples: the error rate among those answered against the fraction answered (Geifman &amp; El-Yaniv 2017). AURC: the area under that curve; E-AURC: AURC minus that of a perfect ranking (Geifman et al. 2019).</p>
+<table class="selective"><thead>${head}</thead><tbody>${rows}</tbody></table>
+<div class="row">${chart}</div>`;
+  const embedded = curves.map((c) => ({ by: c.by, aurc: c.aurc, eaurc: c.eaurc, optimalAurc: c.optimalAurc, accuracyAtCoverage: c.accuracyAtCoverage, count: c.count, errors: c.errors }));
+  return { html, embedded };
+}
+
+function conformalSection(conformal: readonly ReportConformal[]): { html: string; embedded: object } {
+  const lowest = (r: ReportConformal) => {
+    const covered = (r.byClass ?? []).filter((c) => c.count > 0).map((c) => c.coverage);
+    return covered.length ? Math.min(...covered) : Number.NaN;
+  };
+  const rows = conformal.map((r) => `<tr data-score="${escapeHtml(r.score)}" data-alpha="${r.alpha}"><td>${escapeHtml(r.score.toUpperCase())}${r.randomized ? ' (randomized)' : ''}</td><td>${fmt(r.alpha, 3)}</td><td>${fmt(1 - r.alpha, 3)}</td>` +
+    `<td data-coverage="${r.coverage}">${fmt(r.coverage)}</td><td data-mean-set-size="${r.meanSetSize}">${fmt(r.meanSetSize, 3)}</td><td>${r.emptySets ?? '–'}</td><td>${fmt(r.qhat)}</td><td>${fmt(lowest(r))}</td>` +
+    `<td>${r.calibrationCount ?? '–'} / ${r.count ?? '–'}</td></tr>`).join('');
+  const html = `<h2>Conformal prediction sets</h2>
+<p class="meta">Split conformal (Angelopoulos &amp; Bates 2021): sets calibrated on held-out examples to hold the label with probability at least 1 − α. LAC: 1 − p<sub>y</sub>; APS: the probability ranked at or above y.</p>
+<table class="conformal"><thead><tr><th>score</th><th>α</th><th>target coverage</th><th>coverage</th><th>mean set size</th><th>empty sets</th><th>q̂</th><th>lowest class coverage</th><th>calibration / test</th></tr></thead><tbody>${rows}</tbody></table>`;
+  const embedded = conformal.map((r) => ({ alpha: r.alpha, score: r.score, randomized: r.randomized ?? false, qhat: r.qhat, coverage: r.coverage, meanSetSize: r.meanSetSize, emptySets: r.emptySets ?? null, count: r.count ?? null, calibrationCount: r.calibrationCount ?? null,
+    byClass: (r.byClass ?? []).map((c) => ({ ...c, coverage: Number.isNaN(c.coverage) ? null : c.coverage, meanSetSize: Number.isNaN(c.meanSetSize) ? null : c.meanSetSize })) }));
+  return { html, embedded };
 }
 
 const STYLE = `
@@ -124,6 +183,8 @@ export function buildReport(data: ReportData): string {
       `<div class="meta">predicted ${escapeHtml(name(top))} (p̄ = ${fmt(e.mean[top], 3)})${e.label !== undefined && e.label !== null ? `, label ${escapeHtml(name(e.label))}` : ''}` +
       `${e.predictiveEntropy !== undefined ? `, H[p̄] = ${fmt(e.predictiveEntropy, 3)}` : ''}${e.mutualInformation !== undefined ? `, MI = ${fmt(e.mutualInformation, 4)}` : ''}</div></div></div>`;
   }).join('');
+  const selective = data.selective ? selectiveSection(data.selective) : null;
+  const conformal = data.conformal && data.conformal.length ? conformalSection(data.conformal) : null;
   const embedded = {
     model: data.model, dataset: data.dataset, samples: data.samples, method: data.method, adapter: data.adapter ?? null, classes: data.classes,
     metrics: m,
@@ -131,6 +192,8 @@ export function buildReport(data: ReportData): string {
     entropyHistograms: histograms,
     ood: data.ood.map((o) => ({ name: o.name, count: o.predictiveEntropy.length, ...o.detection })),
     examples: data.examples.map((e) => ({ set: e.set, label: e.label ?? null, mean: Array.from(e.mean), epistemic: Array.from(e.epistemic), aleatoric: Array.from(e.aleatoric), predictiveEntropy: e.predictiveEntropy ?? null, mutualInformation: e.mutualInformation ?? null })),
+    ...(selective ? { selective: selective.embedded } : {}),
+    ...(conformal ? { conformal: conformal.embedded } : {}),
   };
   // JSON inside <script>: '<' is escaped so that no '</script>' can end the block early.
   const json = JSON.stringify(embedded).replace(/</g, '\\u003c');
@@ -149,6 +212,8 @@ ${data.ood.length ? `<table class="ood"><thead><tr><th>OOD set</th><th>images</t
 <h2>Uncertainty of single images</h2>
 <p class="meta">Epistemic: mean over samples of (p̂ − p̄)²; aleatoric: mean of p̂ − p̂² (Kwon et al. 2020; Shridhar et al. 2019), per class.</p>
 ${examples}
+${selective ? selective.html : ''}
+${conformal ? conformal.html : ''}
 ${(data.extraSections ?? []).map((s) => `<h2>${escapeHtml(s.title)}</h2><div class="row">${s.svg}</div>`).join('\n')}
 <script type="application/json" id="bayesgpu-report-data">${json}</script>
 </body></html>

@@ -16,7 +16,7 @@ import { type BuildState, type LayerConfig, type Parameter, Module, createParame
 import { layerFromConfig, registerLayer } from '../../src/nn/registry.js';
 import { Regressor, Residual, Sequential } from '../../src/nn/sequential.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
-import { decodeSafetensors } from '../../src/io/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors.js';
 import { lossAndGradients } from '../../src/train/step.js';
 import { softplusRef } from '../reference/activation.js';
 import { klGaussianTensorRef } from '../reference/kl.js';
@@ -259,6 +259,25 @@ describe('toBayesian: save and load', () => {
     loaded.dispose();
     bnn.dispose();
     freq.dispose();
+  });
+
+  it('loadModel refuses a file whose per-weight prior sigma is 0, negative or NaN, by tensor and index, allocating nothing', async () => {
+    const ctx = await context();
+    const freq = await tinyFrequentist(ctx, 51);
+    const bnn = await toBayesian(freq, { layerType: 'lrt', moped: { delta: 0.1 } });
+    const file = decodeSafetensors(await saveModel(bnn));
+    bnn.dispose();
+    freq.dispose();
+    for (const [name, bad] of [['fc1.prior_W_sigma', 0], ['conv1.prior_bias_sigma', -0.5], ['fc1.prior_bias_sigma', NaN]] as const) {
+      const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+      for (const [n, t] of file.tensors) tensors[n] = { dtype: 'F32', shape: t.shape, data: Float32Array.from(t.data) };
+      tensors[name].data[1] = bad;
+      const bytes = encodeSafetensors(tensors, file.metadata);
+      const live = ctx.memory().liveTensors;
+      const pattern = Number.isNaN(bad) ? new RegExp(`tensor '${name.replace('.', '\\.')}' holds NaN at index 1 .*must be finite`) : new RegExp(`tensor '${name.replace('.', '\\.')}' holds ${bad} at index 1 .*a prior's sigma must be > 0`);
+      expect(() => loadModel(ctx, bytes), name).toThrow(pattern);
+      expect(ctx.memory().liveTensors).toBe(live);
+    }
   });
 
   it('a BBB layer built with priorTensors starts every element at the scalar prior; a mixture prior is refused', async () => {

@@ -25,7 +25,9 @@ const VALUES = [
   'parseCifar10', 'parseCifar100', 'parseIdx', 'passKey', 'permutation', 'prepareOodImages', 'readSafetensors', 'registerLayer', 'regressionChartSvg',
   'reliability', 'reliabilityDiagramSvg', 'restoreSnapshot', 'riskAdjustedScores', 'riskAwareSelect', 'rotateImages', 'safetensorsBlob', 'saveModel',
   'selectForLabeling', 'setGpuProvider', 'setGrad', 'shuffleInPlace', 'splitTrainValid', 'takeSnapshot', 'toFloatImages', 'trainStep', 'trainingCurvesSvg',
-  'uncertaintyBarsSvg',
+  'uncertaintyBarsSvg', 'fitTemperature', 'TEMPERATURE_RANGE', 'calibrateConformal', 'conformalSets', 'conformalReport', 'conformalPrediction',
+  'riskCoverage', 'selectiveReport', 'riskCoverageSvg', 'fitLaplace', 'lastLayerFeatures', 'LastLayerLaplace', 'LAPLACE_CURVATURES',
+  'LAPLACE_PREDICT_METHODS', 'Ensemble',
 ].sort();
 const NODE_ONLY = ['NAMED_OOD_SETS', 'decodeImage', 'loadCifar', 'loadMnist', 'loadModelFile', 'loadNamedOodSet', 'loadOodSet', 'readFile', 'readImageFile', 'saveFile', 'saveModelFile', 'saveSafetensorsFile', 'loadSafetensorsFile'].sort();
 
