@@ -67,6 +67,7 @@ export { calibrateConformal, conformalSets, conformalReport, conformalPrediction
 export { riskCoverage, selectiveReport, type SelectiveRanking, type SelectiveSource, type RiskCoverageOptions, type RiskCoverage, type AccuracyAtCoverage, type SelectiveReport } from './uncertainty/selective.js';
 export { fitLaplace, lastLayerFeatures, LastLayerLaplace, LAPLACE_CURVATURES, LAPLACE_PREDICT_METHODS, type LaplaceCurvature, type LaplacePredictMethod, type LaplaceData, type LaplaceOptions, type LaplacePredictOptions, type LaplaceHessian, type LastLayerFeatures, type LaplaceFunctionSpace } from './uncertainty/laplace.js';
 export { Ensemble } from './uncertainty/ensemble.js';
+export { updateBatchNorm, type UpdateBatchNormOptions } from './train/batchnorm_stats.js';
 export { bayesianRegressor, REGRESSION_PRIORS, type RegressionHead, type RegressorOptions } from './uncertainty/regression.js';
 export { mcDropoutMLP, type McDropoutMlpOptions } from './uncertainty/mcdropout.js';
 export { needsReview, selectForLabeling, riskAwareSelect, riskAdjustedScores, type UncertaintyScores, type ReviewThresholds } from './uncertainty/decisions.js';

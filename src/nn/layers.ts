@@ -378,6 +378,8 @@ export class BatchNorm2d extends Module {
   runningMean: Parameter | null = null;
   runningVar: Parameter | null = null;
   numBatchesTracked: Parameter | null = null;
+  /** @internal While set, training passes update the running statistics with this momentum instead (updateBatchNorm). */
+  momentumOverride: number | null = null;
   private x: Tensor | null = null;
   private saved: { mean: Tensor; invStd: Tensor } | null = null;
 
@@ -425,7 +427,7 @@ export class BatchNorm2d extends Module {
     this.x = x;
     const r = batchNorm2dForward(x, built(this, this.weight).value, this.bias!.value, this.runningMean!.value, this.runningVar!.value, {
       training: pass.training,
-      momentum: this.momentum,
+      momentum: this.momentumOverride ?? this.momentum,
       eps: this.eps,
     });
     this.saved = r.saved;

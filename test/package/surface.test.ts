@@ -27,7 +27,7 @@ const VALUES = [
   'selectForLabeling', 'setGpuProvider', 'setGrad', 'shuffleInPlace', 'splitTrainValid', 'takeSnapshot', 'toFloatImages', 'trainStep', 'trainingCurvesSvg',
   'uncertaintyBarsSvg', 'fitTemperature', 'TEMPERATURE_RANGE', 'calibrateConformal', 'conformalSets', 'conformalReport', 'conformalPrediction',
   'riskCoverage', 'selectiveReport', 'riskCoverageSvg', 'fitLaplace', 'lastLayerFeatures', 'LastLayerLaplace', 'LAPLACE_CURVATURES',
-  'LAPLACE_PREDICT_METHODS', 'Ensemble',
+  'LAPLACE_PREDICT_METHODS', 'Ensemble', 'updateBatchNorm',
 ].sort();
 const NODE_ONLY = ['NAMED_OOD_SETS', 'decodeImage', 'loadCifar', 'loadMnist', 'loadModelFile', 'loadNamedOodSet', 'loadOodSet', 'readFile', 'readImageFile', 'saveFile', 'saveModelFile', 'saveSafetensorsFile', 'loadSafetensorsFile'].sort();
 
