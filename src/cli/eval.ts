@@ -6,7 +6,7 @@
  */
 import { MODEL_NAMES, type Model } from '../nn/models.js';
 import { evaluate, type FloatDataset } from '../train/fit.js';
-import { loadCheckpointFile } from '../io/checkpoint_files.js';
+import { loadCheckpointFile, saveModelFile } from '../io/checkpoint_files.js';
 import { splitTrainValid, permutation } from '../data/batches.js';
 import { PROBABILITY_METHODS } from '../ops/uncertainty.js';
 import type { ModelInput } from '../nn/input.js';
@@ -53,6 +53,7 @@ export const EVAL = command({
     conformal: { type: number('a miscoverage level in (0, 1)', (v) => v > 0 && v < 1, 'ALPHA'), description: 'build split-conformal prediction sets with coverage >= 1 - ALPHA, calibrated on the held-out set' },
     'conformal-score': { type: oneOf(CONFORMAL_SCORES), default: 'lac', description: 'the conformal score: lac (1 - p_y, the smallest sets) or aps (adaptive prediction sets, Romano et al. 2020)' },
     'calibration-size': { type: integer(1), defaultText: "the checkpoint's validation split", description: 'hold out N random test images (drawn with --seed) for --calibrate and --conformal instead, and leave them out of the test figures' },
+    out: { type: path(), description: 'with --calibrate: save the model with the fitted temperature to FILE (weights and metadata as loaded, no Adam state), which bayesgpu predict and model.predict then use' },
     report: { type: path(), description: 'write an HTML report (reliability diagram, entropy histograms, per-class uncertainty)' },
     json: { type: 'flag', description: 'print one JSON object instead of the table' },
     seed: { type: integer(0), default: 1, description: 'the seed of the Monte Carlo noise' },
@@ -61,6 +62,7 @@ export const EVAL = command({
     '--checkpoint model.safetensors --dataset mnist --samples 25',
     '--checkpoint model.safetensors --ood notmnist/ --report report.html',
     '--checkpoint model.safetensors --calibrate --conformal 0.1 --conformal-score aps --json',
+    '--checkpoint model.safetensors --calibrate --out calibrated.safetensors',
     '--checkpoint a.safetensors --checkpoint b.safetensors --checkpoint c.safetensors --samples 10',
     '--checkpoint bayesian_lenet.safetensors --model lenet --layer-type lrt --json',
   ],
@@ -104,6 +106,7 @@ export async function evalCommand(argv: string[], env: CommandEnv): Promise<void
   const heldOutWanted = values.calibrate || alpha !== undefined;
   if (oodFiles.includes('none') && oodFiles.length > 1) fail(`option '--ood none' turns OOD detection off and cannot be combined with other --ood sets, got ${JSON.stringify(oodFiles)}`);
   if (calibrationSize !== undefined && !heldOutWanted) fail(`option '--calibration-size' sets the held-out set of --calibrate and --conformal, and neither was given (got --calibration-size ${calibrationSize})`);
+  if (values.out !== undefined && !values.calibrate) fail(`option '--out' saves the model with the temperature --calibrate fits, and --calibrate was not given (got --out ${values.out})`);
   if (values.calibrate && checkpoints.length > 1) fail(`option '--calibrate' fits the temperature of one model, got ${checkpoints.length} --checkpoint files (an ensemble: calibrate each member with its own eval, then evaluate them together)`);
   const ctx = await env.context();
   const loadedAll: { model: Model; metadata: Record<string, string> }[] = [];
@@ -209,6 +212,18 @@ export async function evalCommand(argv: string[], env: CommandEnv): Promise<void
   if (values.calibrate) {
     const fit = await fitTemperature(model, heldOut!, { samples: T, sample: bayesian, method, seed, step: heldOutStep, batchSize });
     calibrated = await model.predict(test, { ...predictOptions, temperature: fit.temperature }) as Prediction;
+    if (values.out !== undefined) {
+      // The library's own entries are rewritten by saveModelFile; the caller's (dataset, seed, the split...) are kept.
+      const own = ['format', 'architecture', 'modelOptions', 'config', 'optimizer'];
+      const metadata = Object.fromEntries(Object.entries(loadedAll[0].metadata).filter(([k]) => !own.includes(k)));
+      const previous = model.temperature;
+      model.temperature = fit.temperature;
+      try {
+        await saveModelFile(values.out, model, { metadata: { ...metadata, temperatureFittedOn: heldOutNote } });
+      } finally {
+        model.temperature = previous;
+      }
+    }
     const after = classificationMetrics(calibrated.mean, test.labels, inDist.classes);
     calibration = {
       temperature: fit.temperature, eceBefore: metrics.ece, eceAfter: after.ece, nllBefore: metrics.nll, nllAfter: after.nll,
@@ -234,7 +249,7 @@ export async function evalCommand(argv: string[], env: CommandEnv): Promise<void
       byRanking: Object.fromEntries(Object.entries(selective).map(([k, r]) => [k, selectiveFigures(r as RiskCoverage)])),
     },
     ...(ensemble ? { members: checkpoints } : {}),
-    ...(calibration ? { calibration } : {}),
+    ...(calibration ? { calibration: { ...calibration, ...(values.out !== undefined ? { out: values.out } : {}) } } : {}),
     ...(conformal ? {
       conformal: {
         alpha: conformal.alpha, score: conformal.score, coverage: conformal.coverage, meanSetSize: conformal.meanSetSize, qhat: conformal.qhat,
@@ -289,6 +304,7 @@ export async function evalCommand(argv: string[], env: CommandEnv): Promise<void
   }
   if (calibration) {
     console.log(`temperature ${calibration.temperature.toFixed(4)}, fitted on ${calibration.heldOut}: test ECE ${calibration.eceBefore.toFixed(4)} -> ${calibration.eceAfter.toFixed(4)}, NLL ${calibration.nllBefore.toFixed(4)} -> ${calibration.nllAfter.toFixed(4)}`);
+    if (values.out !== undefined) console.log(`saved with temperature ${calibration.temperature.toFixed(4)}: ${values.out}`);
   }
   if (conformal) {
     const worst = conformal.byClass.filter((c) => c.count > 0).reduce((a, c) => (c.coverage < a.coverage ? c : a));

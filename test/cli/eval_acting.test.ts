@@ -60,7 +60,8 @@ describe('bayesgpu eval: calibration, conformal sets, selective classification, 
   };
 
   it('--calibrate --conformal with --calibration-size: the held-out test images are drawn with --seed and left out; every figure matches the library', async () => {
-    const o = await json(['--checkpoint', a, '--test-size', '60', '--samples', '2', '--batch-size', '32', '--ood', 'none', '--calibrate', '--conformal', '0.2', '--calibration-size', '20', '--seed', '3']);
+    const calibratedPath = join(scratch, 'calibrated.safetensors');
+    const o = await json(['--checkpoint', a, '--test-size', '60', '--samples', '2', '--batch-size', '32', '--ood', 'none', '--calibrate', '--conformal', '0.2', '--calibration-size', '20', '--seed', '3', '--out', calibratedPath]);
     const ctx = await context();
     const model = await loadModelFile(ctx, a);
     const all = await loadDataset('mnist', 'test', { limit: 60 });
@@ -78,6 +79,13 @@ describe('bayesgpu eval: calibration, conformal sets, selective classification, 
     const afterMetrics = classificationMetrics(after.mean, test.labels, 10);
     expect(o.calibration).toMatchObject({ temperature: fit.temperature, eceBefore: before.ece, nllBefore: before.nll, eceAfter: afterMetrics.ece, nllAfter: afterMetrics.nll, heldOutImages: 20, heldOutNllBefore: fit.nllBefore, heldOutNllAfter: fit.nllAfter });
     expect(o.calibration.heldOut).toMatch(/20 random mnist test images \(--calibration-size, seed 3\), left out of the 40 tested/);
+    // --out: the same weights with the fitted temperature, which predict then uses by default.
+    expect(o.calibration.out).toBe(calibratedPath);
+    const saved = await loadModelFile(ctx, calibratedPath);
+    expect(saved.temperature).toBe(fit.temperature);
+    expect(model.temperature).toBe(1);
+    expect(((await saved.predict(test, options)) as Prediction).mean).toEqual(after.mean);
+    saved.dispose();
     // Conformal sets at the fitted temperature, calibrated on the held-out images.
     const held = (await model.predict(heldOut, { ...options, step: 2 ** 24, temperature: fit.temperature })) as Prediction;
     const c = conformalPrediction(held, after, { alpha: 0.2, score: 'lac' });
@@ -142,6 +150,7 @@ describe('bayesgpu eval: calibration, conformal sets, selective classification, 
     expect(await err([...base, '--calibrate'])).toMatch(/need a held-out set: .*a.safetensors" records no validation split .*pass --calibration-size N/);
     expect(await err([...base, '--calibration-size', '10'])).toMatch(/option '--calibration-size' sets the held-out set of --calibrate and --conformal, and neither was given/);
     expect(await err([...base, '--calibrate', '--calibration-size', '30'])).toMatch(/option '--calibration-size' expected fewer than the 30 test images .*got 30/);
+    expect(await err([...base, '--out', join(scratch, 'never.safetensors')])).toMatch(/option '--out' saves the model with the temperature --calibrate fits, and --calibrate was not given/);
     expect(await err([...base, '--conformal-score', 'raps'])).toMatch(/option '--conformal-score' expected lac\|aps, got "raps"/);
     expect(await err(['--checkpoint', a, '--checkpoint', b, '--calibrate', '--calibration-size', '5'])).toMatch(/option '--calibrate' fits the temperature of one model, got 2 --checkpoint files/);
     expect(await err(['--checkpoint', a, '--checkpoint', three])).toMatch(/option '--checkpoint' ".*three.safetensors" has 3 classes, but ".*a.safetensors" has 10: ensemble members must predict the same classes/);
