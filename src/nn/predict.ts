@@ -127,7 +127,7 @@ interface Checked {
 }
 
 /** The Dropout layers with p > 0 anywhere in the network (blocks and residual bodies included), by path. */
-function droppingLayers(module: Module, prefix = ''): string[] {
+export function droppingLayers(module: Module, prefix = ''): string[] {
   const out: string[] = [];
   for (const [name, child] of module.children()) {
     const path = prefix ? `${prefix}.${name}` : name;

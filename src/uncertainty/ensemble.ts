@@ -36,21 +36,11 @@
  * would draw identical samples: use different initialisation seeds, as a deep ensemble does anyway.
  */
 import { BayesError, argumentError } from '../errors.js';
-import { Dropout } from '../nn/layers.js';
 import type { ModelInput } from '../nn/input.js';
-import type { Module } from '../nn/module.js';
-import type { PredictOptions, PredictProgress, Prediction } from '../nn/predict.js';
+import { type PredictOptions, type PredictProgress, type Prediction, droppingLayers } from '../nn/predict.js';
 import { Sequential } from '../nn/sequential.js';
 
 const showShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
-
-/** Whether the network has a Dropout layer with p > 0 anywhere (blocks and residual bodies included). */
-function hasDroppingLayer(module: Module): boolean {
-  for (const [, child] of module.children()) {
-    if ((child instanceof Dropout && child.p > 0) || hasDroppingLayer(child)) return true;
-  }
-  return false;
-}
 
 /**
  * The members as an ensemble needs them: at least one, every one a classifier Sequential built on
@@ -144,7 +134,7 @@ export class Ensemble {
     // members[0].predict checks the options and the input for all (same context, input shape and classes);
     // only the MC dropout check depends on the member, so it is made here for every one before any GPU work.
     if (options.mcDropout === true) {
-      const i = members.findIndex((m) => !hasDroppingLayer(m));
+      const i = members.findIndex((m) => droppingLayers(m).length === 0);
       if (i >= 0) {
         throw new BayesError('INVALID_ARGUMENT', `${op}: argument 'members[${i}]' expected a model with a Dropout layer of p > 0 for MC dropout (mcDropout: true applies to every member), got one without (layers: ${members[i].children().map(([n]) => n).join(', ')})`);
       }
