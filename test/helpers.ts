@@ -4,6 +4,7 @@
  */
 import { afterAll, expect } from 'vitest';
 import { createContext, type Context } from '../src/node.js';
+import { BayesError } from '../src/errors.js';
 
 let ctx: Promise<Context> | undefined;
 
@@ -100,4 +101,16 @@ export function variantContext(variant: string): Promise<Context> {
     afterAll(async () => (await made).destroy());
   }
   return c;
+}
+
+/** Runs `f` and checks that it throws a BayesError whose message matches `pattern`. */
+export function expectError(f: () => unknown, pattern: RegExp) {
+  let error: unknown;
+  try {
+    f();
+  } catch (e) {
+    error = e;
+  }
+  expect(error, `expected a BayesError matching ${pattern}`).toBeInstanceOf(BayesError);
+  expect((error as Error).message).toMatch(pattern);
 }

@@ -7,7 +7,7 @@
  * finite-sample correction falls measurably short.
  */
 import { describe, expect, it } from 'vitest';
-import { BayesError } from '../../src/errors.js';
+import { expectError } from '../helpers.js';
 import { type ConformalScore, calibrateConformal, conformalPrediction, conformalReport, conformalSets } from '../../src/uncertainty/conformal.js';
 import { type ReportData, buildReport } from '../../src/uncertainty/report.js';
 import { reliability } from '../../src/uncertainty/metrics.js';
@@ -28,17 +28,6 @@ const calLabels = [0, 2, 1, 1, 1];
 //   alpha 0.5 -> k = ceil(6 * 0.5) = 3; alpha 0.4 -> k = ceil(3.6) = 4; alpha 0.2 -> k = ceil(4.8) = 5.
 const testProbs = [0.5, 0.45, 0.05, 0.15, 0.25, 0.6, 0.34, 0.33, 0.33, 0.05, 0.05, 0.9];
 const testLabels = [1, 2, 2, 2];
-
-function expectError(f: () => unknown, pattern: RegExp) {
-  let error: unknown;
-  try {
-    f();
-  } catch (e) {
-    error = e;
-  }
-  expect(error, `expected a BayesError matching ${pattern}`).toBeInstanceOf(BayesError);
-  expect((error as Error).message).toMatch(pattern);
-}
 
 describe('split conformal: hand-computed cases', () => {
   it('qhat is the k-th smallest calibration score, k = ceil((n + 1)(1 - alpha))', () => {

@@ -5,23 +5,12 @@
  * takes the oracle as the best of all n! orders.
  */
 import { describe, expect, it } from 'vitest';
-import { BayesError } from '../../src/errors.js';
+import { expectError } from '../helpers.js';
 import { type ReportData, buildReport } from '../../src/uncertainty/report.js';
 import { reliability } from '../../src/uncertainty/metrics.js';
 import { type SelectiveSource, riskCoverage, selectiveReport } from '../../src/uncertainty/selective.js';
 import { Prng } from '../../src/util/prng.js';
 import { selectiveRef } from '../reference/conformal.js';
-
-function expectError(f: () => unknown, pattern: RegExp) {
-  let error: unknown;
-  try {
-    f();
-  } catch (e) {
-    error = e;
-  }
-  expect(error, `expected a BayesError matching ${pattern}`).toBeInstanceOf(BayesError);
-  expect((error as Error).message).toMatch(pattern);
-}
 
 const close = (got: ArrayLike<number>, want: readonly number[], digits = 12) => {
   expect(got.length).toBe(want.length);
