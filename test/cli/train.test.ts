@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, runBuilt, TINY_TRAIN } from './run_cli.js';
 import { loadModelFile } from '../../src/io/checkpoint_files.js';
 import { modelMetadata } from '../../src/io/checkpoint.js';
+import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors.js';
 import type { SignalSource } from '../../src/cli/interrupt.js';
 import type { Context } from '../../src/gpu/context.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../../src/io/checkpoint_files.js';
@@ -56,14 +57,23 @@ describe('bayesgpu train (CLI)', () => {
     model.dispose();
   });
 
-  it("defaults to the seed's config_bayesian.py initialisation, rho ~ N(-5, 0.1)", async () => {
+  it('defaults to the OOD ablation\'s recipe: ReLU, rho ~ N(-3, 0.1), 10% held out, 4 epochs', async () => {
     const path = join(scratch, 'default.safetensors');
-    const run = await cli([...tiny, '--test-samples', '0', '--out', path]);
+    // Only the size of the run is given: no --valid-fraction, --epochs, --activation or --posterior-rho-init.
+    const run = await cli(['train', '--train-size', '100', '--batch-size', '30', '--test-samples', '0', '--json', '--out', path]);
     expect(run.code).toBe(0);
-    const { model, tensors } = await loadCheckpointFile(ctx, path);
+    const { model, tensors, metadata } = await loadCheckpointFile(ctx, path);
+    const config = JSON.parse(metadata.config);
+    expect(config).toMatchObject({ model: 'lenet', bayesian: true, layerType: 'lrt', activation: 'relu' });
+    expect(config.priors.posterior_rho_initial).toEqual([-3, 0.1]);
+    // 1,500 conv2 values drawn from N(-3, 0.1²), moved by at most 12 Adam steps of 1e-3.
     const [rhoMean, rhoStd] = meanStd(tensors.get('conv2.W_rho')!.data);
-    expect(Math.abs(rhoMean + 5)).toBeLessThan(0.02);
+    expect(Math.abs(rhoMean + 3)).toBeLessThan(0.02);
     expect(Math.abs(rhoStd - 0.1)).toBeLessThan(0.01);
+    expect(metadata.validFraction).toBe('0.1');
+    const report = JSON.parse(run.out.at(-1)!);
+    expect(report.history.map((h: { epoch: number }) => h.epoch)).toEqual([1, 2, 3, 4]);
+    expect(run.err).toMatch(/90 images for training, 10 held out for validation/);
     model.dispose();
   });
 
@@ -114,7 +124,30 @@ describe('bayesgpu train (CLI)', () => {
     expect(noAdam.err).toMatch(/option '--resume' .* carries no optimizer state/);
     const arch = await cli([...common, '--epochs', '3', '--resume', first, '--model', 'alexnet']);
     expect(arch.err).toMatch(/option '--model' cannot be combined with '--resume'/);
+    // The split of the run it continues (metadata validFraction 0.25 of trainImages 96): another
+    // --valid-fraction or --train-size is refused, and a file that does not record it needs --valid-fraction.
+    const unsplit = TINY_TRAIN.filter((_, i, all) => all[i] !== '--valid-fraction' && all[i - 1] !== '--valid-fraction');
+    expect(unsplit).toHaveLength(TINY_TRAIN.length - 2);
+    const other = await cli([...unsplit, '--valid-fraction', '0.5', '--test-samples', '0', '--epochs', '2', '--resume', first, '--out', join(scratch, 'x.safetensors')]);
+    expect(other.err).toMatch(/option '--valid-fraction' cannot change the validation split of the run --resume continues: .*first\.safetensors was trained with --valid-fraction 0\.25, got 0\.5/);
+    const size = await cli([...tiny, '--train-size', '120', '--test-samples', '0', '--epochs', '2', '--resume', first, '--out', join(scratch, 'x.safetensors')]);
+    expect(size.err).toMatch(/option '--resume' continues a run on 96 training images, but this run has 120 \(--train-size 120\); pass --train-size 96/);
+    const file = decodeSafetensors(new Uint8Array(readFileSync(first)));
+    const { validFraction, ...older } = file.metadata;
+    expect(validFraction).toBe('0.25');
+    const old = join(scratch, 'old.safetensors');
+    writeFileSync(old, encodeSafetensors(Object.fromEntries(file.tensors), older));
+    const unknown = await cli([...unsplit, '--test-samples', '0', '--epochs', '2', '--resume', old, '--out', join(scratch, 'x.safetensors')]);
+    expect(unknown.err).toMatch(/option '--resume' needs '--valid-fraction': .*old\.safetensors does not record the validation split/);
     expect(existsSync(join(scratch, 'x.safetensors'))).toBe(false);
+    // Without --valid-fraction the resumed run keeps the checkpoint's 0.25 (not the default 0.1).
+    const kept = await cli([...unsplit, '--test-samples', '0', '--epochs', '2', '--resume', first, '--out', join(scratch, 'kept.safetensors')]);
+    expect(kept.code).toBe(0);
+    expect(kept.out.join('\n')).toMatch(/72 images for training, 24 held out for validation/);
+    // ... and so repeats the resumed run above bit for bit.
+    const k = await loadCheckpointFile(ctx, join(scratch, 'kept.safetensors'));
+    for (const [name, t] of b.tensors) expect(k.tensors.get(name)!.data, name).toEqual(t.data);
+    k.model.dispose();
   });
 
   // SIGINT/SIGTERM, in-process with a stand-in signal source (test/cli/signals.test.ts sends real ones).

@@ -192,9 +192,10 @@ describe('saveModel / loadModel', () => {
     for (const m of [model, loaded]) m.dispose();
   });
 
-  it("files of the first format ('bayesgpu/1') load: the demo's LeNet, and saveCheckpoint's with Adam state", async () => {
+  it("files of the first format ('bayesgpu/1') load: the demo's first LeNet, and saveCheckpoint's with Adam state", async () => {
     const ctx = await context();
-    const bytes = new Uint8Array(readFileSync(new URL('../../demo/model/lenet_lrt.safetensors', import.meta.url)));
+    // The 12-epoch LeNet the demo shipped until issue 12, written by bayesgpu 0.1 in the first format.
+    const bytes = new Uint8Array(readFileSync(new URL('../fixtures/lenet_lrt_bayesgpu1.safetensors', import.meta.url)));
     const file = decodeSafetensors(bytes);
     expect(file.metadata.format).toBe('bayesgpu/1');
     const model = loadModel(ctx, bytes);
