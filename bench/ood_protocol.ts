@@ -8,9 +8,10 @@
  *     `bayesgpu eval --calibrate` fits it (the same held-out images, noise keys and options).
  *
  *   node bench/run.mjs ood_protocol --checkpoints a.safetensors,b.safetensors [--samples 10] [--json out.json]
+ *     [--valid-fraction F --train-images N --seed S]
  *
- * The checkpoints must come from `bayesgpu train` on MNIST with a validation hold-out (their metadata
- * records it). The predictions are made once on the GPU with their per-sample probabilities kept; the
+ * The checkpoints must come from `bayesgpu train` on MNIST with a validation hold-out; their metadata
+ * records it, or (files of older versions) --valid-fraction, --train-images and --seed give it. The predictions are made once on the GPU with their per-sample probabilities kept; the
  * tempered predictive is then computed from them on the CPU in float64: softmax(log p_t / tau) equals
  * softmax(z_t / tau), the logits being known up to a constant. The untempered figures are recomputed the
  * same way and checked against the GPU's.
@@ -18,26 +19,14 @@
 import { writeFileSync } from 'node:fs';
 import { createContext } from '../src/node.js';
 import type { Prediction } from '../src/nn/predict.js';
-import type { FloatDataset } from '../src/train/fit.js';
 import { loadCheckpointFile } from '../src/io/checkpoint_files.js';
 import { splitTrainValid } from '../src/data/batches.js';
-import { loadDataset } from '../src/cli/datasets.js';
+import { loadDataset, subset } from '../src/cli/datasets.js';
 import { fitTemperature } from '../src/uncertainty/calibration.js';
 import { classificationMetrics, oodDetection } from '../src/uncertainty/metrics.js';
 import { loadNamedOodSet } from '../src/uncertainty/ood_files.js';
 
 const FIRST = 3000;
-
-function subset(data: FloatDataset, indices: ArrayLike<number>): FloatDataset {
-  const per = data.shape.reduce((a, b) => a * b, 1);
-  const x = new Float32Array(indices.length * per);
-  const labels = new Uint32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    x.set(data.x.subarray(indices[i] * per, (indices[i] + 1) * per), i * per);
-    labels[i] = data.labels[indices[i]];
-  }
-  return { ...data, x, labels, count: indices.length };
-}
 
 /** The predictive of kept per-sample probabilities [T, N, C] at temperature tau, in float64. */
 function tempered(p: Prediction, tau: number, count = p.count) {
@@ -98,6 +87,7 @@ export async function main(args: string[]): Promise<void> {
   if (!files?.length) throw new Error('--checkpoints: expected a comma-separated list of bayesgpu train checkpoints, got none');
   const samples = Number(arg('samples', '10'));
   const jsonPath = arg('json', null);
+  const splitGiven = { validFraction: arg('valid-fraction', null), trainImages: arg('train-images', null), seed: arg('seed', null) };
   const ctx = await createContext();
   const test = await loadDataset('mnist', 'test', {});
   const ood = await loadNamedOodSet('fashion-mnist', { channels: 1, imageSize: 32 }, { limit: FIRST });
@@ -109,11 +99,14 @@ export async function main(args: string[]): Promise<void> {
   const rows = [];
   for (const file of files) {
     const { model, metadata } = await loadCheckpointFile(ctx, file);
-    const validFraction = Number(metadata.validFraction);
-    const trainImages = Number(metadata.trainImages);
-    if (!(validFraction > 0) || !(trainImages > 0) || metadata.dataset !== 'mnist') throw new Error(`${file}: not a bayesgpu train checkpoint of MNIST with a validation hold-out`);
+    const validFraction = Number(metadata.validFraction ?? splitGiven.validFraction);
+    const trainImages = Number(metadata.trainImages ?? splitGiven.trainImages);
+    const splitSeed = Number(metadata.seed ?? splitGiven.seed);
+    if (!(validFraction > 0) || !(trainImages > 0) || !Number.isInteger(splitSeed) || (metadata.dataset ?? 'mnist') !== 'mnist') {
+      throw new Error(`${file}: not a bayesgpu train checkpoint of MNIST with a recorded validation hold-out (give --valid-fraction, --train-images and --seed for older files)`);
+    }
     const train = await loadDataset('mnist', 'train', { limit: trainImages });
-    const heldOut = subset(train, splitTrainValid(trainImages, validFraction, Number(metadata.seed)).valid);
+    const heldOut = subset(train, splitTrainValid(trainImages, validFraction, splitSeed).valid);
     const t0 = performance.now();
     const fit = await fitTemperature(model, heldOut, { ...options, step: 2 * 2 ** 24 });
     const p = (await model.predict(test, { ...options, temperature: 1, keepSamples: true })) as Prediction;

@@ -42,7 +42,9 @@ export class DemoEnv {
       if (!(model instanceof Model)) throw new Error(`${MODEL_URL}: expected a named model (LeNet), got another network`);
       const c = model.config;
       const trained = [metadata.dataset, metadata.epochs && `${metadata.epochs} epoch${metadata.epochs === '1' ? '' : 's'}`].filter(Boolean).join(', ');
-      return { model, description: `${c.model} ${c.bayesian ? `BBB-${c.layerType.toUpperCase()}` : '(frequentist)'}, ${c.activation}${trained ? `; trained by the CLI on ${trained}` : ''}` };
+      // A temperature fitted by `bayesgpu eval --calibrate --out` comes with the file and predict applies it.
+      const tempered = model.temperature !== 1 ? `, temperature ${model.temperature.toFixed(3)} (fitted on its validation split)` : '';
+      return { model, description: `${c.model} ${c.bayesian ? `BBB-${c.layerType.toUpperCase()}` : '(frequentist)'}, ${c.activation}${trained ? `; trained by the CLI on ${trained}` : ''}${tempered}` };
     });
     return this.shipped;
   }

@@ -56,3 +56,16 @@ export const CLASS_NAMES: Readonly<Record<DatasetName, readonly string[]>> = {
 export function trainingPreprocessing(channels: number): Preprocessing {
   return { resize: 'area', mean: new Array(channels).fill(0), std: new Array(channels).fill(1) };
 }
+
+/** The rows `indices` of a data set, as a data set of their own. */
+export function subset(data: FloatDataset, indices: ArrayLike<number>): FloatDataset {
+  const per = data.shape.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(indices.length * per);
+  const labels = new Uint32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const j = indices[i];
+    x.set(data.x.subarray(j * per, (j + 1) * per), i * per);
+    labels[i] = data.labels[j];
+  }
+  return { ...data, x, labels, count: indices.length };
+}

@@ -19,7 +19,7 @@ import type { OodSet } from '../uncertainty/ood.js';
 import { loadNamedOodSet, loadOodSet } from '../uncertainty/ood_files.js';
 import { type ExampleUncertainty, buildReport } from '../uncertainty/report.js';
 import { type RiskCoverage, selectiveReport } from '../uncertainty/selective.js';
-import { DATASETS } from './datasets.js';
+import { DATASETS, subset } from './datasets.js';
 import { type CommandEnv, fail, forOption, loadDatasetFor } from './common.js';
 import { command, integer, number, oneOf, parseCommand, path } from './options.js';
 
@@ -67,19 +67,6 @@ export const EVAL = command({
     '--checkpoint bayesian_lenet.safetensors --model lenet --layer-type lrt --json',
   ],
 });
-
-/** The rows `indices` of a data set, as a data set of their own. */
-function subset(data: FloatDataset, indices: ArrayLike<number>): FloatDataset {
-  const per = data.shape[0] * data.shape[1] * data.shape[2];
-  const x = new Float32Array(indices.length * per);
-  const labels = new Uint32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    const j = indices[i];
-    x.set(data.x.subarray(j * per, (j + 1) * per), i * per);
-    labels[i] = data.labels[j];
-  }
-  return { ...data, x, labels, count: indices.length };
-}
 
 /** A single model or an ensemble, seen the same way by the evaluation. */
 interface Evaluated {
