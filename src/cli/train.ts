@@ -50,7 +50,7 @@ export const TRAIN = command({
     'layer-type': { type: oneOf(['lrt', 'bbb', 'flipout', 'frequentist'] as const), defaultText: 'lrt', description: 'Bayesian layers with the local reparameterization trick (lrt), plain Bayes by Backprop (bbb), Flipout (flipout: Wen et al. 2018), or ordinary layers' },
     activation: { type: oneOf(['softplus', 'relu'] as const), defaultText: "relu (the seed's Bayesian models use softplus, which trains more slowly: README, OOD ablation)", description: 'the activation function' },
     shortcut: { type: oneOf(['A', 'B'] as const), defaultText: 'A', description: "resnet20 only: the shortcut where a stage halves the map and doubles the channels, A (zero padding) or B (a 1x1 convolution and BatchNorm) (He et al. 2016, sec. 3.3)" },
-    epochs: { type: integer(1), default: 4, description: 'the epoch to stop after, counted from the start of training (also with --resume)' },
+    epochs: { type: integer(1), default: 8, description: 'the epoch to stop after, counted from the start of training (also with --resume)' },
     'batch-size': { type: integer(1), default: 256, description: 'images per training step' },
     'train-samples': { type: integer(1, 'T'), default: 1, description: 'Monte Carlo samples per training step' },
     'valid-samples': { type: integer(1, 'T'), default: 1, description: 'Monte Carlo samples for validation' },

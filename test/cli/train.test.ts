@@ -57,22 +57,22 @@ describe('bayesgpu train (CLI)', () => {
     model.dispose();
   });
 
-  it('defaults to the OOD ablation\'s recipe: ReLU, rho ~ N(-3, 0.1), 10% held out, 4 epochs', async () => {
+  it('defaults to the OOD ablation\'s recipe: ReLU, rho ~ N(-3, 0.1), 10% held out, 8 epochs', async () => {
     const path = join(scratch, 'default.safetensors');
     // Only the size of the run is given: no --valid-fraction, --epochs, --activation or --posterior-rho-init.
-    const run = await cli(['train', '--train-size', '100', '--batch-size', '30', '--test-samples', '0', '--json', '--out', path]);
+    const run = await cli(['train', '--train-size', '100', '--batch-size', '90', '--test-samples', '0', '--json', '--out', path]);
     expect(run.code).toBe(0);
     const { model, tensors, metadata } = await loadCheckpointFile(ctx, path);
     const config = JSON.parse(metadata.config);
     expect(config).toMatchObject({ model: 'lenet', bayesian: true, layerType: 'lrt', activation: 'relu' });
     expect(config.priors.posterior_rho_initial).toEqual([-3, 0.1]);
-    // 1,500 conv2 values drawn from N(-3, 0.1²), moved by at most 12 Adam steps of 1e-3.
+    // 2,400 conv2 values drawn from N(-3, 0.1²), moved by 8 Adam steps (one per epoch) of about 1e-3 at most.
     const [rhoMean, rhoStd] = meanStd(tensors.get('conv2.W_rho')!.data);
     expect(Math.abs(rhoMean + 3)).toBeLessThan(0.02);
     expect(Math.abs(rhoStd - 0.1)).toBeLessThan(0.01);
     expect(metadata.validFraction).toBe('0.1');
     const report = JSON.parse(run.out.at(-1)!);
-    expect(report.history.map((h: { epoch: number }) => h.epoch)).toEqual([1, 2, 3, 4]);
+    expect(report.history.map((h: { epoch: number }) => h.epoch)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(run.err).toMatch(/90 images for training, 10 held out for validation/);
     model.dispose();
   });
