@@ -196,9 +196,12 @@ export async function evalCommand(argv: string[], env: CommandEnv): Promise<void
   const heldOutStep = (oodSets.length + 1) * 2 ** 24;
   let calibration: { temperature: number; eceBefore: number; eceAfter: number; nllBefore: number; nllAfter: number; heldOut: string; heldOutImages: number; heldOutNllBefore: number; heldOutNllAfter: number } | null = null;
   let calibrated: Prediction = inDist;
+  // The held-out set's predictive at the fitted temperature, from fitTemperature's samples (for --conformal).
+  let heldOutCalibrated: Float32Array | null = null;
   if (values.calibrate) {
     const fit = await fitTemperature(model, heldOut!, { samples: T, sample: bayesian, method, seed, step: heldOutStep, batchSize });
     calibrated = await model.predict(test, { ...predictOptions, temperature: fit.temperature }) as Prediction;
+    heldOutCalibrated = fit.probabilities;
     if (values.out !== undefined) {
       // The library's own entries are rewritten by saveModelFile; the caller's (dataset, seed, the split...) are kept.
       const own = ['format', 'architecture', 'modelOptions', 'config', 'optimizer'];
@@ -220,8 +223,10 @@ export async function evalCommand(argv: string[], env: CommandEnv): Promise<void
   // --conformal: the held-out set's predictive (at the fitted temperature with --calibrate) calibrates the sets of the test set's.
   let conformal: (ConformalPredictionResult & { heldOut: string }) | null = null;
   if (alpha !== undefined) {
-    const temperature = calibration ? { temperature: calibration.temperature } : {};
-    const held = await evaluated.predict(heldOut!, { ...predictOptions, step: heldOutStep, ...temperature });
+    // With --calibrate, fitTemperature drew the held-out samples already (same keys, same options).
+    const held = heldOutCalibrated
+      ? { mean: heldOutCalibrated, labels: heldOut!.labels, classes: inDist.classes }
+      : await evaluated.predict(heldOut!, { ...predictOptions, step: heldOutStep });
     conformal = { ...conformalPrediction(held, calibrated, { alpha, score: conformalScore }), heldOut: heldOutNote };
   }
 

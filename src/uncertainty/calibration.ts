@@ -68,6 +68,12 @@ export interface TemperatureFit {
   count: number;
   /** Monte Carlo samples T drawn (1 for a deterministic network). */
   samples: number;
+  /**
+   * [count, classes] the held-out set's p_bar at the fitted tau, from the same samples: what
+   * predict(data, { ...the same options, temperature }) returns as `mean`, without drawing them again
+   * (e.g. to calibrate conformal sets on the same held-out set).
+   */
+  probabilities: Float32Array;
 }
 
 const OPTION_NAMES = ['samples', 'seed', 'step', 'batchSize', 'method', 'sample', 'mcDropout', 'bins'] as const;
@@ -145,8 +151,9 @@ export async function fitTemperature(model: Sequential, data: ModelInput, option
     }
     const temperature = Math.exp(lambda);
     const eceBefore = reliability(await meanProbabilities(1), labels, classes, bins).ece;
-    const eceAfter = reliability(await meanProbabilities(temperature), labels, classes, bins).ece;
-    return { temperature, nllBefore: atOne.nll, nllAfter, eceBefore, eceAfter, count, samples };
+    const probabilities = await meanProbabilities(temperature);
+    const eceAfter = reliability(probabilities, labels, classes, bins).ece;
+    return { temperature, nllBefore: atOne.nll, nllAfter, eceBefore, eceAfter, count, samples, probabilities };
   } finally {
     logits.dispose();
     labelTensor?.dispose();

@@ -226,6 +226,17 @@ describe('fitTemperature', () => {
       // predict with the fitted temperature reproduces nllAfter (its p_bar, through metrics.nll).
       const p = await model.predict(data, { ...sampling, method, temperature: fit.temperature });
       expect(Math.abs(nll(p.mean, labels, 4) - fit.nllAfter) / fit.nllAfter).toBeLessThan(1e-5);
+      // fit.probabilities is that p_bar, from the samples the fit drew, and the float64 one at tau.
+      expect(fit.probabilities).toHaveLength(N * 4);
+      const ref = pBar(fit.temperature);
+      let far = 0;
+      let farRef = 0;
+      for (let i = 0; i < N * 4; i++) {
+        far = Math.max(far, Math.abs(fit.probabilities[i] - p.mean[i]));
+        farRef = Math.max(farRef, Math.abs(fit.probabilities[i] - ref[i]));
+      }
+      expect(far, `${method}: fit.probabilities against predict's mean`).toBeLessThan(1e-6);
+      expect(farRef, `${method}: fit.probabilities against float64`).toBeLessThan(1e-5);
     }
     model.dispose();
   });
