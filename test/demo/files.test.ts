@@ -64,6 +64,9 @@ describe('demo: shipped files', () => {
     try {
       expect(model).toBeInstanceOf(Model);
       expect(model.config).toMatchObject({ model: 'lenet', bayesian: true, inChannels: 1, classes: 10, imageSize: 32 });
+      // Shipped calibrated: the temperature `bayesgpu eval --calibrate --out` fitted on its validation split.
+      expect(model.temperature, 'ship the output of bayesgpu eval --calibrate --out').not.toBe(1);
+      expect(metadata.temperatureFittedOn).toMatch(/validation split/);
       console.log(`demo model: ${kib.toFixed(0)} KiB, ${JSON.stringify(model.config)}, metadata ${JSON.stringify({ ...metadata, config: undefined })}`);
     } finally {
       model.dispose();
