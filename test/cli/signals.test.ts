@@ -50,7 +50,7 @@ describe('bayesgpu train under SIGINT / SIGTERM (child process)', () => {
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
   // 205 training images in 7 steps of 32 per epoch; a progress line after step 5 and step 7.
-  const tiny = ['train', '--train-size', '256', '--batch-size', '32', '--epochs', '3', '--test-samples', '0'];
+  const tiny = ['train', '--train-size', '256', '--valid-fraction', '0.2', '--batch-size', '32', '--epochs', '3', '--test-samples', '0'];
 
   it('SIGINT: saves a resumable checkpoint, exits 130, and --resume trains to the end', async () => {
     const out = join(scratch, 'int.safetensors');
