@@ -82,6 +82,7 @@ export const TRAIN = command({
   },
   examples: [
     '--model lenet --dataset mnist --epochs 3 --out lenet.safetensors',
+    '--activation softplus --posterior-rho-init=-5,0.1 --valid-fraction 0.2 --epochs 3',
     '--layer-type frequentist --activation relu --epochs 5 --lr 0.001',
     '--resume lenet.interrupted.safetensors --epochs 3 --out lenet.safetensors',
     '--init-from frequentist.safetensors --moped 0.1 --layer-type lrt --epochs 3',
