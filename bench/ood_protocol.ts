@@ -11,10 +11,11 @@
  *     [--valid-fraction F --train-images N --seed S]
  *
  * The checkpoints must come from `bayesgpu train` on MNIST with a validation hold-out; their metadata
- * records it, or (files of older versions) --valid-fraction, --train-images and --seed give it. The predictions are made once on the GPU with their per-sample probabilities kept; the
- * tempered predictive is then computed from them on the CPU in float64: softmax(log p_t / tau) equals
- * softmax(z_t / tau), the logits being known up to a constant. The untempered figures are recomputed the
- * same way and checked against the GPU's.
+ * records it, or (files of older versions) --valid-fraction, --train-images and --seed give it. The
+ * predictions are made once on the GPU with their per-sample probabilities kept; the tempered
+ * predictive is then computed from them on the CPU in float64: softmax(log p_t / tau) equals
+ * softmax(z_t / tau), the logits being known up to a constant. The untempered figures are recomputed
+ * the same way and checked against the GPU's.
  */
 import { writeFileSync } from 'node:fs';
 import { createContext } from '../src/node.js';
@@ -29,15 +30,15 @@ import { loadNamedOodSet } from '../src/uncertainty/ood_files.js';
 const FIRST = 3000;
 
 /** The predictive of kept per-sample probabilities [T, N, C] at temperature tau, in float64. */
-function tempered(p: Prediction, tau: number, count = p.count) {
-  const { samples: T, classes: C } = p;
+function tempered(p: Prediction, tau: number) {
+  const { samples: T, classes: C, count } = p;
   const probs = p.probs!;
   const mean = new Float64Array(count * C);
   const expectedEntropy = new Float64Array(count);
   const q = new Float64Array(C);
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < count; i++) {
-      const row = (t * p.count + i) * C;
+      const row = (t * count + i) * C;
       let max = -Infinity;
       for (let c = 0; c < C; c++) {
         q[c] = Math.log(probs[row + c]) / tau;
@@ -92,7 +93,6 @@ export async function main(args: string[]): Promise<void> {
   const test = await loadDataset('mnist', 'test', {});
   const ood = await loadNamedOodSet('fashion-mnist', { channels: 1, imageSize: 32 }, { limit: FIRST });
   if (!ood) throw new Error('the protocol needs the Fashion-MNIST test images (scripts/setup.sh installs them)');
-  const first = subset(test, Array.from({ length: FIRST }, (_, i) => i));
   console.log(`adapter: ${ctx.adapterName}; ${samples} MC samples; ${files.length} checkpoint(s)`);
   // bayesgpu eval's options and noise keys: the test set at step 0, the first OOD set at 2^24, the held-out set at 2 * 2^24.
   const options = { samples, seed: 1, batchSize: 500 };
@@ -116,7 +116,7 @@ export async function main(args: string[]): Promise<void> {
       const pt = tempered(p, tau);
       const ot = tempered(o, tau);
       const full = classificationMetrics(pt.mean, test.labels, 10);
-      const part = classificationMetrics(pt.mean.subarray(0, FIRST * 10), first.labels, 10);
+      const part = classificationMetrics(pt.mean.subarray(0, FIRST * 10), test.labels.subarray(0, FIRST), 10);
       const head = { predictiveEntropy: pt.predictiveEntropy.subarray(0, FIRST), mutualInformation: pt.mutualInformation.subarray(0, FIRST), maxProb: pt.maxProb.subarray(0, FIRST) };
       const d = oodDetection(head, ot);
       return {

@@ -251,22 +251,19 @@ export async function train(argv: string[], env: CommandEnv): Promise<void> {
     seed = seedOption ?? r.seed ?? seed;
     // The run continues on the same training / validation split: splitTrainValid(trainImages, validFraction, seed).
     const given = values['valid-fraction'];
-    if (r.validFraction === undefined && given === undefined) {
+    const splitProblem = r.validFraction === undefined && given === undefined
+      ? `option '--resume' needs '--valid-fraction': ${values.resume} does not record the validation split it was trained with (written by an older bayesgpu, whose default was 0.2); pass the --valid-fraction of that run`
+      : r.validFraction !== undefined && given !== undefined && given !== r.validFraction
+        ? `option '--valid-fraction' cannot change the validation split of the run --resume continues: ${values.resume} was trained with --valid-fraction ${r.validFraction}, got ${given}`
+        : r.trainImages !== undefined && r.trainImages !== data.count
+          ? `option '--resume' continues a run on ${r.trainImages} training images, but this run has ${data.count} (--train-size ${trainSize ?? 'all'}); pass --train-size ${r.trainImages}`
+          : null;
+    if (splitProblem) {
       model.dispose();
       optimizer.dispose();
-      fail(`option '--resume' needs '--valid-fraction': ${values.resume} does not record the validation split it was trained with (written by an older bayesgpu, whose default was 0.2); pass the --valid-fraction of that run`);
-    }
-    if (r.validFraction !== undefined && given !== undefined && given !== r.validFraction) {
-      model.dispose();
-      optimizer.dispose();
-      fail(`option '--valid-fraction' cannot change the validation split of the run --resume continues: ${values.resume} was trained with --valid-fraction ${r.validFraction}, got ${given}`);
+      fail(splitProblem);
     }
     validFraction = given ?? r.validFraction!;
-    if (r.trainImages !== undefined && r.trainImages !== data.count) {
-      model.dispose();
-      optimizer.dispose();
-      fail(`option '--resume' continues a run on ${r.trainImages} training images, but this run has ${data.count} (--train-size ${trainSize ?? 'all'}); pass --train-size ${r.trainImages}`);
-    }
     resumedNote = r.interrupted
       ? `, resuming ${values.resume}, stopped by ${r.interrupted.signal} after ${initialEpoch} epoch(s) and ${r.interrupted.epochSteps} step(s) of epoch ${initialEpoch + 1} (step ${optimizer.step}): epoch ${initialEpoch + 1} runs again from its first batch`
       : `, resuming ${values.resume} after epoch ${initialEpoch} (step ${optimizer.step})`;

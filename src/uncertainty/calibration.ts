@@ -136,7 +136,8 @@ export async function fitTemperature(model: Sequential, data: ModelInput, option
     const meanProbabilities = async (temperature: number): Promise<Float32Array> => {
       const t = predictiveDistribution(logits, { samples, method, temperature });
       try {
-        return ((await t.moments.read()) as Float32Array).subarray(0, count * classes);
+        // moments is [3, count, classes]: the mean is its first plane, copied out of the read buffer.
+        return ((await t.moments.read()) as Float32Array).slice(0, count * classes);
       } finally {
         for (const x of [t.probs, t.moments, t.information]) x.dispose();
       }
